@@ -1,0 +1,164 @@
+"""The message vocabulary of the actor tree: frozen, slotted dataclasses and the enums they carry.
+
+pykka does not copy messages between threads, so every message is immutable (notes/ACTORS-AND-STYLE.md
+§1.2). Collections inside messages are tuples, never lists or dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    """How loudly an alert must be raised. CRITICAL also pages (PagerDuty)."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class DiscrepancyKind(StrEnum):
+    """What reconciliation found (DESIGN §4)."""
+
+    ORPHAN = "orphan"  # filled on the exchange, unknown locally -> critical alert and halt
+    GHOST = "ghost"  # open locally, closed on the exchange -> closed locally on evidence
+    MISMATCH = "mismatch"  # both sides know the position but disagree on its size
+
+
+# -- supervision ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Heartbeat probe from the supervisor; the child answers by stamping its heartbeat board entry."""
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """The guardian's broadcast: stop taking new risk now and drop queued order work.
+
+    Correctness never depends on its delivery: the gate is already closed when it is sent (DESIGN §5).
+    """
+
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Crash:
+    """Test and diagnostics hook: the receiving actor raises ``RuntimeError`` (a failing ``tell``)."""
+
+    detail: str = "crash requested"
+
+
+@dataclass(frozen=True, slots=True)
+class CrashHard:
+    """Test hook: the receiving actor raises ``SystemExit`` (a ``BaseException`` in a handler)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hang:
+    """Test hook: the receiving actor blocks its thread until ``release`` is set (a hung actor)."""
+
+    release: object  # threading.Event; typed loosely to keep messages free of threading imports
+
+
+# -- operator -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyStop:
+    """An operator (signal, HTTP, CLI, dashboard) asks to halt everything."""
+
+    source: str
+    reason: str = "manual emergency stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """An operator asks to lift a HALTED gate. ``reason`` is mandatory and audited."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatePersist:
+    """Main loop → guardian: the gate was closed lock-free (signal handler); persist, halt, alert, audit."""
+
+    reason: str
+    source: str
+
+
+# -- alerts and risk inputs -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Any actor → alerter. ``fields`` are (name, value) pairs shown in Discord embeds / PD details."""
+
+    severity: Severity
+    title: str
+    fields: tuple[tuple[str, str], ...] = ()
+    dedup_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiError:
+    """Any actor → guardian: one exchange call failed (feeds the API error-rate kill switch)."""
+
+    source: str
+    kind: str  # ExchangeError subclass name, e.g. "Ambiguous"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSuccess:
+    """Any actor → guardian: one exchange call succeeded (the denominator of the error rate)."""
+
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """Reconciler → guardian."""
+
+    kind: DiscrepancyKind
+    ticker: str
+    detail: str
+    local: Decimal | None = None
+    exchange: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FillBooked:
+    """Fill watcher → guardian: a fill was booked (exactly once, by ``trade_id``)."""
+
+    trade_id: str
+    client_order_id: str
+    ticker: str
+    count: Decimal
+    price: Decimal
+    fee: Decimal
+    realized_pnl: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeClosed:
+    """Fill watcher → guardian: a round trip closed with this realised P&L (consecutive-loss switch)."""
+
+    ticker: str
+    realized_pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceObserved:
+    """Reconciler → guardian: a fresh balance reading (daily-loss and balance-drop switches)."""
+
+    balance: Decimal
+    portfolio_value: Decimal = Decimal(0)
+    extra: tuple[tuple[str, str], ...] = field(default=())

@@ -1,0 +1,1 @@
+"""Settings: the schema (``config.schema``), the loader (``config.loader``) and the shipped TOML files."""

@@ -1,0 +1,161 @@
+"""The settings schema: frozen pydantic models that reject unknown keys.
+
+Every section lives here; the loader (``config.loader``) layers file → environment → systemd
+credentials and turns validation errors into one line per problem (exit 78). Money is ``Decimal``.
+Secrets are ``SecretStr`` so that ``repr`` and ``str`` never show them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class Frozen(BaseModel):
+    """Base of every settings model: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class Mode(StrEnum):
+    """PAPER trades against the embedded simulator; LIVE against Kalshi."""
+
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class Environment(StrEnum):
+    """Which exchange the client talks to (only URLs and keys differ)."""
+
+    SIMULATOR = "simulator"
+    DEMO = "demo"
+    PRODUCTION = "production"
+
+
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)]
+Fraction = Annotated[Decimal, Field(gt=0, le=1)]
+
+
+class ExchangeSettings(Frozen):
+    """Where Kalshi is and how we sign. In paper mode the embedded simulator fills these in."""
+
+    environment: Environment = Environment.SIMULATOR
+    base_url: str | None = None  # REST base including /trade-api/v2; None = the environment's default
+    ws_url: str | None = None
+    key_id: str | None = None
+    private_key_file: Path | None = None  # PEM, PKCS#1 or PKCS#8; must not be world-readable
+    request_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    read_rate_per_s: Annotated[float, Field(gt=0, le=10000)] = 20.0
+    write_rate_per_s: Annotated[float, Field(gt=0, le=10000)] = 10.0
+    reserve_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.2  # of the write bucket, for cancels/exits
+
+
+class SimulatorSettings(Frozen):
+    """The embedded simulator used in paper mode (and by ``kalshi-guard sim``)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8788  # 0 = pick a free port
+    seed: int = 7
+    persist: bool = True  # keep the paper account in <state dir>/paper-account.json
+    starting_balance: Money = Decimal("1000")
+
+
+class LedgerSettings(Frozen):
+    """The database. ``url`` None = SQLite file ``<state dir>/ledger.sqlite`` (WAL)."""
+
+    url: SecretStr | None = None  # may hold a password, so it is treated as a secret
+
+
+class LimitSettings(Frozen):
+    """Risk limits. Reloadable with SIGHUP (an invalid reload is refused; the old limits stay)."""
+
+    max_daily_loss: Money = Decimal("50")
+    max_consecutive_losses: Annotated[int, Field(ge=1, le=1000)] = 5
+    max_api_error_rate: Fraction = Decimal("0.5")  # over the window below, with a minimum sample
+    api_error_window_s: Annotated[int, Field(ge=10, le=3600)] = 60
+    api_error_min_calls: Annotated[int, Field(ge=1, le=10000)] = 10
+    max_balance_drop: Fraction = Decimal("0.2")  # fraction of the day-start balance
+    max_order_count: Annotated[Decimal, Field(gt=0, le=100000)] = Decimal("100")
+    max_order_loss: Money = Decimal("50")  # worst-case loss of one order, fees included
+    max_market_exposure: Money = Decimal("100")
+    max_event_exposure: Money = Decimal("200")
+    max_total_exposure: Money = Decimal("500")
+    max_open_orders: Annotated[int, Field(ge=1, le=200000)] = 50
+    max_orders_per_s: Annotated[float, Field(gt=0, le=10000)] = 20.0
+    price_collar: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.10")  # max distance from the book
+    close_buffer_min: Annotated[int, Field(ge=0, le=1440)] = 5  # no new orders this close to close
+
+
+class OrderSettings(Frozen):
+    """Confirmation policy (DESIGN §6)."""
+
+    fill_threshold: Fraction = Decimal("0.80")
+    confirm_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    order_group_id: str | None = None
+    cancel_order_on_pause: bool = True
+    stream_stale_s: Annotated[float, Field(gt=0, le=600)] = 15.0
+    poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+
+class ReconcileSettings(Frozen):
+    """Periodic reconciliation."""
+
+    interval_s: Annotated[float, Field(ge=5, le=86400)] = 300.0
+
+
+class SupervisorSettings(Frozen):
+    """Restart policy: backoff with jitter; more than ``max_restarts`` in ``window_s`` escalates."""
+
+    max_restarts: Annotated[int, Field(ge=1, le=1000)] = 5
+    window_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    backoff_initial_s: Annotated[float, Field(ge=0, le=60)] = 0.05
+    backoff_max_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    heartbeat_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    heartbeat_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    stop_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+
+
+class ControlSettings(Frozen):
+    """The operator HTTP API. Binds loopback by default; every route but /api/health needs the token."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8787
+    token: SecretStr | None = None  # None = generate one into <state dir>/control-token (0600)
+
+
+class AlertSettings(Frozen):
+    """Where alerts go. Unset URLs/keys disable that channel (alerts still reach the log and ledger)."""
+
+    discord_webhook_url: SecretStr | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+
+
+class LogSettings(Frozen):
+    """loguru sinks: readable stderr, JSON lines file in the state directory."""
+
+    level: str = Field(default="INFO", pattern="^(TRACE|DEBUG|INFO|SUCCESS|WARNING|ERROR|CRITICAL)$")
+    file_level: str = Field(default="DEBUG", pattern="^(TRACE|DEBUG|INFO|SUCCESS|WARNING|ERROR|CRITICAL)$")
+    rotation: str = "50 MB"
+    retention: Annotated[int, Field(ge=1, le=1000)] = 10
+
+
+class Settings(Frozen):
+    """The whole effective configuration."""
+
+    mode: Mode = Mode.PAPER
+    state_dir: Path | None = None  # None = $STATE_DIRECTORY, else ~/.local/state/kalshi-guard
+    exchange: ExchangeSettings = ExchangeSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    limits: LimitSettings = LimitSettings()
+    orders: OrderSettings = OrderSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
+    control: ControlSettings = ControlSettings()
+    alerts: AlertSettings = AlertSettings()
+    logging: LogSettings = LogSettings()

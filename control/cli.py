@@ -1,0 +1,90 @@
+"""The ``kalshi-guard`` console script: one parser, a subcommand per module.
+
+Each subcommand module exposes ``add_parser(subparsers, name)``, which registers its parser and sets
+``func`` (``Callable[[argparse.Namespace], int]``). ``--config PATH`` is a global option of every
+subcommand. Exit codes: 0 success, 1 failure, 2 usage, 78 configuration error (EX_CONFIG; systemd does
+not restart on it), 70 internal error. A traceback is never the user's answer: unexpected errors print
+one line (and go to the log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+EX_OK = 0
+EX_FAIL = 1
+EX_USAGE = 2
+EX_SOFTWARE = 70
+EX_CONFIG = 78
+
+# subcommand -> module that implements it (add_parser(subparsers, name))
+COMMANDS: dict[str, str] = {
+    "run": "control.cmd_run",
+    "sim": "simulator.cli",
+    "keygen": "exchange.keygen",
+    "check-config": "config.check",
+    "tail": "control.tail",
+    "status": "control.cmd_ops",
+    "stop": "control.cmd_ops",
+    "reset": "control.cmd_ops",
+    "order": "control.cmd_order",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the full parser; a subcommand whose module is missing is listed as unavailable."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="TOML config file (default: config/default.toml)")
+    parser = argparse.ArgumentParser(
+        prog="kalshi-guard",
+        description="Live-trading safety daemon for Kalshi.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, modname in COMMANDS.items():
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:
+                raise
+            p = sub.add_parser(name, help="(not available in this build)", parents=[common])
+            p.set_defaults(func=_unavailable(name))
+            continue
+        module.add_parser(sub, name, common)
+    return parser
+
+
+def _unavailable(name: str):  # noqa: ANN202
+    def run(_args: argparse.Namespace) -> int:
+        print(f"kalshi-guard: '{name}' is not available in this build", file=sys.stderr)
+        return EX_USAGE
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Returns the process exit code (also used by ``sys.exit``)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = int(args.func(args))
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # last resort: one line, never a traceback
+        from actors.errors import ConfigError
+
+        if isinstance(exc, ConfigError):
+            for line in exc.problems:
+                print(f"config error: {line}", file=sys.stderr)
+            code = EX_CONFIG
+        else:
+            print(f"kalshi-guard: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = EX_SOFTWARE
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Speaks Kalshi: request signing, the REST client, the WebSocket stream and the wire types."""

@@ -1,0 +1,1 @@
+"""The ledger: SQLAlchemy 2 schema and queries (orders, fills, positions, activity, alerts, gate)."""

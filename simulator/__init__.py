@@ -1,0 +1,1 @@
+"""A Kalshi-compatible exchange on loopback (REST + WebSocket) with fault injection."""
