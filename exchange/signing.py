@@ -33,7 +33,9 @@ def sign(key: rsa.RSAPrivateKey, timestamp_ms: int | str, method: str, path: str
     return base64.b64encode(sig).decode("ascii")
 
 
-def verify(public_key: rsa.RSAPublicKey, signature_b64: str, timestamp_ms: str, method: str, path: str) -> bool:
+def verify(
+    public_key: rsa.RSAPublicKey, signature_b64: str, timestamp_ms: str, method: str, path: str
+) -> bool:
     """True when the signature is valid (salt length auto-detected, as Kalshi evidently does)."""
     try:
         sig = base64.b64decode(signature_b64, validate=True)
