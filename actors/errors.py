@@ -107,3 +107,15 @@ class AuthError(ExchangeError):
 
 class Ambiguous(ExchangeError):
     """The request may or may not have taken effect; only exchange evidence can tell."""
+
+
+class RequestInvalid(GuardError):
+    """An order request is malformed or out of range; nothing was written or sent (an HTTP 4xx).
+
+    ``field`` names the offending field (``"body"`` for the whole request) and ``rule`` the rule it broke.
+    """
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")
