@@ -162,3 +162,22 @@ class BalanceObserved:
     balance: Decimal
     portfolio_value: Decimal = Decimal(0)
     extra: tuple[tuple[str, str], ...] = field(default=())
+
+
+# -- reconciliation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileNow:
+    """Ask the reconciler for a full pass now (start-up, reset, or after a stream reconnect)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """The outcome of one pass. ``ok`` False means the exchange state could not be established."""
+
+    ok: bool
+    summary: str
+    discrepancies: tuple[Discrepancy, ...] = ()
