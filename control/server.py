@@ -1,0 +1,379 @@
+"""The control HTTP server: Starlette on uvicorn in its own thread, bearer-token auth, loopback by default.
+
+Routes (all JSON):
+
+- ``GET /api/health`` — no auth; ``{"status": "ok"}`` and nothing else.
+- ``GET /api/status`` — the port's status (gate, children, restarts, mode), scrubbed of secrets.
+- ``POST /api/bot/emergency-stop`` — optional ``{"reason": "…"}``; closes the gate before answering.
+  A missing or malformed body still stops (an emergency stop never fails on its paperwork).
+- ``POST /api/bot/reset`` — ``{"reason": "…"}`` required (400 naming the field otherwise).
+
+Every path except the public ones (``/api/health`` by default) needs ``Authorization: Bearer <token>``;
+otherwise 401 with ``WWW-Authenticate: Bearer`` and the request never reaches a handler. This also holds
+for ``extra_routes`` added by later features (order API, dashboard), so they are protected by default.
+Access lines go to loguru (never the Authorization header or a body).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from loguru import logger
+from pydantic import SecretBytes, SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from actors.errors import GuardError
+from control.auth import check_bearer
+from control.port import ControlPort
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+PUBLIC_PATHS: frozenset[str] = frozenset({"/api/health"})
+MAX_BODY_BYTES = 64 * 1024
+REDACTED = "***"
+_SECRET_KEY_PARTS = (
+    "token", "secret", "password", "passwd", "private_key", "privatekey", "api_key", "apikey",
+    "authorization", "webhook", "routing_key", "credential",
+)
+
+
+# -- JSON and scrubbing ---------------------------------------------------------------------------
+
+
+def _secret_key(name: str) -> bool:
+    low = name.lower().replace("-", "_")
+    return any(part in low for part in _SECRET_KEY_PARTS)
+
+
+def scrub(value: Any, token: str | None = None) -> Any:
+    """A JSON-safe copy of ``value`` with secrets removed.
+
+    Keys that name secrets (token, password, private key, webhook, routing key, …) get ``"***"``;
+    ``SecretStr`` values too; any string containing ``token`` has it replaced. Decimals become strings,
+    enums their value, datetimes ISO text, dataclasses dicts. Unknown objects become ``str(obj)``
+    (scrubbed as a string).
+    """
+    if isinstance(value, SecretStr | SecretBytes):
+        return REDACTED
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = str(k.value if isinstance(k, Enum) else k)
+            out[key] = REDACTED if _secret_key(key) and v is not None else scrub(v, token)
+        return out
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(v, token) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, Enum):
+        return scrub(value.value, token)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return scrub(asdict(value), token)
+    text = str(value) if not isinstance(value, str) else value
+    if isinstance(value, Path):
+        text = str(value)
+    if token and token in text:
+        text = text.replace(token, REDACTED)
+    return text
+
+
+class _Json(JSONResponse):
+    """JSON response whose content is scrubbed by the server before rendering."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+# -- auth + access log middleware ----------------------------------------------------------------
+
+
+class _AuthAndAccessLog:
+    """Pure ASGI middleware: bearer check for non-public paths, then one loguru access line."""
+
+    def __init__(self, app: ASGIApp, token: str, public_paths: frozenset[str]) -> None:
+        self.app = app
+        self.token = token
+        self.public_paths = public_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        method: str = scope.get("method", "WS")
+        client = scope.get("client")
+        peer = f"{client[0]}:{client[1]}" if client else "-"
+        status_holder = {"status": 0}
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = int(message["status"])
+            await send(message)
+
+        if path not in self.public_paths and not self._authorized(scope):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                logger.info("control {} {} from {} -> ws refused (no valid token)", method, path, peer)
+                return
+            response = _Json(
+                {"error": "unauthorized", "detail": "a valid bearer token is required"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="kalshi-guard"'},
+            )
+            await response(scope, receive, send_logged)
+            logger.warning("control {} {} from {} -> 401", method, path, peer)
+            return
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            logger.info("control {} {} from {} -> {}", method, path, peer, status_holder["status"])
+
+    def _authorized(self, scope: Scope) -> bool:
+        values = [v for k, v in scope.get("headers", []) if k == b"authorization"]
+        if len(values) != 1:
+            return False
+        try:
+            header = values[0].decode("latin-1")
+        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+            return False
+        return check_bearer(header, self.token)
+
+
+# -- the app ----------------------------------------------------------------------------------------
+
+
+async def _json_body(request: Request) -> tuple[dict[str, Any] | None, str | None]:
+    """Parse a small JSON object body. Returns (body or None when empty, error text or None)."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        return None, f"body larger than {MAX_BODY_BYTES} bytes"
+    if not raw.strip():
+        return None, None
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None, "body is not valid JSON"
+    if not isinstance(body, dict):
+        return None, "body must be a JSON object"
+    return body, None
+
+
+def build_app(
+    port: ControlPort,
+    token: str,
+    extra_routes: Sequence[BaseRoute] = (),
+    public_paths: Iterable[str] = PUBLIC_PATHS,
+) -> ASGIApp:
+    """The ASGI app (usable without a socket, e.g. by a later in-process client)."""
+
+    def reply(content: Any, status_code: int = 200) -> Response:
+        return _Json(scrub(content, token), status_code=status_code)
+
+    async def health(_request: Request) -> Response:
+        return _Json({"status": "ok"})
+
+    async def status(_request: Request) -> Response:
+        try:
+            snapshot = port.status()
+        except Exception as exc:  # the port failed: say so, without internals
+            logger.exception("control: status failed")
+            return reply({"error": "status unavailable", "detail": type(exc).__name__}, 503)
+        return reply(snapshot)
+
+    async def emergency_stop(request: Request) -> Response:
+        body, problem = await _json_body(request)
+        reason = "emergency stop (HTTP API)"
+        if body is not None and isinstance(body.get("reason"), str) and body["reason"].strip():
+            reason = body["reason"].strip()
+        elif problem is not None:
+            reason = f"emergency stop (HTTP API; {problem})"
+        try:
+            result = port.emergency_stop("http", reason)
+        except Exception as exc:
+            logger.exception("control: emergency stop failed")
+            return reply({"error": "emergency stop failed", "detail": type(exc).__name__}, 500)
+        return reply({"ok": True, "result": result})
+
+    async def reset(request: Request) -> Response:
+        body, problem = await _json_body(request)
+        if problem is not None:
+            return reply({"error": problem}, 400)
+        reason = body.get("reason") if body is not None else None
+        if not isinstance(reason, str) or not reason.strip():
+            return reply({"error": "field 'reason' is required (a non-empty string)", "field": "reason"}, 400)
+        try:
+            result = port.reset("http", reason.strip())
+        except ValueError as exc:
+            return reply({"error": str(exc), "field": "reason"}, 400)
+        except GuardError as exc:
+            return reply({"error": "reset refused", "detail": str(exc)}, 409)
+        except Exception as exc:
+            logger.exception("control: reset failed")
+            return reply({"error": "reset failed", "detail": type(exc).__name__}, 500)
+        return reply({"ok": True, "result": result})
+
+    routes: list[BaseRoute] = [
+        Route("/api/health", health, methods=["GET"]),
+        Route("/api/status", status, methods=["GET"]),
+        Route("/api/bot/emergency-stop", emergency_stop, methods=["POST"]),
+        Route("/api/bot/reset", reset, methods=["POST"]),
+        *extra_routes,
+    ]
+    app = Starlette(routes=routes)
+    return _AuthAndAccessLog(app, token, frozenset(public_paths))
+
+
+# -- the server -------------------------------------------------------------------------------------
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server that sets an event once it is serving (or has given up)."""
+
+    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self._ready.set()
+
+
+def _bind(host: str, port_number: int) -> socket.socket:
+    """A listening TCP socket on ``host:port_number`` (0 = a free port). Raises ``OSError``."""
+    infos = socket.getaddrinfo(host, port_number, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, socktype, proto, _canon, addr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(128)
+        sock.set_inheritable(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class ControlServer:
+    """The control API in its own daemon thread.
+
+    ``start()`` binds (raising ``OSError`` if the address is taken), starts the thread and returns once
+    uvicorn is serving (``RuntimeError`` if it does not within ``start_timeout``). ``stop()`` asks uvicorn
+    to exit and joins the thread. ``url`` is the real base URL (also for ``port_number=0``).
+    """
+
+    def __init__(
+        self,
+        port: ControlPort,
+        *,
+        host: str = DEFAULT_HOST,
+        port_number: int = DEFAULT_PORT,
+        token: str,
+        extra_routes: Sequence[BaseRoute] = (),
+        public_paths: Iterable[str] = PUBLIC_PATHS,
+        start_timeout: float = 10.0,
+    ) -> None:
+        if not token:
+            raise ValueError("the control server needs a non-empty token")
+        self.host = host
+        self._requested_port = port_number
+        self._start_timeout = start_timeout
+        self.app = build_app(port, token, extra_routes, public_paths)
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._server: _Server | None = None
+        self._sock: socket.socket | None = None
+        self._error: BaseException | None = None
+        self.bound_port: int | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` with the real port; raises ``RuntimeError`` before :meth:`start`."""
+        if self.bound_port is None:
+            raise RuntimeError("the control server has not been started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.bound_port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is alive and uvicorn reported itself started."""
+        return bool(self._thread and self._thread.is_alive() and self._server and self._server.started)
+
+    def start(self) -> None:
+        """Bind, start serving in a thread, and return once listening. Raises ``OSError``/``RuntimeError``."""
+        if self._thread is not None:
+            raise RuntimeError("the control server was already started")
+        sock = _bind(self.host, self._requested_port)
+        self._sock = sock
+        self.bound_port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            access_log=False,  # our middleware logs through loguru
+            log_config=None,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+            server_header=False,
+        )
+        self._server = _Server(config, self._ready)
+        self._thread = threading.Thread(target=self._run, name="control-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(self._start_timeout) or not self._server.started:
+            self.stop()
+            detail = f": {type(self._error).__name__}: {self._error}" if self._error else ""
+            raise RuntimeError(f"the control server did not start{detail}")
+        logger.info("control API listening on {}", self.url)
+
+    def _run(self) -> None:
+        assert self._server is not None
+        assert self._sock is not None
+        try:
+            self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # SystemExit from uvicorn's startup included
+            self._error = exc
+            logger.error("control server thread ended: {}: {}", type(exc).__name__, exc)
+        finally:
+            self._ready.set()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop serving and join the thread; returns whether it ended within ``timeout``. Idempotent."""
+        server, thread = self._server, self._thread
+        if server is not None:
+            server.should_exit = True
+        ended = True
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive() and server is not None:
+                server.force_exit = True
+                thread.join(timeout)
+            ended = not thread.is_alive()
+        if self._sock is not None:
+            self._sock.close()
+        return ended
+
+    def __enter__(self) -> ControlServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
