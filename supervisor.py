@@ -198,10 +198,21 @@ class Supervisor:
 
     # -- the loop body ----------------------------------------------------------------------------
 
-    def tick(self) -> None:
-        """One pass: exit notices, liveness, heartbeats, due restarts, gate suspension. Never blocks."""
+    def tick(self, block_s: float = 0.0) -> None:
+        """One pass: exit notices, liveness, heartbeats, due restarts, gate suspension.
+
+        ``block_s`` > 0 first waits that long at most for an exit notice (the run loop waits on its
+        wakeup socket instead); otherwise it never blocks.
+        """
         if self.escalated:
             return
+        if block_s > 0:
+            try:
+                first = self.exits.get(timeout=block_s)
+            except queue.Empty:
+                pass
+            else:
+                self.exits.put(first)
         now = self.clock()
         dead: dict[str, str] = {}
         while True:
