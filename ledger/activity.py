@@ -1,0 +1,121 @@
+"""Ledger part: the activity log, reconciliation runs and the daily balance anchor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from actors.errors import LedgerError
+from ledger.engine import LedgerCore
+from ledger.records import ActivityRecord, ReconciliationRecord
+from ledger.schema import ActivityRow, DailyAnchorRow, ReconciliationRow
+from ledger.types import to_money
+
+
+def insert_for(dialect: str, table: Any) -> Any:
+    """The dialect's ``INSERT`` construct (it has ``on_conflict_do_nothing``)."""
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def _to_record(row: ActivityRow) -> ActivityRecord:
+    return ActivityRecord(row.id, row.at.timestamp(), row.category, row.level, row.message, row.details)
+
+
+class ActivityMixin(LedgerCore):
+    """Activity log, reconciliation runs and daily anchor methods of :class:`ledger.store.Ledger`."""
+
+    # -- activity log ------------------------------------------------------------------------------
+
+    def log_activity(
+        self, category: str, level: str, message: str, details: Mapping[str, Any] | None = None
+    ) -> int:
+        """Append one activity row and return its id.
+
+        ``details`` must be JSON-serialisable (Decimals become strings). Raises ``LedgerError`` (nothing
+        written) for an empty category or a database failure.
+        """
+        if not category or not level:
+            raise LedgerError("an activity row needs a category and a level")
+        with self._write("log_activity") as s:
+            row = ActivityRow(
+                at=self._now(),
+                category=category,
+                level=level,
+                message=message,
+                details=dict(details) if details is not None else None,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def _log_in(self, s: Any, category: str, level: str, message: str, details: Mapping[str, Any]) -> None:
+        """Add an activity row inside an existing transaction (committed with it)."""
+        s.add(ActivityRow(at=self._now(), category=category, level=level, message=message, details=dict(details)))
+
+    def activity(self, category: str | None = None, limit: int = 100) -> list[ActivityRecord]:
+        """The newest ``limit`` activity rows (optionally of one category), newest first.
+
+        Raises ``LedgerError`` when the database cannot be read.
+        """
+        q = select(ActivityRow).order_by(ActivityRow.id.desc()).limit(max(0, int(limit)))
+        if category is not None:
+            q = q.where(ActivityRow.category == category)
+        with self._read("activity") as s:
+            return [_to_record(r) for r in s.scalars(q)]
+
+    # -- reconciliation runs -----------------------------------------------------------------------
+
+    def record_reconciliation(
+        self, started_at: float | datetime, finished_at: float | datetime, ok: bool, summary: Mapping[str, Any]
+    ) -> int:
+        """Record one reconciliation pass and return its id.
+
+        Raises ``LedgerError`` (nothing written) when ``summary`` is not JSON-serialisable or the write fails.
+        """
+        with self._write("record_reconciliation") as s:
+            row = ReconciliationRow(
+                started_at=started_at, finished_at=finished_at, ok=bool(ok), summary=dict(summary)
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def last_reconciliation(self) -> ReconciliationRecord | None:
+        """The most recent reconciliation pass (by id), or ``None``; raises ``LedgerError`` on failure."""
+        with self._read("last_reconciliation") as s:
+            row = s.scalars(select(ReconciliationRow).order_by(ReconciliationRow.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            return ReconciliationRecord(
+                row.id, row.started_at.timestamp(), row.finished_at.timestamp(), row.ok, row.summary
+            )
+
+    # -- daily anchor ------------------------------------------------------------------------------
+
+    def daily_anchor(self, day: date) -> Decimal | None:
+        """The start-of-day balance recorded for the UTC ``day``, or ``None``; ``LedgerError`` on failure."""
+        with self._read("daily_anchor") as s:
+            row = s.get(DailyAnchorRow, day)
+            return None if row is None else row.balance
+
+    def set_daily_anchor(self, day: date, balance: Decimal) -> Decimal:
+        """Record the start-of-day balance unless one exists (first writer wins); return the stored one.
+
+        Raises ``LedgerError`` (nothing written) for a non-exact balance or a database failure.
+        """
+        try:
+            value = to_money(balance)
+        except ValueError as exc:
+            raise LedgerError(f"set_daily_anchor: {exc}") from None
+        with self._write("set_daily_anchor") as s:
+            stmt = insert_for(self.dialect, DailyAnchorRow).values(
+                day=day, balance=value, recorded_at=self._now()
+            )
+            s.execute(stmt.on_conflict_do_nothing(index_elements=["day"]))
+            stored = s.scalars(select(DailyAnchorRow.balance).where(DailyAnchorRow.day == day)).one()
+            return stored

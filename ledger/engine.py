@@ -1,0 +1,167 @@
+"""Engine set-up (SQLite WAL pragmas, PostgreSQL via psycopg 3) and the transaction helpers every part uses.
+
+SQLite choices:
+
+- ``journal_mode=WAL``: readers never block the writer and vice versa.
+- ``synchronous=FULL``: in WAL mode ``NORMAL`` survives a *process* crash but may lose the last commits on
+  power loss or an OS crash. A lost committed ``INTENT`` row or fill is exactly the failure this ledger
+  exists to prevent (a re-sent order, a forgotten position), and our write rate is tiny, so every commit
+  is made durable (one fsync of the WAL per commit).
+- ``foreign_keys=ON``, ``busy_timeout=10000`` (another process, e.g. the CLI, may hold the write lock).
+- pysqlite's own transaction handling is turned off and every write transaction starts with
+  ``BEGIN IMMEDIATE``: the write lock is taken up front, so two writers queue on the busy timeout
+  instead of one failing with "database is locked" when upgrading a read lock. Read-only work uses a plain
+  ``BEGIN`` (a WAL snapshot) and never waits for a writer.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from actors.errors import LedgerError
+
+BUSY_TIMEOUT_MS = 10_000
+_READONLY = "ledger_readonly"
+
+
+def _json_default(obj: object) -> object:
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, default=_json_default, sort_keys=True)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free description of a database error (driver message, no SQL, no URL)."""
+    orig = getattr(exc, "orig", None)
+    detail = str(orig if orig is not None else exc).strip().splitlines()
+    first = detail[0] if detail else ""
+    return f"{type(orig or exc).__name__}: {first[:300]}"
+
+
+def parse_url(url: str) -> URL:
+    """Parse a ledger URL; ``postgresql://`` means psycopg 3. Raises ``LedgerError`` for a bad URL."""
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        raise LedgerError("invalid ledger URL (expected sqlite:///path or postgresql+psycopg://…)") from None
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    backend = u.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise LedgerError(f"unsupported ledger backend {backend!r}: use sqlite or postgresql")
+    return u
+
+
+def create_ledger_engine(url: str) -> Engine:
+    """Build the engine for ``url``, creating the SQLite file's parent directories.
+
+    Raises ``LedgerError`` when the URL is unusable, the directory cannot be created or SQLite refuses WAL.
+    """
+    u = parse_url(url)
+    if u.get_backend_name() == "sqlite":
+        db = u.database or ""
+        if db in ("", ":memory:") or db.startswith("file:"):
+            raise LedgerError("the ledger needs a SQLite file (sqlite:///path/ledger.sqlite), not memory")
+        try:
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(f"cannot create the ledger directory: {exc.strerror}") from None
+        engine = create_engine(u, json_serializer=_dumps)
+        _install_sqlite_hooks(engine)
+        return engine
+    return create_engine(u, json_serializer=_dumps, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise LedgerError(f"SQLite refused WAL journal mode (got {mode!r})")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        readonly = conn.get_execution_options().get(_READONLY, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+class LedgerCore:
+    """Engine, sessions, clock and the two transaction helpers shared by every ledger part."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._dialect = engine.dialect.name
+        self._writer = sessionmaker(engine, expire_on_commit=False)
+        self._reader = sessionmaker(engine.execution_options(**{_READONLY: True}), expire_on_commit=False)
+        self._closed = threading.Event()
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise LedgerError("the ledger is closed")
+
+    @contextmanager
+    def _write(self, op: str) -> Iterator[Session]:
+        """One short write transaction; commits on exit, rolls back and raises ``LedgerError`` on failure."""
+        self._check_open()
+        try:
+            with self._writer.begin() as session:
+                yield session
+        except LedgerError:
+            raise
+        except (SQLAlchemyError, ValueError) as exc:
+            raise LedgerError(f"{op} failed: {describe_error(exc)}") from exc
+
+    @contextmanager
+    def _read(self, op: str) -> Iterator[Session]:
+        """One read-only transaction (a snapshot); raises ``LedgerError`` on failure."""
+        self._check_open()
+        try:
+            with self._reader.begin() as session:
+                yield session
+        except LedgerError:
+            raise
+        except (SQLAlchemyError, ValueError) as exc:
+            raise LedgerError(f"{op} failed: {describe_error(exc)}") from exc
+
+    def close(self) -> None:
+        """Release every pooled connection; later calls raise ``LedgerError``. Idempotent; never raises."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        with suppress(SQLAlchemyError):
+            self._engine.dispose()
