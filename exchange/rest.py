@@ -1,0 +1,423 @@
+"""The Kalshi REST client: signed requests, typed methods, one error classification, read retries only.
+
+Same code for production, demo and the simulator: only ``base_url`` and the signer's key differ.
+Reads retry on Ambiguous/RateLimited with exponential backoff and full jitter; writes are never retried
+(an Ambiguous write must be resolved from exchange evidence by the caller).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from loguru import logger
+
+from actors.errors import Ambiguous, ExchangeError, RateLimited
+from exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
+from exchange.classify import classify_exception, classify_response
+from exchange.signing import Signer
+from exchange.wire import (
+    AmendOrderRequest,
+    AmendResult,
+    BatchCancelItem,
+    BatchCreateItem,
+    CancelResult,
+    CreateOrderRequest,
+    CreateOrderResult,
+    DecreaseResult,
+    Fill,
+    Order,
+    OrderStatus,
+)
+from exchange.wire_base import Fields, fmt_count
+from exchange.wire_reads import (
+    AccountLimits,
+    Balance,
+    EventPosition,
+    ExchangeSchedule,
+    ExchangeStatus,
+    Market,
+    MarketPosition,
+    Orderbook,
+    OrderGroup,
+    Positions,
+    Settlement,
+)
+
+T = TypeVar("T")
+MAX_PAGES = 10_000
+_NO_BODY = object()
+
+
+@dataclass(frozen=True, slots=True)
+class CancelSpec:
+    """One order of a batch cancel (``market_ticker`` lets Kalshi route to the right shard)."""
+
+    order_id: str
+    market_ticker: str | None = None
+    subaccount: int | None = None
+    exchange_index: int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON item."""
+        item: dict[str, Any] = {"order_id": self.order_id}
+        for name in ("market_ticker", "subaccount", "exchange_index"):
+            if getattr(self, name) is not None:
+                item[name] = getattr(self, name)
+        return item
+
+
+class KalshiClient:
+    """Typed, signed access to Kalshi's REST API. One instance per thread/actor (httpx.Client inside).
+
+    Every method raises an ``actors.errors.ExchangeError`` subclass on failure: Rejected (with Kalshi's
+    ``error.code``), NotFoundError, RateLimited, AuthError or Ambiguous.
+    """
+
+    def __init__(self, base_url: str, signer: Signer, *, timeout: float = 5.0,
+                 transport: httpx.BaseTransport | None = None, buckets: RateBuckets | None = None,
+                 read_retries: int = 3, rng: random.Random | None = None, backoff_base: float = 0.1,
+                 backoff_max: float = 2.0, bucket_timeout: float | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._prefix = urlsplit(self.base_url).path
+        self._signer = signer
+        self._buckets = buckets
+        self._read_retries = read_retries
+        self._rng = rng or random.Random()
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._bucket_timeout = timeout if bucket_timeout is None else bucket_timeout
+        self._closed = threading.Event()
+        self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False,
+                                  headers={"Accept": "application/json"})
+
+    # ------------------------------------------------------------------ plumbing
+
+    def close(self) -> None:
+        """Close the connection pool; a backoff sleeping in another thread wakes up."""
+        self._closed.set()
+        self._http.close()
+
+    def __enter__(self) -> KalshiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"KalshiClient({self.base_url!r}, key_id={self._signer.key_id!r})"
+
+    def _send(self, method: str, path: str, params: dict[str, Any] | None, body: Any,
+              kind: BucketKind, cost: float, priority: Priority) -> httpx.Response:
+        """One signed attempt; raises the classified error for non-2xx or transport failure."""
+        if self._buckets is not None:
+            self._buckets.acquire(kind, cost, priority, timeout=self._bucket_timeout)
+        headers = self._signer.headers(method, self._prefix + path)
+        content = None
+        if body is not _NO_BODY:
+            content = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        what = f"{method} {path}"
+        try:
+            resp = self._http.request(method, self.base_url + path, params=clean or None, content=content,
+                                      headers=headers)
+        except httpx.HTTPError as exc:
+            raise classify_exception(exc, what) from None
+        error = classify_response(resp)
+        if error is not None:
+            raise error
+        return resp
+
+    def _json(self, resp: httpx.Response, what: str) -> Any:
+        try:
+            return json.loads(resp.content, parse_float=Decimal)
+        except ValueError:
+            raise Ambiguous(f"{what}: HTTP {resp.status_code} with an unparseable body",
+                            status=resp.status_code, body=resp.text[:500]) from None
+
+    def _write(self, method: str, path: str, body: Any, parse: Callable[[Any], T], *,
+               cost: float = DEFAULT_COST, priority: Priority = Priority.NORMAL,
+               params: dict[str, Any] | None = None) -> T:
+        """A write: exactly one attempt; a 2xx that does not parse is Ambiguous."""
+        resp = self._send(method, path, params, body, BucketKind.WRITE, cost, priority)
+        return self._parse(resp, f"{method} {path}", parse)
+
+    def _parse(self, resp: httpx.Response, what: str, parse: Callable[[Any], T]) -> T:
+        if parse is _ignore and not resp.content.strip():
+            return None  # type: ignore[return-value]  # 200/204 with no body: nothing to check
+        data = self._json(resp, what)
+        try:
+            return parse(data)
+        except ExchangeError as exc:
+            exc.status = exc.status or resp.status_code
+            raise
+
+    def _read(self, path: str, parse: Callable[[Any], T], params: dict[str, Any] | None = None, *,
+              cost: float = DEFAULT_COST) -> T:
+        """A read: retried on Ambiguous/RateLimited with exponential backoff and full jitter."""
+        attempt = 0
+        while True:
+            try:
+                resp = self._send("GET", path, params, _NO_BODY, BucketKind.READ, cost, Priority.NORMAL)
+                return self._parse(resp, f"GET {path}", parse)
+            except (Ambiguous, RateLimited) as exc:
+                if attempt >= self._read_retries or self._closed.is_set():
+                    raise
+                cap = min(self._backoff_max, self._backoff_base * (2 ** attempt))
+                if isinstance(exc, RateLimited):
+                    cap = max(cap, min(self._backoff_max, exc.retry_after))
+                delay = self._rng.uniform(cap / 2, cap)
+                logger.debug("kalshi GET {} failed ({}); retry {} in {:.3f}s", path, type(exc).__name__,
+                             attempt + 1, delay)
+                attempt += 1
+                if self._closed.wait(delay):
+                    raise
+
+    def _pages(self, path: str, key: str, parse_item: Callable[[Any], T], params: dict[str, Any],
+               extra: Callable[[dict[str, Any]], None] | None = None) -> list[T]:
+        """Follow ``cursor`` to the end (``""`` or absent). A repeated cursor is Ambiguous (a loop).
+
+        ``extra`` sees each parsed page object (for responses with a second list, e.g. event positions).
+        """
+        items: list[T] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+
+        def parse_page(data: Any) -> tuple[list[T], str | None]:
+            f = Fields(f"page of {key}", data)
+            parsed = [parse_item(x) for x in f.lst(key, required=False)]
+            if extra is not None:
+                extra(data)
+            nxt = data.get("cursor")
+            return parsed, nxt if isinstance(nxt, str) else None
+
+        for _ in range(MAX_PAGES):
+            page, cursor = self._read(path, parse_page, {**params, "cursor": cursor or None})
+            items.extend(page)
+            if not cursor:
+                return items
+            if cursor in seen:
+                raise Ambiguous(f"GET {path}: cursor {cursor!r} repeated; pagination would not end")
+            seen.add(cursor)
+        raise Ambiguous(f"GET {path}: more than {MAX_PAGES} pages")
+
+    # ------------------------------------------------------------------ order writes (V2)
+
+    def create_order(self, request: CreateOrderRequest, *,
+                     priority: Priority = Priority.NORMAL) -> CreateOrderResult:
+        """Create one order (201). Never retried; Ambiguous means it may exist — reconcile by client id."""
+        return self._write("POST", "/portfolio/events/orders", request.to_wire(), CreateOrderResult.parse,
+                           priority=priority)
+
+    def batch_create_orders(self, requests: Sequence[CreateOrderRequest], *,
+                            priority: Priority = Priority.NORMAL) -> list[BatchCreateItem]:
+        """Create several orders; per-item errors come back as ``BatchCreateItem.error`` (Rejected)."""
+        body = {"orders": [r.to_wire() for r in requests]}
+
+        def parse(data: Any) -> list[BatchCreateItem]:
+            items = Fields("BatchCreateOrdersV2Response", data).lst("orders")
+            if len(items) != len(requests):
+                raise Ambiguous(f"batch create: {len(items)} results for {len(requests)} orders")
+            return [BatchCreateItem.parse(x) for x in items]
+
+        return self._write("POST", "/portfolio/events/orders/batched", body, parse,
+                           cost=DEFAULT_COST * max(1, len(requests)), priority=priority)
+
+    def cancel_order(self, order_id: str, *, market_ticker: str | None = None, subaccount: int | None = None,
+                     exchange_index: int | None = None,
+                     priority: Priority = Priority.URGENT) -> CancelResult:
+        """Cancel one order. NotFoundError (404) means it is already dead (cancelled, executed, unknown)."""
+        params = {"market_ticker": market_ticker, "subaccount": subaccount, "exchange_index": exchange_index}
+        return self._write("DELETE", f"/portfolio/events/orders/{order_id}", _NO_BODY, CancelResult.parse,
+                           cost=CHEAP_COST, priority=priority, params=params)
+
+    def batch_cancel_orders(self, orders: Iterable[str | CancelSpec], *,
+                            priority: Priority = Priority.URGENT) -> list[BatchCancelItem]:
+        """Cancel several orders (JSON body on DELETE); per-item errors in ``BatchCancelItem.error``."""
+        specs = [o if isinstance(o, CancelSpec) else CancelSpec(o) for o in orders]
+        body = {"orders": [s.to_wire() for s in specs]}
+
+        def parse(data: Any) -> list[BatchCancelItem]:
+            items = Fields("BatchCancelOrdersV2Response", data).lst("orders")
+            if len(items) != len(specs):
+                raise Ambiguous(f"batch cancel: {len(items)} results for {len(specs)} orders")
+            return [BatchCancelItem.parse(x) for x in items]
+
+        return self._write("DELETE", "/portfolio/events/orders/batched", body, parse,
+                           cost=CHEAP_COST * max(1, len(specs)), priority=priority)
+
+    def amend_order(self, order_id: str, request: AmendOrderRequest, *,
+                    priority: Priority = Priority.NORMAL) -> AmendResult:
+        """Amend price/size/expiry (``count`` = new total). Never retried."""
+        return self._write("POST", f"/portfolio/events/orders/{order_id}/amend", request.to_wire(),
+                           AmendResult.parse, priority=priority)
+
+    def decrease_order(self, order_id: str, *, reduce_by: Decimal | None = None,
+                       reduce_to: Decimal | None = None, market_ticker: str | None = None,
+                       exchange_index: int | None = None,
+                       priority: Priority = Priority.URGENT) -> DecreaseResult:
+        """Reduce an order's size; exactly one of ``reduce_by``/``reduce_to``. Raises ValueError otherwise."""
+        if (reduce_by is None) == (reduce_to is None):
+            raise ValueError("exactly one of reduce_by / reduce_to is required")
+        body: dict[str, Any] = {}
+        if reduce_by is not None:
+            body["reduce_by"] = fmt_count(reduce_by)
+        if reduce_to is not None:
+            body["reduce_to"] = fmt_count(reduce_to)
+        if market_ticker is not None:
+            body["market_ticker"] = market_ticker
+        if exchange_index is not None:
+            body["exchange_index"] = exchange_index
+        return self._write("POST", f"/portfolio/events/orders/{order_id}/decrease", body,
+                           DecreaseResult.parse, priority=priority)
+
+    def cancel_all_orders(self, *, subaccount: int | None = None,
+                          priority: Priority = Priority.URGENT) -> None:
+        """Cancel every resting order (204). Kalshi may also cancel orders placed in the next minute."""
+        self._send("DELETE", "/portfolio/events/orders", {"subaccount": subaccount}, _NO_BODY,
+                   BucketKind.WRITE, CHEAP_COST, priority)
+
+    # ------------------------------------------------------------------ order and portfolio reads
+
+    def get_order(self, order_id: str) -> Order:
+        """One order. NotFoundError when Kalshi does not know it (it may be in /historical)."""
+        return self._read(f"/portfolio/orders/{order_id}",
+                          lambda d: Order.parse(Fields("GetOrderResponse", d).raw("order")), cost=CHEAP_COST)
+
+    def list_orders(self, *, ticker: str | None = None, event_ticker: str | None = None,
+                    status: OrderStatus | str | None = None, min_ts: int | None = None,
+                    max_ts: int | None = None, subaccount: int | None = None,
+                    limit: int = 200) -> list[Order]:
+        """All orders matching the filters, every page."""
+        params = {"ticker": ticker, "event_ticker": event_ticker, "min_ts": min_ts, "max_ts": max_ts,
+                  "status": str(status) if status is not None else None, "subaccount": subaccount,
+                  "limit": limit}
+        return self._pages("/portfolio/orders", "orders", Order.parse, params)
+
+    def get_fills(self, *, ticker: str | None = None, order_id: str | None = None,
+                  min_ts: int | None = None, max_ts: int | None = None, subaccount: int | None = None,
+                  limit: int = 200) -> list[Fill]:
+        """All fills matching the filters, every page (keyed by ``trade_id``)."""
+        params = {"ticker": ticker, "order_id": order_id, "min_ts": min_ts, "max_ts": max_ts,
+                  "subaccount": subaccount, "limit": limit}
+        return self._pages("/portfolio/fills", "fills", Fill.parse, params)
+
+    def get_positions(self, *, ticker: str | None = None, event_ticker: str | None = None,
+                      count_filter: str | None = None, subaccount: int | None = None,
+                      limit: int = 200) -> Positions:
+        """Unsettled positions, every page (market and event aggregates)."""
+        params = {"ticker": ticker, "event_ticker": event_ticker, "count_filter": count_filter,
+                  "subaccount": subaccount, "limit": limit}
+        events: dict[str, EventPosition] = {}
+
+        def take_events(data: dict[str, Any]) -> None:
+            for raw in Fields("GetPositionsResponse", data).lst("event_positions", required=False):
+                ev = EventPosition.parse(raw)
+                events[ev.event_ticker] = ev
+
+        markets = self._pages("/portfolio/positions", "market_positions", MarketPosition.parse, params,
+                              take_events)
+        return Positions(tuple(markets), tuple(events.values()))
+
+    def get_balance(self, *, subaccount: int | None = None) -> Balance:
+        """The available balance (dollars)."""
+        return self._read("/portfolio/balance", Balance.parse, {"subaccount": subaccount})
+
+    def get_settlements(self, *, ticker: str | None = None, event_ticker: str | None = None,
+                        min_ts: int | None = None, max_ts: int | None = None,
+                        subaccount: int | None = None, limit: int = 200) -> list[Settlement]:
+        """All settlements matching the filters, every page."""
+        params = {"ticker": ticker, "event_ticker": event_ticker, "min_ts": min_ts, "max_ts": max_ts,
+                  "subaccount": subaccount, "limit": limit}
+        return self._pages("/portfolio/settlements", "settlements", Settlement.parse, params)
+
+    # ------------------------------------------------------------------ markets and exchange
+
+    def get_markets(self, *, event_ticker: str | None = None, series_ticker: str | None = None,
+                    status: str | None = None, tickers: Sequence[str] | None = None,
+                    limit: int = 200) -> list[Market]:
+        """Markets matching the filters (query vocabulary: unopened/open/paused/closed/settled), all pages."""
+        params = {"event_ticker": event_ticker, "series_ticker": series_ticker, "status": status,
+                  "tickers": ",".join(tickers) if tickers else None, "limit": limit}
+        return self._pages("/markets", "markets", Market.parse, params)
+
+    def get_market(self, ticker: str) -> Market:
+        """One market. NotFoundError when unknown."""
+        return self._read(f"/markets/{ticker}",
+                          lambda d: Market.parse(Fields("GetMarketResponse", d).raw("market")))
+
+    def get_orderbook(self, ticker: str, depth: int = 0) -> Orderbook:
+        """The book (bids on both sides, ascending). ``depth`` 0 = all levels."""
+        return self._read(f"/markets/{ticker}/orderbook", lambda d: Orderbook.parse(ticker, d),
+                          {"depth": depth or None})
+
+    def get_exchange_status(self) -> ExchangeStatus:
+        """Whether the exchange and trading are active."""
+        return self._read("/exchange/status", ExchangeStatus.parse)
+
+    def get_exchange_schedule(self) -> ExchangeSchedule:
+        """Standard hours and maintenance windows."""
+        return self._read("/exchange/schedule", ExchangeSchedule.parse)
+
+    def get_account_limits(self) -> AccountLimits:
+        """The member's read/write token budgets (feed to ``RateBuckets.configure_from_limits``)."""
+        return self._read("/account/limits", AccountLimits.parse)
+
+    # ------------------------------------------------------------------ order groups
+
+    def create_order_group(self, contracts_limit: Decimal, *, subaccount: int | None = None,
+                           priority: Priority = Priority.NORMAL) -> str:
+        """Create an order group; returns its id. Never retried."""
+        body: dict[str, Any] = {"contracts_limit_fp": fmt_count(contracts_limit)}
+        if subaccount is not None:
+            body["subaccount"] = subaccount
+        return self._write("POST", "/portfolio/order_groups/create", body,
+                           lambda d: Fields("CreateOrderGroupResponse", d).s("order_group_id"),
+                           priority=priority)
+
+    def get_order_group(self, group_id: str) -> OrderGroup:
+        """One order group. NotFoundError when unknown."""
+        def parse(d: Any) -> OrderGroup:
+            inner = d.get("order_group") if isinstance(d, dict) and "order_group" in d else d
+            return OrderGroup.parse(inner, group_id)
+
+        return self._read(f"/portfolio/order_groups/{group_id}", parse)
+
+    def list_order_groups(self) -> list[OrderGroup]:
+        """Every order group of the member."""
+        return self._read("/portfolio/order_groups", lambda d: [
+            OrderGroup.parse(g) for g in Fields("GetOrderGroupsResponse", d).lst("order_groups",
+                                                                               required=False)])
+
+    def trigger_order_group(self, group_id: str, *, priority: Priority = Priority.URGENT) -> None:
+        """Cancel all orders of the group now and block new ones until reset."""
+        self._write("PUT", f"/portfolio/order_groups/{group_id}/trigger", {}, _ignore, priority=priority)
+
+    def reset_order_group(self, group_id: str, *, priority: Priority = Priority.NORMAL) -> None:
+        """Re-open a triggered group."""
+        self._write("PUT", f"/portfolio/order_groups/{group_id}/reset", {}, _ignore, priority=priority)
+
+    def set_order_group_limit(self, group_id: str, contracts_limit: Decimal, *,
+                              priority: Priority = Priority.NORMAL) -> None:
+        """Change the group's rolling 15 s contracts limit."""
+        self._write("PUT", f"/portfolio/order_groups/{group_id}/limit",
+                    {"contracts_limit_fp": fmt_count(contracts_limit)}, _ignore, priority=priority)
+
+    def delete_order_group(self, group_id: str, *, priority: Priority = Priority.URGENT) -> None:
+        """Delete the group (cancels all its orders)."""
+        self._write("DELETE", f"/portfolio/order_groups/{group_id}", _NO_BODY, _ignore, priority=priority)
+
+
+def _ignore(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise Ambiguous("expected a JSON object")
+
+
