@@ -1,0 +1,40 @@
+"""``kalshi-guard run``: the daemon. Signal handlers are installed before anything else happens."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(sub: Any, name: str, common: argparse.ArgumentParser) -> None:
+    """Register ``run``."""
+    p = sub.add_parser(name, parents=[common], help="run the daemon (paper mode by default)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Install signal handlers, load the config (exit 78 when bad), run the daemon, return its exit code."""
+    from control.signals import SignalRouter
+
+    router = SignalRouter()
+    router.install()  # first: a SIGUSR1 from now on is never fatal
+    try:
+        from actors.errors import ConfigError
+        from config.loader import load_settings
+        from control.cli import EX_CONFIG
+        from control.daemon import Daemon
+
+        path = Path(args.config) if args.config else None
+        try:
+            settings = load_settings(path)
+        except ConfigError as exc:
+            import sys
+
+            for line in exc.problems:
+                print(f"config error: {line}", file=sys.stderr)
+            return EX_CONFIG
+        return Daemon(settings, path, router).run()
+    finally:
+        router.uninstall()
+        router.close()

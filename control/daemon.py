@@ -1,0 +1,329 @@
+"""The running daemon: wires config, logs, ledger, gate, exchange, supervisor and control server, then
+runs the main loop (signals, ticks, sd_notify). It is the ``ControlPort`` the operator doors talk to.
+
+Start-up order (DESIGN §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
+HALTED) → paper-mode simulator → alerter, guardian, reconciler, fill watcher, order placer → control
+server → start-up reconciliation → gate opens (unless HALTED) → ``READY=1``. If the start-up
+reconciliation fails the gate stays closed and it is retried every few seconds; ``READY=1`` waits for it.
+Stop is the reverse, each child with its own timeout, then ``end_run(clean=True)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from actors.alerter import Alerter
+from actors.errors import ConfigError, ReconcileError
+from actors.fill_watcher import FillWatcher
+from actors.gate import GateState, TradingGate
+from actors.guardian import Guardian
+from actors.messages import Alert, EmergencyStop, GatePersist, ReconcileNow, ReconcileResult, Reset, Severity
+from actors.order_placer import OrderPlacer
+from actors.reconciler import Reconciler
+from config.schema import Mode, Settings
+from control.signals import SignalRouter
+from supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
+
+log = logger.bind(actor="main")
+TICK_S = 0.1
+STARTUP_RECONCILE_RETRY_S = 5.0
+
+
+def child_specs(settings: Settings) -> list[ChildSpec]:
+    """The tree of DESIGN §3: two one-for-one children, then the rest-for-one trading group."""
+    stop = settings.supervisor.stop_timeout_s
+    return [
+        ChildSpec("alerter", Alerter, stop_timeout_s=stop),
+        ChildSpec("guardian", Guardian, stop_timeout_s=stop),
+        ChildSpec("reconciler", Reconciler, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
+        ChildSpec("fill_watcher", FillWatcher, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
+        ChildSpec("order_placer", OrderPlacer, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
+    ]
+
+
+class Daemon:
+    """One run of kalshi-guard. :meth:`run` returns the process exit code."""
+
+    def __init__(self, settings: Settings, config_path: Path | None, router: SignalRouter) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.router = router
+        self.started_at = time.time()
+        self.ready = False
+        self.exchange_info: dict[str, Any] = {}
+        self.sup: Supervisor | None = None
+        self.gate: TradingGate | None = None
+        self.ledger: Any = None
+        self._sim: Any = None
+        self._server: Any = None
+        self._closers: list[Callable[[], Any]] = []
+
+    # -- run ----------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start, loop until a stop signal or escalation, stop. Raises ConfigError for bad config."""
+        from config.loader import secret_values
+        from config.paths import ledger_sqlite_path, state_dir
+        from control.logs import setup_logging
+        from control.pidfile import pidfile_path, remove_pidfile, write_pidfile
+
+        settings = self.settings
+        state = state_dir(settings)
+        handle = setup_logging(settings, state_dir=state, secrets=secret_values(settings))
+        self._closers.append(handle.close)
+        pidfile = pidfile_path(state)
+        write_pidfile(pidfile)
+        self._closers.append(lambda: remove_pidfile(pidfile))
+        try:
+            from ledger.store import Ledger
+
+            url = (
+                settings.ledger.url.get_secret_value()
+                if settings.ledger.url is not None
+                else f"sqlite:///{ledger_sqlite_path(settings)}"
+            )
+            self.ledger = Ledger.open(url)
+            self._closers.append(self.ledger.close)
+            return self._run_with_ledger(state)
+        finally:
+            for close in reversed(self._closers):
+                with contextlib.suppress(Exception):
+                    close()
+
+    def _run_with_ledger(self, state: Path) -> int:
+        from control.sdnotify import Notifier
+
+        ledger = self.ledger
+        unclean = ledger.previous_run_unclean()
+        saved = ledger.load_gate()
+        self.gate = gate = TradingGate(saved if saved and saved.state is GateState.HALTED else None, ledger.save_gate)
+        self.router.attach(gate)
+        if unclean and gate.state is not GateState.HALTED:
+            gate.close("unclean shutdown of the previous run", "supervisor")
+            ledger.log_activity("KILL_SWITCH", "CRITICAL", "booted HALTED: the previous run did not stop cleanly", {})
+        elif gate.state is GateState.HALTED:
+            log.warning("gate is latched HALTED since before this run: {}", gate.snapshot().reason)
+        ledger.begin_run(os.getpid())
+        notifier = Notifier()
+        notifier.status("starting")
+        services = {"ledger": ledger, "settings": self.settings, "exchange_factory": self._exchange_factory()}
+        self.sup = sup = Supervisor(child_specs(self.settings), gate, self.settings.supervisor, services=services)
+        code = EXIT_OK
+        try:
+            sup.start()
+            self._start_control(state)
+            self._startup_reconcile(notifier)
+            code = self._loop(notifier)
+        finally:
+            notifier.stopping("stopping")
+            if self._server is not None:
+                self._server.stop()
+            sup.stop()
+            if self._sim is not None:
+                self._sim.stop()
+            ledger.end_run(clean=code == EXIT_OK)
+            log.info("stopped (exit {})", code)
+        return code
+
+    def _exchange_factory(self) -> Callable[[str], Any]:
+        """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
+        from exchange.endpoints import make_client
+        from exchange.keys import load_private_key
+
+        settings = self.settings
+        ex = settings.exchange
+        if settings.mode is Mode.PAPER:
+            from simulator.server import SimulatorServer
+
+            from config.paths import state_dir
+
+            sim_cfg = settings.simulator
+            state = state_dir(settings)
+            self._sim = SimulatorServer(
+                host=sim_cfg.host,
+                port=sim_cfg.port,
+                seed=sim_cfg.seed,
+                state_file=state / "paper-account.jsonl" if sim_cfg.persist else None,
+                key_dir=state / "paper-keys",
+            )
+            self._sim.start()
+            ex = ex.model_copy(
+                update={
+                    "base_url": self._sim.rest_url,
+                    "ws_url": self._sim.ws_url,
+                    "key_id": self._sim.key_id,
+                    "private_key_file": Path(self._sim.private_key_path),
+                }
+            )
+            log.info("paper mode: embedded simulator at {} (key id {})", self._sim.rest_url, self._sim.key_id)
+        if ex.key_id is None or ex.private_key_file is None:
+            raise ConfigError(["exchange.key_id / exchange.private_key_file: required to talk to the exchange"])
+        key = load_private_key(ex.private_key_file)
+        effective = settings.model_copy(update={"exchange": ex})
+        self.exchange_info = {
+            "environment": ex.environment.value if settings.mode is Mode.LIVE else "simulator",
+            "base_url": ex.base_url,
+            "ws_url": ex.ws_url,
+            "key_id": ex.key_id,
+            "private_key_file": str(ex.private_key_file),
+        }
+        return lambda _name: make_client(effective, key)
+
+    def _start_control(self, state: Path) -> None:
+        from control.auth import resolve_token
+        from control.logs import register_secret
+        from control.server import ControlServer
+
+        token = resolve_token(self.settings, state)
+        register_secret(token)
+        self._server = ControlServer(
+            self, host=self.settings.control.host, port_number=self.settings.control.port, token=token
+        )
+        self._server.start()
+        log.info("control API on {}", self._server.url)
+
+    def _startup_reconcile(self, notifier: Any) -> None:
+        assert self.sup is not None
+        assert self.gate is not None
+        result = self._reconcile("start-up")
+        if result.ok:
+            self.gate.mark_ready()
+            self.ready = True
+            notifier.ready(self._status_line())
+        else:
+            notifier.status(f"waiting for start-up reconciliation: {result.summary}")
+            self._next_reconcile = time.monotonic() + STARTUP_RECONCILE_RETRY_S
+
+    def _reconcile(self, reason: str) -> ReconcileResult:
+        assert self.sup is not None
+        try:
+            return self.sup.peers["reconciler"].ask(ReconcileNow(reason), timeout=60)
+        except Exception as exc:
+            return ReconcileResult(False, f"reconciler unavailable: {type(exc).__name__}")
+
+    # -- the main loop ------------------------------------------------------------------------------
+
+    def _loop(self, notifier: Any) -> int:
+        assert self.sup is not None
+        assert self.gate is not None
+        sup, gate, router = self.sup, self.gate, self.router
+        wake = router.wakeup_socket
+        last_status = ""
+        while True:
+            with contextlib.suppress(InterruptedError):
+                select.select([wake], [], [], TICK_S)
+            router.drain()
+            pending = gate.take_pending()
+            if pending is not None:
+                reason, source = pending
+                self._emergency(reason, source, via_signal=True)
+            if router.stop_requested:
+                log.info("stop requested by signal")
+                return EXIT_OK
+            if router.reload_requested:
+                router.reload_requested = False
+                self._reload()
+            sup.tick()
+            if sup.escalated:
+                return EXIT_ESCALATED
+            if not self.ready and time.monotonic() >= getattr(self, "_next_reconcile", 0.0):
+                self._startup_reconcile(notifier)
+            notifier.maybe_watchdog(sup.healthy() and self.ready)
+            line = self._status_line()
+            if line != last_status:
+                notifier.status(line)
+                last_status = line
+
+    def _status_line(self) -> str:
+        assert self.gate is not None
+        assert self.sup is not None
+        snap = self.gate.snapshot()
+        stats = self.sup.statistics()
+        up = sum(1 for c in stats.children if c.alive)
+        return f"{self.settings.mode.value.upper()} gate={snap.state.value} children={up}/{len(stats.children)}"
+
+    def _emergency(self, reason: str, source: str, *, via_signal: bool) -> None:
+        """Persist the close and hand the rest to the guardian (halt, cancel, audit, alert)."""
+        assert self.gate is not None
+        assert self.sup is not None
+        try:
+            self.gate.close(reason, source)
+        except Exception as exc:  # the gate is closed in memory whatever the database says
+            log.critical("could not persist the gate: {!r}", exc)
+        msg = GatePersist(reason, source) if via_signal else EmergencyStop(source, reason)
+        if not self.sup.peers["guardian"].tell(msg):
+            # guardian down: halt directly so that no trading actor misses it
+            self.sup.halt_all(reason, source)
+            with contextlib.suppress(Exception):
+                self.ledger.log_activity("KILL_SWITCH", "CRITICAL", f"emergency stop: {reason}", {"source": source})
+
+    def _reload(self) -> None:
+        from config.loader import reload_changes, validate_reload
+
+        try:
+            new = validate_reload(self.config_path)
+        except ConfigError as exc:
+            log.error("reload refused, old configuration kept: {}", "; ".join(exc.problems))
+            with contextlib.suppress(Exception):
+                self.ledger.log_activity("CONFIG", "ERROR", "reload refused", {"problems": exc.problems})
+            return
+        changes = reload_changes(self.settings, new)
+        self.settings = self.settings.model_copy(update={"limits": new.limits})
+        self.sup.services["settings"] = self.settings  # type: ignore[union-attr]
+        log.info("limits reloaded: {}", ", ".join(changes) or "no change")
+        with contextlib.suppress(Exception):
+            self.ledger.log_activity("CONFIG", "INFO", "limits reloaded", {"changes": changes})
+
+    # -- ControlPort ------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Gate, children, restarts, mode and exchange endpoints (no secrets)."""
+        assert self.gate is not None
+        assert self.sup is not None
+        snap = self.gate.snapshot()
+        stats = self.sup.statistics()
+        return {
+            "mode": self.settings.mode.value,
+            "ready": self.ready,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "gate": {"state": snap.state.value, "reason": snap.reason, "source": snap.source,
+                     "changed_at": snap.changed_at},
+            "children": [
+                {"name": c.name, "status": c.status, "alive": c.alive, "epoch": c.epoch, "restarts": c.restarts,
+                 "last_exit": c.last_exit, "trading": c.trading}
+                for c in stats.children
+            ],
+            "restart_incidents": stats.restart_incidents,
+            "healthy": stats.healthy,
+            "exchange": self.exchange_info,
+        }
+
+    def emergency_stop(self, source: str, reason: str) -> dict[str, Any]:
+        """Close and persist the gate before returning, then wake the loop's halt path."""
+        assert self.gate is not None
+        self._emergency(reason, source, via_signal=False)
+        self.router.wake()
+        snap = self.gate.snapshot()
+        return {"state": snap.state.value, "reason": snap.reason}
+
+    def reset(self, source: str, reason: str) -> dict[str, Any]:
+        """Reconcile, then have the guardian lift the gate. ReconcileError (→ 409) when not clean."""
+        assert self.sup is not None
+        if not reason or not reason.strip():
+            raise ValueError("a reset needs a reason")
+        result = self._reconcile(f"reset requested by {source}")
+        if not result.ok:
+            raise ReconcileError(f"reconciliation is not clean: {result.summary}")
+        answer = self.sup.peers["guardian"].ask(Reset(source, reason.strip()), timeout=10)
+        self.ready = True
+        self.sup.peers["alerter"].tell(Alert(Severity.INFO, "reset accepted", (("source", source),)))
+        return answer
