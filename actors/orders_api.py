@@ -1,0 +1,326 @@
+"""The bot-facing order vocabulary: request parsing, outcome↔book mapping, and the confirmation reply.
+
+A bot thinks in outcomes ("buy NO at 0.40"); Kalshi's V2 order entry quotes everything on the YES book
+(REFERENCE §2.2). :func:`to_book` maps one to the other and :func:`from_book` maps back:
+
+=========  ========  ===========  ==================
+outcome    action    book side    YES-book price
+=========  ========  ===========  ==================
+yes        buy       bid          p
+yes        sell      ask          p
+no         buy       ask          1 − p
+no         sell      bid          1 − p
+=========  ========  ===========  ==================
+
+Every price a bot sees (request ``price``/``reference_price``, confirmation ``average_price``, fill
+``price``) is the price of the chosen outcome, never the YES-book price.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from actors.errors import RequestInvalid
+
+if TYPE_CHECKING:
+    from actors.slippage import OrderSlippage
+
+ONE = Decimal(1)
+ZERO = Decimal(0)
+COUNT_QUANTUM = Decimal("0.01")
+PRICE_QUANTUM = Decimal("0.0001")
+FEE_QUANTUM = Decimal("0.000001")
+MAX_CLIENT_ORDER_ID = 64
+MAX_TICKER = 100
+
+_FIXED_POINT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_TICKER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class Outcome(StrEnum):
+    """The outcome a bot trades."""
+
+    YES = "yes"
+    NO = "no"
+
+
+class Action(StrEnum):
+    """Whether the bot buys or sells that outcome."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class BookSide(StrEnum):
+    """Kalshi's YES-book side: ``bid`` = become long YES, ``ask`` = become long NO."""
+
+    BID = "bid"
+    ASK = "ask"
+
+
+class TimeInForce(StrEnum):
+    """The bot's short names; :attr:`wire` is Kalshi's V2 spelling."""
+
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+    @property
+    def wire(self) -> str:
+        """Kalshi's ``time_in_force`` value for this policy."""
+        return {"gtc": "good_till_canceled", "ioc": "immediate_or_cancel", "fok": "fill_or_kill"}[self.value]
+
+    @property
+    def immediate(self) -> bool:
+        """True for IOC and FOK: the create response's ``remaining_count`` is final."""
+        return self is not TimeInForce.GTC
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One order as a bot states it. ``price`` and ``reference_price`` are prices of ``outcome``."""
+
+    ticker: str
+    outcome: Outcome
+    action: Action
+    count: Decimal
+    price: Decimal
+    time_in_force: TimeInForce
+    reference_price: Decimal | None = None
+    client_order_id: str | None = None
+
+
+_REQUIRED = ("ticker", "outcome", "action", "count", "price", "time_in_force")
+_OPTIONAL = ("reference_price", "client_order_id")
+
+
+def _decimal_string(field: str, value: Any, max_places: int) -> Decimal:
+    """Parse a fixed-point decimal string; raise RequestInvalid naming ``field`` otherwise."""
+    if not isinstance(value, str):
+        raise RequestInvalid(field, "must be a decimal string (money and counts are never JSON numbers)")
+    if not _FIXED_POINT.match(value):
+        raise RequestInvalid(field, "must be a fixed-point decimal string such as '0.4500'")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
+        raise RequestInvalid(field, "must be a fixed-point decimal string") from None
+    if -number.as_tuple().exponent > max_places:  # type: ignore[operator]
+        raise RequestInvalid(field, f"at most {max_places} decimal places")
+    return number
+
+
+def _price(field: str, value: Any) -> Decimal:
+    """A price of an outcome: strictly between 0 and 1, at most 4 decimals."""
+    price = _decimal_string(field, value, 4)
+    if not ZERO < price < ONE:
+        raise RequestInvalid(field, "must be strictly between 0 and 1")
+    return price
+
+
+def _enum(field: str, value: Any, kind: type[StrEnum]) -> Any:
+    """One of the enum's values, else RequestInvalid listing the allowed ones."""
+    allowed = [m.value for m in kind]  # type: ignore[attr-defined]
+    if not isinstance(value, str) or value not in allowed:
+        raise RequestInvalid(field, "must be one of " + ", ".join(repr(a) for a in allowed))
+    return kind(value)
+
+
+def parse_order_request(obj: Mapping[str, Any]) -> OrderRequest:
+    """Validate a decoded JSON body into an :class:`OrderRequest`.
+
+    Raises :class:`RequestInvalid` (field, rule) for: a body that is not an object, an unknown or
+    missing field, a non-string or non-fixed-point number, count ≤ 0 or with more than 2 decimals, a
+    price outside (0, 1) or with more than 4 decimals, a bad enum value, a malformed ticker, or a
+    client_order_id that is empty, longer than 64 characters or not ``[A-Za-z0-9_-]``. Nothing else
+    is checked here: whether the market exists and the price sits on its tick grid is pre-trade work.
+    """
+    if not isinstance(obj, Mapping):
+        raise RequestInvalid("body", "must be a JSON object")
+    for key in obj:
+        if key not in _REQUIRED and key not in _OPTIONAL:
+            name = key if isinstance(key, str) else repr(key)
+            raise RequestInvalid(name[:64], "unknown field")
+    for key in _REQUIRED:
+        if key not in obj:
+            raise RequestInvalid(key, "is required")
+
+    ticker = obj["ticker"]
+    if not isinstance(ticker, str) or not ticker:
+        raise RequestInvalid("ticker", "must be a non-empty string")
+    if len(ticker) > MAX_TICKER or not _TICKER.match(ticker):
+        raise RequestInvalid("ticker", f"must be at most {MAX_TICKER} characters of [A-Za-z0-9._-]")
+
+    count = _decimal_string("count", obj["count"], 2)
+    if count <= 0:
+        raise RequestInvalid("count", "must be positive")
+
+    reference = obj.get("reference_price")
+    client_order_id = obj.get("client_order_id")
+    if client_order_id is not None:
+        if not isinstance(client_order_id, str) or not client_order_id:
+            raise RequestInvalid("client_order_id", "must be a non-empty string")
+        if len(client_order_id) > MAX_CLIENT_ORDER_ID:
+            raise RequestInvalid("client_order_id", f"at most {MAX_CLIENT_ORDER_ID} characters")
+        if not _CLIENT_ORDER_ID.match(client_order_id):
+            raise RequestInvalid("client_order_id", "only letters, digits, '-' and '_'")
+
+    return OrderRequest(
+        ticker=ticker,
+        outcome=_enum("outcome", obj["outcome"], Outcome),
+        action=_enum("action", obj["action"], Action),
+        count=count,
+        price=_price("price", obj["price"]),
+        time_in_force=_enum("time_in_force", obj["time_in_force"], TimeInForce),
+        reference_price=None if reference is None else _price("reference_price", reference),
+        client_order_id=client_order_id,
+    )
+
+
+def outcome_price(outcome: Outcome, yes_price: Decimal) -> Decimal:
+    """The price of ``outcome`` given a YES-book price (NO costs 1 − yes)."""
+    return yes_price if outcome is Outcome.YES else ONE - yes_price
+
+
+def book_side(outcome: Outcome, action: Action) -> BookSide:
+    """The YES-book side of (outcome, action): buy YES / sell NO → bid; buy NO / sell YES → ask."""
+    long_yes = (outcome is Outcome.YES) == (action is Action.BUY)
+    return BookSide.BID if long_yes else BookSide.ASK
+
+
+def to_book(req: OrderRequest) -> tuple[BookSide, Decimal]:
+    """Map a request to Kalshi's (book side, YES-book limit price); e.g. buy NO at 0.40 → (ask, 0.6000)."""
+    return book_side(req.outcome, req.action), outcome_price(req.outcome, req.price).quantize(PRICE_QUANTUM)
+
+
+def from_book(side: BookSide, yes_price: Decimal, outcome: Outcome) -> tuple[Action, Decimal]:
+    """Map a (book side, YES-book price) back to (action, price of ``outcome``) for a bot on ``outcome``."""
+    long_yes = side is BookSide.BID
+    action = Action.BUY if long_yes == (outcome is Outcome.YES) else Action.SELL
+    return action, outcome_price(outcome, yes_price)
+
+
+class ConfirmationStatus(StrEnum):
+    """The outcome reported to the caller.
+
+    FILLED: everything filled. PARTIAL: some filled, accepted at the threshold (or the exchange ended
+    the remainder, as for IOC/FOK), rest cancelled. CANCELED: cancelled before the threshold (fills kept and reported).
+    REJECTED: a definitive "no"; nothing filled. TIMEOUT: the confirmation timeout cancelled the
+    remainder; fills were re-read and are reported. UNKNOWN: the exchange's state could not be
+    established yet; the order counts at full size until it is.
+    """
+
+    FILLED = "FILLED"
+    PARTIAL = "PARTIAL"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    TIMEOUT = "TIMEOUT"
+    UNKNOWN = "UNKNOWN"
+
+
+def count_str(value: Decimal) -> str:
+    """A count on the wire: 2 decimals."""
+    return str(value.quantize(COUNT_QUANTUM))
+
+
+def price_str(value: Decimal) -> str:
+    """A price on the wire: 4 decimals (averages rounded half-even)."""
+    return str(value.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN))
+
+
+def fee_str(value: Decimal) -> str:
+    """A fee on the wire: 6 decimals."""
+    return str(value.quantize(FEE_QUANTUM, rounding=ROUND_HALF_EVEN))
+
+
+@dataclass(frozen=True, slots=True)
+class FillDetail:
+    """One booked fill as the caller sees it; ``price`` is the outcome's price."""
+
+    trade_id: str
+    count: Decimal
+    price: Decimal
+    fee: Decimal
+    is_taker: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Decimal strings, like the rest of the reply."""
+        return {
+            "trade_id": self.trade_id,
+            "count": count_str(self.count),
+            "price": price_str(self.price),
+            "fee": fee_str(self.fee),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The reply to a bot: what happened to its order.
+
+    ``average_price`` is the count-weighted average of the fills in the outcome's price (None without
+    fills); it is exact in memory and rounded half-even to 4 decimals on the wire. ``fees`` is the sum
+    of the fills' fees. ``latency_ms`` runs from the request (tracker creation) to this reply.
+    """
+
+    status: ConfirmationStatus
+    order_id: str | None
+    client_order_id: str | None
+    filled_count: Decimal
+    remaining_count: Decimal
+    average_price: Decimal | None
+    fees: Decimal
+    slippage: OrderSlippage | None
+    latency_ms: int | None
+    reason: str | None = None
+    detail: str | None = None
+    fills: tuple[FillDetail, ...] = ()
+
+    @classmethod
+    def rejected(
+        cls,
+        reason: str,
+        detail: str,
+        *,
+        client_order_id: str | None = None,
+        count: Decimal = ZERO,
+        latency_ms: int | None = None,
+    ) -> Confirmation:
+        """A REJECTED confirmation: nothing filled, ``reason`` is a stable code, ``detail`` for humans."""
+        return cls(
+            status=ConfirmationStatus.REJECTED,
+            order_id=None,
+            client_order_id=client_order_id,
+            filled_count=ZERO,
+            remaining_count=count,
+            average_price=None,
+            fees=ZERO,
+            slippage=None,
+            latency_ms=latency_ms,
+            reason=reason,
+            detail=detail,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON reply: counts 2 dp, prices 4 dp, fees 6 dp, all strings; ``reason`` only when set."""
+        out: dict[str, Any] = {
+            "status": self.status.value,
+            "order_id": self.order_id,
+            "client_order_id": self.client_order_id,
+            "filled_count": count_str(self.filled_count),
+            "remaining_count": count_str(self.remaining_count),
+            "average_price": None if self.average_price is None else price_str(self.average_price),
+            "fees": fee_str(self.fees),
+            "slippage": None if self.slippage is None else self.slippage.to_json(),
+            "latency_ms": self.latency_ms,
+        }
+        if self.reason is not None:
+            out["reason"] = self.reason
+            out["detail"] = self.detail
+        if self.fills:
+            out["fills"] = [f.to_json() for f in self.fills]
+        return out
