@@ -21,6 +21,7 @@ import signal
 import socket
 import sys
 from types import FrameType
+from typing import Any
 
 from actors.gate import TradingGate
 
@@ -38,25 +39,30 @@ class SignalRouter:
         self._rsock.setblocking(False)
         self._wsock.setblocking(False)
         self._installed = False
+        self._previous: dict[int, Any] = {}
+        self._previous_fd = -1
 
     def install(self) -> None:
         """Install every handler and the wakeup fd. Main thread only; call before anything else."""
-        signal.set_wakeup_fd(self._wsock.fileno(), warn_on_full_buffer=False)
-        signal.signal(signal.SIGUSR1, self._on_usr1)
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGINT, self._on_term)
-        signal.signal(signal.SIGHUP, self._on_hup)
+        self._previous_fd = signal.set_wakeup_fd(self._wsock.fileno(), warn_on_full_buffer=False)
+        for sig, handler in (
+            (signal.SIGUSR1, self._on_usr1),
+            (signal.SIGTERM, self._on_term),
+            (signal.SIGINT, self._on_term),
+            (signal.SIGHUP, self._on_hup),
+        ):
+            self._previous[sig] = signal.signal(sig, handler)
         faulthandler.register(signal.SIGUSR2, file=sys.stderr, all_threads=True, chain=False)
         self._installed = True
 
     def uninstall(self) -> None:
-        """Restore default handlers (tests and clean exit)."""
+        """Restore the handlers that were there before :meth:`install` (tests and clean exit)."""
         if not self._installed:
             return
-        for sig in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_DFL)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous if previous is not None else signal.SIG_DFL)
         with contextlib.suppress(ValueError):
-            signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(self._previous_fd)
         faulthandler.unregister(signal.SIGUSR2)
         self._installed = False
 
