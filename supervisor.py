@@ -83,7 +83,7 @@ class _Child:
     started_at: float = 0.0
     restart_at: float = 0.0
     restarts: int = 0
-    consecutive: int = 0
+    recent: deque[float] = field(default_factory=deque)  # this child's restart times within the window
     last_exit: str = ""
     stopping: bool = False
 
@@ -127,12 +127,14 @@ class Supervisor:
         services: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.gate = gate
         self.settings = settings
         self.services = services if services is not None else {}
         self.clock = clock
         self.rng = rng or random.Random()  # jitter only, not cryptographic
+        self.wake = wake
         self.exits: queue.Queue[ExitNotice] = queue.Queue()
         self.board = HeartbeatBoard(clock)
         self.peers = Peers([s.name for s in specs])
@@ -180,6 +182,7 @@ class Supervisor:
             exits=self.exits,
             peers=self.peers,
             services=self.services,
+            wake=self.wake,
         )
         child.stopping = False
         child.started_at = self.clock()
@@ -285,10 +288,12 @@ class Supervisor:
                 child.status = ChildStatus.STOPPED
                 continue
             self._retire(child)
-            child.consecutive += 1
+            while child.recent and now - child.recent[0] > self.settings.window_s:
+                child.recent.popleft()
+            child.recent.append(now)
             base = min(
                 self.settings.backoff_max_s,
-                self.settings.backoff_initial_s * (2 ** (child.consecutive - 1)),
+                self.settings.backoff_initial_s * (2 ** (len(child.recent) - 1)),
             )
             child.restart_at = now + base * (1 + self.rng.random() * 0.5)
             child.status = ChildStatus.BACKOFF
@@ -324,8 +329,6 @@ class Supervisor:
             self.gate.suspend(f"trading child down: {', '.join(down)}", "supervisor")
         elif not down and self._suspended:
             self._suspended = False
-            for child in self._children:
-                child.consecutive = 0
             self.gate.resume("supervisor")
 
     def _escalate(self, reason: str) -> None:
@@ -342,6 +345,11 @@ class Supervisor:
                 ledger.log_activity("KILL_SWITCH", "CRITICAL", reason, {"source": "supervisor"})
                 ledger.enqueue_alert("critical", "supervisor escalation: halting", [("reason", reason)])
         self.stop()
+
+    def next_deadline(self) -> float | None:
+        """The clock time of the earliest scheduled restart (the loop sleeps no longer than that)."""
+        due = [c.restart_at for c in self._children if c.status is ChildStatus.BACKOFF]
+        return min(due) if due else None
 
     # -- operator actions ---------------------------------------------------------------------------
 

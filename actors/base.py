@@ -84,6 +84,7 @@ class ActorContext:
     peers: Peers
     services: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
+    wake: Callable[[], None] = lambda: None  # wakes the supervisor's loop when a notice is posted
 
 
 class SupervisedActor(pykka.ThreadingActor):
@@ -194,3 +195,4 @@ class SupervisedActor(pykka.ThreadingActor):
 
     def _notify(self, kind: ExitKind, reason: str) -> None:
         self.ctx.exits.put(ExitNotice(self.ctx.name, self.ctx.epoch, kind, reason))
+        self.ctx.wake()

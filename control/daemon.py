@@ -115,7 +115,9 @@ class Daemon:
         notifier = Notifier()
         notifier.status("starting")
         services = {"ledger": ledger, "settings": self.settings, "exchange_factory": self._exchange_factory()}
-        self.sup = sup = Supervisor(child_specs(self.settings), gate, self.settings.supervisor, services=services)
+        self.sup = sup = Supervisor(
+            child_specs(self.settings), gate, self.settings.supervisor, services=services, wake=self.router.wake
+        )
         code = EXIT_OK
         try:
             sup.start()
@@ -218,8 +220,10 @@ class Daemon:
         wake = router.wakeup_socket
         last_status = ""
         while True:
+            deadline = sup.next_deadline()
+            wait = TICK_S if deadline is None else max(0.0, min(TICK_S, deadline - sup.clock()))
             with contextlib.suppress(InterruptedError):
-                select.select([wake], [], [], TICK_S)
+                select.select([wake], [], [], wait)
             router.drain()
             pending = gate.take_pending()
             if pending is not None:

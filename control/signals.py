@@ -20,6 +20,7 @@ import faulthandler
 import signal
 import socket
 import sys
+import time
 from types import FrameType
 from typing import Any
 
@@ -35,6 +36,7 @@ class SignalRouter:
         self.reload_requested = False
         self.early_emergency = False
         self.usr1_count = 0
+        self.last_usr1_ns = 0  # perf_counter_ns() when the last SIGUSR1 closed the gate (benchmarks)
         self._rsock, self._wsock = socket.socketpair()
         self._rsock.setblocking(False)
         self._wsock.setblocking(False)
@@ -107,6 +109,7 @@ class SignalRouter:
             self.early_emergency = True
         else:
             gate.close_nowait()
+        self.last_usr1_ns = time.perf_counter_ns()
 
     def _on_term(self, _signum: int, _frame: FrameType | None) -> None:
         self.stop_requested = True

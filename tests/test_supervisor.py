@@ -234,7 +234,8 @@ class TestEscalation:
             assert sup.escalated or sup.peers["alerter"].epoch == epoch + 1
         assert sup.escalated
         assert gate.state is GateState.HALTED
-        assert saved[-1].state is GateState.HALTED and "restart intensity" in saved[-1].reason
+        assert saved[-1].state is GateState.HALTED
+        assert "restart intensity" in saved[-1].reason
         assert not any(c.alive for c in sup.statistics().children)
 
     def test_backoff_grows_and_is_jittered(self, clock: FakeClock) -> None:
