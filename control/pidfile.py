@@ -73,9 +73,9 @@ def write_pidfile(path: Path) -> None:
     holder = _holder(path)
     if holder is not None:
         raise ConfigError([_held(path, holder)])
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             os.write(fd, f"{os.getpid()}\n".encode("ascii"))
