@@ -92,6 +92,13 @@ def logs_dir(
     return ensure_dir(base / "logs", "state_dir")
 
 
+def resolve_log_file(settings: Settings | None, env: Mapping[str, str] = os.environ) -> Path:
+    """The JSON log file path per the rules above, without creating anything (for readers like ``tail``)."""
+    systemd = _first_entry(env.get("LOGS_DIRECTORY"))
+    base = Path(systemd) if systemd else resolve_state_dir(settings, env) / "logs"
+    return base / LOG_FILE_NAME
+
+
 def log_file(settings: Settings | None, env: Mapping[str, str] = os.environ, *, state: Path | None = None) -> Path:
     """The JSON log file the daemon writes and ``kalshi-guard tail`` reads."""
     return logs_dir(settings, env, state=state) / LOG_FILE_NAME

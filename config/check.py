@@ -1,0 +1,108 @@
+"""``kalshi-guard check-config``: validate every layer and print the effective config with secrets masked.
+
+Exit 0 with the effective configuration on stdout (TOML, or JSON with ``--json``); exit 78 with one
+``config error: …`` line per problem on stderr. Secrets are printed as ``"**********"``; the private
+key file is shown as its path, never its contents. Nothing is created on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from actors.errors import ConfigError
+from config.loader import DEFAULT_CONFIG, load_settings
+from config.paths import resolve_log_file, resolve_state_dir
+from config.schema import Settings
+
+EX_OK = 0
+EX_CONFIG = 78
+
+
+def masked_config(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON-able data, every ``SecretStr`` replaced by ``"**********"``.
+
+    Safe for CLI output and API responses (pydantic's JSON mode masks secrets; Decimals become strings).
+    """
+    return settings.model_dump(mode="json")
+
+
+def _toml_value(value: Any) -> str:
+    """A JSON-mode value as a TOML literal."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def _toml_lines(data: Mapping[str, Any]) -> list[str]:
+    """TOML for a two-level settings dict; unset values appear as comments."""
+    lines: list[str] = []
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for key, value in data.items():
+        if key in tables:
+            continue
+        lines.append(f"# {key} = (unset)" if value is None else f"{key} = {_toml_value(value)}")
+    for name, table in tables.items():
+        lines += ["", f"[{name}]"]
+        for key, value in table.items():
+            lines.append(f"# {key} = (unset)" if value is None else f"{key} = {_toml_value(value)}")
+    return lines
+
+
+def _resolved_comments(settings: Settings, source: Path, env: Mapping[str, str]) -> list[str]:
+    """Comment lines naming the file read and the directories the daemon would use."""
+    state = resolve_state_dir(settings, env)
+    ledger = "ledger.url (masked)" if settings.ledger.url is not None else f"sqlite {state / 'ledger.sqlite'}"
+    return [
+        f"# config file: {source}",
+        f"# state directory: {state}",
+        f"# JSON log: {resolve_log_file(settings, env)}",
+        f"# ledger: {ledger}",
+        "",
+    ]
+
+
+def check_config(
+    path: Path | None, *, as_json: bool = False, env: Mapping[str, str] = os.environ,
+    out: TextIO | None = None, err: TextIO | None = None,
+) -> int:
+    """Run the check: print the effective config (exit 0) or one line per problem (exit 78)."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        settings = load_settings(path, env=env)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"config error: {line}", file=err)
+        return EX_CONFIG
+    data = masked_config(settings)
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False), file=out)
+    else:
+        source = path if path is not None else DEFAULT_CONFIG
+        print("\n".join(_resolved_comments(settings, source, env) + _toml_lines(data)), file=out)
+    return EX_OK
+
+
+def add_parser(subparsers: Any, name: str, common: argparse.ArgumentParser) -> None:
+    """Register ``check-config`` (see the module docstring)."""
+    p = subparsers.add_parser(
+        name, parents=[common], help="validate the configuration and print it with secrets masked",
+        description=__doc__,
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    path = Path(args.config) if getattr(args, "config", None) else None
+    return check_config(path, as_json=args.json)
