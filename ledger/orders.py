@@ -1,9 +1,270 @@
-"""Ledger part: orders (being written)."""
+"""Ledger part: write-ahead orders and their lifecycle (DESIGN §6).
+
+Allowed status changes for :meth:`OrdersMixin.transition` (a change to the same status is always allowed
+and only updates the reported counts, exchange id and reason)::
+
+    INTENT   → SENT | RESTING | PARTIAL | FILLED | CANCELED | REJECTED | UNKNOWN
+               (after a crash, exchange evidence may arrive before SENT was ever written)
+    SENT     → RESTING | PARTIAL | FILLED | CANCELED | REJECTED | UNKNOWN
+    RESTING  → PARTIAL | FILLED | CANCELED | UNKNOWN        (an accepted order is never REJECTED later)
+    UNKNOWN  → RESTING | PARTIAL | FILLED | CANCELED | REJECTED   (only on exchange evidence)
+    PARTIAL  → FILLED | CANCELED | UNKNOWN                   (fills never undo: no way back to RESTING)
+    FILLED, CANCELED, REJECTED → nothing (final)
+
+Fills move status on their own (:mod:`ledger.positions`), with the real-world cases: a fill after a cancel
+request moves RESTING/PARTIAL to PARTIAL/FILLED as usual; a fill on an UNKNOWN order resolves it; a fill on
+a CANCELED order is booked and the order **stays CANCELED** (CANCELED → FILLED is never allowed); a fill on
+a REJECTED order is booked (the exchange's evidence wins) and logged as an anomaly.
+
+``book_side`` is the authoritative direction bit (``bid`` = long YES, ``ask`` = long NO); ``outcome`` and
+``action`` are recorded as given and not cross-checked (the legacy and V2 vocabularies disagree on them).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from actors.errors import LedgerError
+from actors.gate import OrderIntent
 from ledger.activity import ActivityMixin
+from ledger.records import OrderRecord, OrderStatus
+from ledger.schema import OrderEventRow, OrderRow
+from ledger.types import to_money
+
+S = OrderStatus
+ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.INTENT: frozenset({S.SENT, S.RESTING, S.PARTIAL, S.FILLED, S.CANCELED, S.REJECTED, S.UNKNOWN}),
+    S.SENT: frozenset({S.RESTING, S.PARTIAL, S.FILLED, S.CANCELED, S.REJECTED, S.UNKNOWN}),
+    S.RESTING: frozenset({S.PARTIAL, S.FILLED, S.CANCELED, S.UNKNOWN}),
+    S.UNKNOWN: frozenset({S.RESTING, S.PARTIAL, S.FILLED, S.CANCELED, S.REJECTED}),
+    S.PARTIAL: frozenset({S.FILLED, S.CANCELED, S.UNKNOWN}),
+    S.FILLED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+NON_FINAL = tuple(s for s in OrderStatus if not s.is_final)
+
+
+def can_transition(old: OrderStatus, new: OrderStatus) -> bool:
+    """Whether :meth:`OrdersMixin.transition` allows ``old → new``."""
+    return old is new or new in ALLOWED[old]
+
+
+def status_after_fill(current: OrderStatus, filled: Decimal, count: Decimal) -> OrderStatus:
+    """The status an order takes once ``filled`` of its ``count`` contracts are booked."""
+    if current in (S.CANCELED, S.FILLED):
+        return current
+    return S.FILLED if filled >= count else S.PARTIAL
+
+
+def to_record(row: OrderRow) -> OrderRecord:
+    """An order row as an immutable record."""
+    return OrderRecord(
+        client_order_id=row.client_order_id,
+        order_id=row.order_id,
+        ticker=row.ticker,
+        event_ticker=row.event_ticker,
+        book_side=row.book_side,
+        outcome=row.outcome,
+        action=row.action,
+        count=row.count,
+        price=row.price,
+        time_in_force=row.time_in_force,
+        reference_price=row.reference_price,
+        intent=row.intent,
+        batch_id=row.batch_id,
+        status=OrderStatus(row.status),
+        filled_count=row.filled_count,
+        fees=row.fees,
+        reported_filled_count=row.reported_filled_count,
+        remaining_count=row.remaining_count,
+        reason=row.reason,
+        created_at=row.created_at.timestamp(),
+        updated_at=row.updated_at.timestamp(),
+    )
+
+
+def _money(name: str, value: object, *, positive: bool = False, unit: bool = False) -> Decimal:
+    try:
+        d = to_money(value)
+    except ValueError as exc:
+        raise LedgerError(f"{name}: {exc}") from None
+    if d < 0 or (positive and d == 0):
+        raise LedgerError(f"{name} must be {'> 0' if positive else '>= 0'}, got {d}")
+    if unit and d > 1:
+        raise LedgerError(f"{name} is a YES-scale price in dollars (0..1), got {d}")
+    return d
+
+
+def _choice(name: str, value: str, allowed: Iterable[str]) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise LedgerError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 class OrdersMixin(ActivityMixin):
-    """Placeholder until this part lands."""
+    """Order methods of :class:`ledger.store.Ledger`."""
+
+    def insert_intent(
+        self,
+        *,
+        client_order_id: str,
+        ticker: str,
+        event_ticker: str | None,
+        book_side: str,
+        outcome: str,
+        action: str,
+        count: Decimal,
+        price: Decimal,
+        time_in_force: str,
+        reference_price: Decimal | None = None,
+        intent: str | OrderIntent = OrderIntent.OPENING,
+        batch_id: str | None = None,
+    ) -> OrderRecord:
+        """Write an order in state ``INTENT`` (before anything is sent) and return it.
+
+        Raises ``LedgerError`` (nothing written) on a duplicate ``client_order_id``, an invalid field
+        (count ≤ 0, price outside 0..1, unknown side/outcome/action/intent, too many decimals) or a
+        database failure. The caller must not send an order whose intent was not written.
+        """
+        if not client_order_id or not ticker:
+            raise LedgerError("an order needs a client_order_id and a ticker")
+        row = OrderRow(
+            client_order_id=client_order_id,
+            order_id=None,
+            ticker=ticker,
+            event_ticker=event_ticker,
+            book_side=_choice("book_side", book_side, ("bid", "ask")),
+            outcome=_choice("outcome", outcome, ("yes", "no")),
+            action=_choice("action", action, ("buy", "sell")),
+            count=_money("count", count, positive=True),
+            price=_money("price", price, unit=True),
+            time_in_force=time_in_force,
+            reference_price=None if reference_price is None else _money("reference_price", reference_price),
+            intent=_choice("intent", str(intent), [i.value for i in OrderIntent]),
+            batch_id=batch_id,
+            status=S.INTENT.value,
+            filled_count=Decimal(0),
+            fees=Decimal(0),
+            created_at=self._now(),
+            updated_at=self._now(),
+        )
+        try:
+            with self._write("insert_intent") as s:
+                s.add(row)
+                s.flush()
+                s.add(OrderEventRow(order_pk=row.id, from_status=None, to_status=S.INTENT.value,
+                                    reason="intent written", at=self._now()))
+                return to_record(row)
+        except LedgerError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise LedgerError(f"duplicate client_order_id {client_order_id!r}") from None
+            raise
+
+    def transition(
+        self,
+        client_order_id: str,
+        new_status: OrderStatus,
+        *,
+        order_id: str | None = None,
+        reason: str | None = None,
+        filled_count: Decimal | None = None,
+        remaining_count: Decimal | None = None,
+    ) -> OrderRecord:
+        """Move an order to ``new_status`` (see the module table) and return the updated order.
+
+        ``order_id`` records the exchange id (it may be set once, never changed); ``filled_count`` and
+        ``remaining_count`` record what the exchange reported (booked fills are counted separately by
+        :meth:`book_fill`). Raises ``LedgerError`` (nothing changed) for an unknown order, an illegal
+        transition, a conflicting exchange id, a negative count or a database failure.
+        """
+        new = OrderStatus(new_status)
+        reported = None if filled_count is None else _money("filled_count", filled_count)
+        remaining = None if remaining_count is None else _money("remaining_count", remaining_count)
+        with self._write("transition") as s:
+            row = s.scalars(
+                select(OrderRow).where(OrderRow.client_order_id == client_order_id).with_for_update()
+            ).first()
+            if row is None:
+                raise LedgerError(f"no order with client_order_id {client_order_id!r}")
+            old = OrderStatus(row.status)
+            if not can_transition(old, new):
+                raise LedgerError(f"illegal order transition {old} → {new} for {client_order_id!r}")
+            if order_id is not None:
+                if row.order_id is not None and row.order_id != order_id:
+                    raise LedgerError(
+                        f"order {client_order_id!r} already has exchange id {row.order_id!r}, not {order_id!r}"
+                    )
+                row.order_id = order_id
+            if reported is not None:
+                row.reported_filled_count = reported
+            if remaining is not None:
+                row.remaining_count = remaining
+            if reason is not None:
+                row.reason = reason
+            row.updated_at = self._now()  # type: ignore[assignment]  # the column type binds seconds
+            if new is not old:
+                row.status = new.value
+                s.add(OrderEventRow(order_pk=row.id, from_status=old.value, to_status=new.value,
+                                    reason=reason, at=self._now()))
+            s.flush()
+            return to_record(row)
+
+    def get_order(self, client_order_id: str) -> OrderRecord | None:
+        """The order with this ``client_order_id``, or ``None``; raises ``LedgerError`` on failure."""
+        with self._read("get_order") as s:
+            row = s.scalars(select(OrderRow).where(OrderRow.client_order_id == client_order_id)).first()
+            return None if row is None else to_record(row)
+
+    def get_order_by_exchange_id(self, order_id: str) -> OrderRecord | None:
+        """The order with this exchange ``order_id``, or ``None``; raises ``LedgerError`` on failure."""
+        with self._read("get_order_by_exchange_id") as s:
+            row = s.scalars(select(OrderRow).where(OrderRow.order_id == order_id)).first()
+            return None if row is None else to_record(row)
+
+    def orders(
+        self,
+        statuses: Iterable[OrderStatus] | None = None,
+        *,
+        ticker: str | None = None,
+        batch_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[OrderRecord]:
+        """Orders (optionally filtered by status, ticker or batch), oldest first.
+
+        Raises ``LedgerError`` when the database cannot be read.
+        """
+        q = select(OrderRow).order_by(OrderRow.id)
+        if statuses is not None:
+            q = q.where(OrderRow.status.in_([OrderStatus(x).value for x in statuses]))
+        if ticker is not None:
+            q = q.where(OrderRow.ticker == ticker)
+        if batch_id is not None:
+            q = q.where(OrderRow.batch_id == batch_id)
+        if limit is not None:
+            q = q.limit(max(0, int(limit)))
+        with self._read("orders") as s:
+            return [to_record(r) for r in s.scalars(q)]
+
+    def non_final_orders(self) -> list[OrderRecord]:
+        """Every order not yet FILLED, CANCELED or REJECTED, oldest first; ``LedgerError`` on failure."""
+        return self.orders(NON_FINAL)
+
+    def order_history(self, client_order_id: str) -> list[tuple[OrderStatus | None, OrderStatus, str | None]]:
+        """The order's status changes ``(from, to, reason)``, oldest first; ``LedgerError`` on failure."""
+        q = (
+            select(OrderEventRow)
+            .join(OrderRow, OrderRow.id == OrderEventRow.order_pk)
+            .where(OrderRow.client_order_id == client_order_id)
+            .order_by(OrderEventRow.id)
+        )
+        with self._read("order_history") as s:
+            return [
+                (None if e.from_status is None else OrderStatus(e.from_status), OrderStatus(e.to_status), e.reason)
+                for e in s.scalars(q)
+            ]

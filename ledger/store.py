@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from actors.errors import LedgerError
 from actors.gate import GateSnapshot, GateState
-from ledger.activity import ActivityMixin
+from ledger.activity import ActivityMixin, insert_for
 from ledger.engine import create_ledger_engine, describe_error
 from ledger.orders import OrdersMixin
 from ledger.outbox import OutboxMixin
@@ -93,18 +93,13 @@ class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin):
                     recorded_at=self._now(),
                 )
             )
-            row = s.get(GateRow, _GATE_ROW, with_for_update=True)
-            if row is None:
-                s.add(
-                    GateRow(
-                        id=_GATE_ROW,
-                        state=snap.state.value,
-                        reason=snap.reason,
-                        source=snap.source,
-                        changed_at=snap.changed_at,
-                    )
-                )
-                return
+            s.execute(
+                insert_for(self.dialect, GateRow)
+                .values(id=_GATE_ROW, state=snap.state.value, reason=snap.reason, source=snap.source,
+                        changed_at=snap.changed_at)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            row = s.scalars(select(GateRow).where(GateRow.id == _GATE_ROW).with_for_update()).one()
             stale = (
                 row.state == GateState.HALTED.value
                 and snap.state is not GateState.HALTED
