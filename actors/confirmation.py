@@ -444,6 +444,13 @@ class OrderTracker:
             out += self._apply_fill(fill)
         order = ev.order
         if order is None:
+            if self.state is TrackerState.UNKNOWN and self.booked > 0:
+                self.order_id = self.order_id or next((f.order_id for f in ev.fills if f.order_id), None)
+                return out + self._proved(ev.ts)
+            if self.state is not TrackerState.UNKNOWN:
+                progress = self._progress(ev.ts, reread=True)
+                if progress:
+                    return out + progress
             return out + self._not_found(ev.ts)
         if self.order_id is None:
             self.order_id = order.order_id
@@ -470,12 +477,7 @@ class OrderTracker:
         if ev.order_id is not None and self.order_id is None:
             self.order_id = ev.order_id
         if self.state is TrackerState.UNKNOWN and any(isinstance(a, BookFill) for a in out):
-            # A fill is proof the order exists: leave UNKNOWN and learn the rest by reading back.
-            self.state = TrackerState.PARTIAL
-            progress = self._live(ev.ts)
-            if self.state is TrackerState.PARTIAL:
-                progress.append(self._read_back() if self.order_id else self._resolve())
-            return out + progress
+            return out + self._proved(ev.ts)
         if self.state in (TrackerState.INTENT, TrackerState.SENT):
             return out  # the create response is still to come; it decides what happens next
         if self.state is TrackerState.RESTING and self.booked > 0:
@@ -507,6 +509,14 @@ class OrderTracker:
         if self.terminal:
             out.append(FlagDiscrepancy(f"trade {ev.trade_id} arrived after order {self.client_order_id} was final"))
         return out
+
+    def _proved(self, ts: float) -> list[Action]:
+        """A fill proved an UNKNOWN order exists: leave UNKNOWN and learn the rest by reading back."""
+        self.state = TrackerState.PARTIAL
+        progress = self._live(ts)
+        if self.state is TrackerState.PARTIAL:
+            progress.append(self._read_back() if self.order_id else self._resolve())
+        return progress
 
     def _known(self) -> Decimal:
         return max(self.booked, self.reported_filled)
