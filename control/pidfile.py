@@ -51,12 +51,48 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def pid_started_at(pid: int) -> float | None:
+    """When ``pid`` started (Unix seconds, ±1 s), from ``/proc``; ``None`` where that cannot be read."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text(encoding="ascii").splitlines()
+            if line.startswith("btime ")
+        )
+        # the command name (field 2) may contain spaces: fields after the closing parenthesis
+        fields = stat_line.rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22, starttime, in clock ticks since boot
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def holder_pid(path: Path) -> int | None:
+    """The live process named by ``path``, if it can be the one that wrote the file, else ``None``.
+
+    A process that started after the file was last written cannot have written it (the pid was reused,
+    e.g. after a reboot): that file is stale. Our own pid counts as a holder.
+    """
+    path = Path(path)
+    pid = read_pid(path)
+    if pid is None or not pid_alive(pid):
+        return None
+    started = pid_started_at(pid)
+    if started is not None:
+        try:
+            written = path.stat().st_mtime
+        except OSError:
+            return None
+        if started > written + 2.0:  # btime has one-second resolution
+            return None
+    return pid
+
+
 def _holder(path: Path) -> int | None:
     """The live process (other than us) that holds ``path``, else ``None``."""
-    pid = read_pid(path)
-    if pid is None or pid == os.getpid():
-        return None
-    return pid if pid_alive(pid) else None
+    pid = holder_pid(path)
+    return None if pid == os.getpid() else pid
 
 
 def _held(path: Path, holder: int) -> str:

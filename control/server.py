@@ -11,7 +11,8 @@ Routes (all JSON):
 Every path except the public ones (``/api/health`` by default) needs ``Authorization: Bearer <token>``;
 otherwise 401 with ``WWW-Authenticate: Bearer`` and the request never reaches a handler. This also holds
 for ``extra_routes`` added by later features (order API, dashboard), so they are protected by default.
-Access lines go to loguru (never the Authorization header or a body).
+Port calls run in a worker thread, so a slow reset (it reconciles first) never delays an emergency
+stop or a health check. Access lines go to loguru (never the Authorization header or a body).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import uvicorn
 from loguru import logger
 from pydantic import SecretBytes, SecretStr
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -192,7 +194,7 @@ def build_app(
 
     async def status(_request: Request) -> Response:
         try:
-            snapshot = port.status()
+            snapshot = await run_in_threadpool(port.status)
         except Exception as exc:  # the port failed: say so, without internals
             logger.exception("control: status failed")
             return reply({"error": "status unavailable", "detail": type(exc).__name__}, 503)
@@ -206,7 +208,7 @@ def build_app(
         elif problem is not None:
             reason = f"emergency stop (HTTP API; {problem})"
         try:
-            result = port.emergency_stop("http", reason)
+            result = await run_in_threadpool(port.emergency_stop, "http", reason)
         except Exception as exc:
             logger.exception("control: emergency stop failed")
             return reply({"error": "emergency stop failed", "detail": type(exc).__name__}, 500)
@@ -220,7 +222,7 @@ def build_app(
         if not isinstance(reason, str) or not reason.strip():
             return reply({"error": "field 'reason' is required (a non-empty string)", "field": "reason"}, 400)
         try:
-            result = port.reset("http", reason.strip())
+            result = await run_in_threadpool(port.reset, "http", reason.strip())
         except ValueError as exc:
             return reply({"error": str(exc), "field": "reason"}, 400)
         except GuardError as exc:
