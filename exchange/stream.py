@@ -293,40 +293,43 @@ class KalshiStream:
     def _run(self) -> None:
         attempt = 0
         while not self._stop.is_set():
+            reason: StreamEvent | None = None
             try:
-                ws = self._connect()
+                with self._open() as ws:
+                    attempt = 0
+                    self._on_open(ws)
+                    reason = self._session(ws)
+                    with self._lock:
+                        self._connected.clear()
+                        self._ws = None
             except (OSError, WebSocketException, TimeoutError) as exc:
-                status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
-                logger.warning("kalshi stream: connect failed ({}{})", type(exc).__name__,
-                               f" HTTP {status}" if status else "")
-                self._notify(StreamEvent.CONNECT_FAILED)
-                attempt += 1
-                self._backoff(attempt)
-                continue
-            attempt = 0
-            reason = self._session(ws)
-            with self._lock:
-                self._connected.clear()
-                self._ws = None
-            try:
-                ws.close()
-            except Exception as exc:  # close is best effort
-                logger.debug("kalshi stream: close raised {}", type(exc).__name__)
+                if reason is None:
+                    status = exc.response.status_code if isinstance(exc, InvalidStatus) else None
+                    logger.warning("kalshi stream: connect failed ({}{})", type(exc).__name__,
+                                   f" HTTP {status}" if status else "")
+                    reason = StreamEvent.CONNECT_FAILED
+                    attempt += 1
+            finally:
+                with self._lock:
+                    self._connected.clear()
+                    self._ws = None
             if self._stop.is_set():
                 break
             self._notify(reason)
-            self._backoff(1)
+            self._backoff(max(1, attempt))
         self._notify(StreamEvent.STOPPED)
 
     def _backoff(self, attempt: int) -> None:
         cap = min(self._backoff_max, self._backoff_initial * (2 ** max(0, attempt - 1)))
         self._stop.wait(self._rng.uniform(cap / 2, cap))
 
-    def _connect(self) -> ClientConnection:
+    def _open(self) -> Any:
         headers = self._signer.headers("GET", self._path)
-        ws = connect(self.ws_url, additional_headers=headers, open_timeout=self._open_timeout,
-                     ping_interval=self._ping_interval, ping_timeout=self._ping_interval,
-                     close_timeout=2, proxy=None, create_connection=_Conn, max_size=2**22)
+        return connect(self.ws_url, additional_headers=headers, open_timeout=self._open_timeout,
+                       ping_interval=self._ping_interval, ping_timeout=self._ping_interval,
+                       close_timeout=2, proxy=None, create_connection=_Conn, max_size=2**22)
+
+    def _on_open(self, ws: ClientConnection) -> None:
         ws.on_frame = self._touch  # type: ignore[attr-defined]
         with self._lock:
             self._ws = ws
@@ -343,7 +346,6 @@ class KalshiStream:
             first = not self._ever_connected
             self._ever_connected = True
         self._notify(StreamEvent.CONNECTED if first else StreamEvent.RECONNECTED)
-        return ws
 
     def _session(self, ws: ClientConnection) -> StreamEvent:
         """Read until the connection drops, goes stale or stop is asked; returns the event to report."""
@@ -379,7 +381,7 @@ class KalshiStream:
     def _track(self, msg: StreamMessage, frame: dict[str, Any]) -> bool:
         """Bookkeeping under the lock; False drops the message (duplicate or stale book frame)."""
         if isinstance(msg, Subscribed):
-            handle = self._pending.pop(msg.id, None) if msg.id is not None else None
+            handle = self._pending.get(msg.id) if msg.id is not None else None  # one ack per channel
             if handle is not None and handle in self._subs:
                 self._sids[msg.sid] = (handle, msg.channel)
             return True
