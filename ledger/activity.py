@@ -14,7 +14,7 @@ from actors.errors import LedgerError
 from ledger.engine import LedgerCore
 from ledger.records import ActivityRecord, ReconciliationRecord
 from ledger.schema import ActivityRow, DailyAnchorRow, ReconciliationRow
-from ledger.types import to_money
+from ledger.types import to_money, to_utc
 
 
 def insert_for(dialect: str, table: Any) -> Any:
@@ -79,7 +79,7 @@ class ActivityMixin(LedgerCore):
         """
         with self._write("record_reconciliation") as s:
             row = ReconciliationRow(
-                started_at=started_at, finished_at=finished_at, ok=bool(ok), summary=dict(summary)
+                started_at=to_utc(started_at), finished_at=to_utc(finished_at), ok=bool(ok), summary=dict(summary)
             )
             s.add(row)
             s.flush()

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from actors.errors import LedgerError
+from ledger.types import to_utc
 
 BUSY_TIMEOUT_MS = 10_000
 _READONLY = "ledger_readonly"
@@ -127,8 +129,9 @@ class LedgerCore:
         """``sqlite`` or ``postgresql``."""
         return self._dialect
 
-    def _now(self) -> float:
-        return self._clock()
+    def _now(self) -> datetime:
+        """The clock's time as an aware UTC datetime (what ORM attributes hold)."""
+        return to_utc(self._clock())
 
     def _check_open(self) -> None:
         if self._closed.is_set():

@@ -88,11 +88,20 @@ def to_record(row: OrderRow) -> OrderRecord:
     )
 
 
-def _money(name: str, value: object, *, positive: bool = False, unit: bool = False) -> Decimal:
+COUNT_PLACES = 2  # counts in hundredths of a contract
+PRICE_PLACES = 4  # prices up to 4 decimals (fees up to 6, the column scale)
+
+
+def _money(
+    name: str, value: object, *, positive: bool = False, unit: bool = False, places: int = 6
+) -> Decimal:
+    """Validate a money/count argument; raise ``LedgerError`` (naming the argument) when it is unfit."""
     try:
         d = to_money(value)
     except ValueError as exc:
         raise LedgerError(f"{name}: {exc}") from None
+    if d != d.quantize(Decimal(1).scaleb(-places)):
+        raise LedgerError(f"{name} allows at most {places} decimals, got {d}")
     if d < 0 or (positive and d == 0):
         raise LedgerError(f"{name} must be {'> 0' if positive else '>= 0'}, got {d}")
     if unit and d > 1:
@@ -142,8 +151,8 @@ class OrdersMixin(ActivityMixin):
             book_side=_choice("book_side", book_side, ("bid", "ask")),
             outcome=_choice("outcome", outcome, ("yes", "no")),
             action=_choice("action", action, ("buy", "sell")),
-            count=_money("count", count, positive=True),
-            price=_money("price", price, unit=True),
+            count=_money("count", count, positive=True, places=COUNT_PLACES),
+            price=_money("price", price, unit=True, places=PRICE_PLACES),
             time_in_force=time_in_force,
             reference_price=None if reference_price is None else _money("reference_price", reference_price),
             intent=_choice("intent", str(intent), [i.value for i in OrderIntent]),
@@ -207,7 +216,7 @@ class OrdersMixin(ActivityMixin):
                 row.remaining_count = remaining
             if reason is not None:
                 row.reason = reason
-            row.updated_at = self._now()  # type: ignore[assignment]  # the column type binds seconds
+            row.updated_at = self._now()
             if new is not old:
                 row.status = new.value
                 s.add(OrderEventRow(order_pk=row.id, from_status=old.value, to_status=new.value,

@@ -16,6 +16,7 @@ from actors.errors import LedgerError
 from ledger.activity import ActivityMixin
 from ledger.records import DeliveryStatus, OutboxAlert
 from ledger.schema import AlertRow, DeliveryRow
+from ledger.types import to_utc
 
 CHANNELS = ("discord", "pagerduty")
 DEFAULT_MAX_ATTEMPTS = 10
@@ -83,7 +84,7 @@ class OutboxMixin(ActivityMixin):
             .where(
                 DeliveryRow.channel == channel,
                 DeliveryRow.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]),
-                DeliveryRow.next_attempt_at <= now,
+                DeliveryRow.next_attempt_at <= to_utc(now),
             )
             .order_by(AlertRow.id)
             .limit(max(0, int(limit)))
@@ -110,7 +111,7 @@ class OutboxMixin(ActivityMixin):
             row = self._delivery(s, alert_id, channel)
             row.status = DeliveryStatus.SENT.value
             row.attempts += 1
-            row.sent_at = self._now()  # type: ignore[assignment]  # the column type binds seconds
+            row.sent_at = self._now()
 
     def mark_alert_failed(
         self,
@@ -133,7 +134,7 @@ class OutboxMixin(ActivityMixin):
                 return DeliveryStatus(row.status)
             row.attempts += 1
             row.last_error = str(error)[:_ERROR_LIMIT]
-            row.next_attempt_at = retry_at  # type: ignore[assignment]
+            row.next_attempt_at = to_utc(retry_at)
             status = DeliveryStatus.GIVEN_UP if row.attempts >= max_attempts else DeliveryStatus.FAILED
             row.status = status.value
             if status is DeliveryStatus.GIVEN_UP:

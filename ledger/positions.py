@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 
 from actors.errors import LedgerError
 from ledger.activity import insert_for
-from ledger.orders import NON_FINAL, OrdersMixin, _money, status_after_fill
+from ledger.orders import COUNT_PLACES, NON_FINAL, PRICE_PLACES, OrdersMixin, _money, status_after_fill
 from ledger.records import BookResult, Exposure, FillRecord, OrderStatus, PositionRecord
 from ledger.schema import FillRow, OrderEventRow, OrderRow, PositionRow, SettlementRow
-from ledger.types import QUANTUM
+from ledger.types import QUANTUM, to_utc
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -95,8 +95,8 @@ class PositionsMixin(OrdersMixin):
             raise LedgerError(f"book_side must be bid or ask, got {fill.book_side!r}")
         if not fill.trade_id or not fill.ticker:
             raise LedgerError("a fill needs a trade_id and a ticker")
-        count = _money("count", fill.count, positive=True)
-        price = _money("price", fill.price, unit=True)
+        count = _money("count", fill.count, positive=True, places=COUNT_PLACES)
+        price = _money("price", fill.price, unit=True, places=PRICE_PLACES)
         fee = _money("fee", fill.fee)
         try:
             with self._write("book_fill") as s:
@@ -112,7 +112,7 @@ class PositionsMixin(OrdersMixin):
             order = self._find_order(s, fill, lock=False)
             return BookResult(
                 False,
-                _flat(fill.ticker, self._now()) if pos is None else _position(pos),
+                _flat(fill.ticker, self._now().timestamp()) if pos is None else _position(pos),
                 ZERO,
                 None if order is None else OrderStatus(order.status),
             )
@@ -131,14 +131,14 @@ class PositionsMixin(OrdersMixin):
         order = self._find_order(s, fill, lock=True)  # lock order: order row, then fill, then position
         if s.scalar(select(FillRow.id).where(FillRow.trade_id == fill.trade_id)) is not None:
             pos = s.get(PositionRow, fill.ticker)
-            return BookResult(False, _flat(fill.ticker, now) if pos is None else _position(pos), ZERO,
+            return BookResult(False, _flat(fill.ticker, now.timestamp()) if pos is None else _position(pos), ZERO,
                               None if order is None else OrderStatus(order.status))
         row = FillRow(
             trade_id=fill.trade_id, order_pk=None if order is None else order.id,
             client_order_id=fill.client_order_id or (None if order is None else order.client_order_id),
             order_id=fill.order_id or (None if order is None else order.order_id), ticker=fill.ticker,
             book_side=fill.book_side, count=count, price=price, fee=fee, is_taker=bool(fill.is_taker),
-            ts=fill.ts, realized_pnl=ZERO, booked_at=now,
+            ts=to_utc(fill.ts), realized_pnl=ZERO, booked_at=now,
         )
         s.add(row)
         s.flush()  # a concurrent duplicate fails here (unique trade_id) and the whole booking rolls back
@@ -157,11 +157,11 @@ class PositionsMixin(OrdersMixin):
         pos.realized_pnl += realized
         pos.fees += fee
         pos.event_ticker = pos.event_ticker or event
-        pos.updated_at = now  # type: ignore[assignment]  # the column type binds seconds
+        pos.updated_at = now
         if net != 0 and (was == 0 or (was > 0) != (net > 0)):
-            pos.opened_at, pos.closed_at, pos.close_evidence = now, None, None  # type: ignore[assignment]
+            pos.opened_at, pos.closed_at, pos.close_evidence = now, None, None
         elif net == 0:
-            pos.closed_at, pos.close_evidence = now, f"fill {fill.trade_id}"  # type: ignore[assignment]
+            pos.closed_at, pos.close_evidence = now, f"fill {fill.trade_id}"
         row.realized_pnl = realized
         status = None if order is None else self._fill_order(s, order, fill, count, fee)
         if order is None:
@@ -174,7 +174,7 @@ class PositionsMixin(OrdersMixin):
         old = OrderStatus(order.status)
         order.filled_count += count
         order.fees += fee
-        order.updated_at = self._now()  # type: ignore[assignment]
+        order.updated_at = self._now()
         if fill.order_id and order.order_id is None:
             order.order_id = fill.order_id
         new = status_after_fill(old, order.filled_count, order.count)
@@ -239,14 +239,14 @@ class PositionsMixin(OrdersMixin):
             self._log_in(s, "POSITION_CLOSED", "INFO" if net == 0 or price is not None else "WARNING",
                          f"position {ticker} closed on evidence: {evidence}", info)
             if pos is None:
-                return _flat(ticker, now)
+                return _flat(ticker, now.timestamp())
             if net != 0:
                 s.add(SettlementRow(ticker=ticker, evidence=evidence, net_count=net, exit_price=price,
                                     realized_pnl=realized, at=now))
                 pos.net_count, pos.cost_basis = ZERO, ZERO
                 pos.realized_pnl += realized
-                pos.closed_at, pos.close_evidence = now, evidence  # type: ignore[assignment]
-                pos.updated_at = now  # type: ignore[assignment]
+                pos.closed_at, pos.close_evidence = now, evidence
+                pos.updated_at = now
             s.flush()
             return _position(pos)
 

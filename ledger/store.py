@@ -22,6 +22,7 @@ from ledger.outbox import OutboxMixin
 from ledger.positions import PositionsMixin
 from ledger.records import RunStatus
 from ledger.schema import SCHEMA_VERSION, Base, GateHistoryRow, GateRow, RunRow, SchemaVersion
+from ledger.types import to_utc
 
 _GATE_ROW = 1
 _PG_SCHEMA_LOCK = 7_420_001  # advisory lock key serialising concurrent schema creation
@@ -89,14 +90,14 @@ class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin):
                     state=snap.state.value,
                     reason=snap.reason,
                     source=snap.source,
-                    changed_at=snap.changed_at,
+                    changed_at=to_utc(snap.changed_at),
                     recorded_at=self._now(),
                 )
             )
             s.execute(
                 insert_for(self.dialect, GateRow)
                 .values(id=_GATE_ROW, state=snap.state.value, reason=snap.reason, source=snap.source,
-                        changed_at=snap.changed_at)
+                        changed_at=to_utc(snap.changed_at))
                 .on_conflict_do_nothing(index_elements=["id"])
             )
             row = s.scalars(select(GateRow).where(GateRow.id == _GATE_ROW).with_for_update()).one()
@@ -108,7 +109,7 @@ class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin):
             if stale:
                 return
             row.state, row.reason, row.source = snap.state.value, snap.reason, snap.source
-            row.changed_at = snap.changed_at  # type: ignore[assignment]  # the column type binds seconds
+            row.changed_at = to_utc(snap.changed_at)
 
     def gate_history(self, limit: int = 100) -> list[GateSnapshot]:
         """The newest ``limit`` saved gate snapshots, newest first; raises ``LedgerError`` on failure."""
