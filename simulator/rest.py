@@ -1,0 +1,115 @@
+"""The simulator's REST API under ``/trade-api/v2``: signed routes, token buckets and HTTP faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from simulator.buckets import DEFAULT_COST
+from simulator.wire import ApiError
+
+if TYPE_CHECKING:
+    from simulator.server import SimContext
+
+PREFIX = "/trade-api/v2"
+TOO_MANY = b'{"error":"too many requests"}'
+Handler = Callable[["SimContext", str, "Call"], tuple[int, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One parsed request handed to a handler."""
+
+    params: dict[str, str]
+    query: dict[str, str]
+    body: Any
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON bytes."""
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def reset_connection(scope: dict[str, Any]) -> None:
+    """Abort the client's TCP connection with an RST (SO_LINGER 0); no HTTP response is sent."""
+    transport = scope.get("sim.transport")
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class _NoResponse(Response):
+    """Sends nothing: the connection was already reset."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        return
+
+
+def _json(status: int, body: Any) -> Response:
+    if status == 204:
+        return Response(status_code=204)
+    return Response(dumps(body), status_code=status, media_type="application/json")
+
+
+def endpoint(ctx: SimContext, name: str, handler: Handler, *, kind: str = "read", cost: int = DEFAULT_COST,
+             auth: bool = True) -> Callable[[Request], Any]:
+    """Wrap a sync handler with faults, signature check, token bucket and the error envelope."""
+
+    async def run(request: Request) -> Response:
+        fault = ctx.exchange.faults.http_decision(name)
+        if fault.latency:
+            await asyncio.sleep(fault.latency)
+        if fault.reset_before:
+            reset_connection(request.scope)
+            return _NoResponse()
+        try:
+            account = ctx.default_account
+            if auth:
+                account = ctx.keys.authenticate(request.headers, request.method, request.url.path)
+            if fault.rate_limited or not ctx.buckets.take(account, kind, cost):
+                return Response(TOO_MANY, status_code=429, media_type="application/json")
+            if fault.error_5xx:
+                raise ApiError(500, "internal_server_error", "internal server error (injected)")
+            raw = await request.body()
+            body: Any = None
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    return _json(400, {"code": "bad_request", "message": "invalid JSON body",
+                                       "details": "request body could not be decoded"})
+            call = Call(dict(request.path_params), dict(request.query_params), body)
+            status, out = handler(ctx, account, call)
+        except ApiError as err:
+            status, out = err.status, err.body()
+        if status < 300 and (fault.reset_after or fault.timeout_after):
+            if fault.timeout_after:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ctx.stopping.wait(), fault.hold_s)
+            reset_connection(request.scope)
+            return _NoResponse()
+        if fault.no_order_id and isinstance(out, dict) and status < 300:
+            out = {k: v for k, v in out.items() if k != "order_id"}
+        return _json(status, out)
+
+    return run
+
+
+def routes(ctx: SimContext, table: list[tuple[str, str, str, Handler, str, int, bool]]) -> list[Route]:
+    """Starlette routes for a table of ``(method, path, name, handler, kind, cost, auth)``."""
+    return [Route(PREFIX + path, endpoint(ctx, name, h, kind=kind, cost=cost, auth=auth), methods=[method],
+                  name=name) for method, path, name, h, kind, cost, auth in table]
