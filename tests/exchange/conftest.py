@@ -64,6 +64,7 @@ class ScriptedWsServer:
         return self.commands.get(timeout=timeout)
 
     def push(self, frame: dict) -> None:
+        assert self.connected.wait(5), "no client connected"
         with self._lock:
             conn = self._conn
         assert conn is not None
