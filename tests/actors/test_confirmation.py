@@ -509,3 +509,14 @@ class TestConfirmationFigures:
         got = t.handle(fill("b", "1"))
         assert isinstance(got[0], FlagDiscrepancy)
         assert "cid-1" in got[0].detail
+
+
+class TestNotFoundNeverDrops:
+    def test_not_found_reads_keep_a_resting_order_tracked(self):
+        """Repeated not-found read-backs of a known order keep it tracked and re-read, never cancelled."""
+        t = make()
+        feed(t, [*RESTING, StreamStale(120.0)])
+        actions = feed(t, [ReadBack(None, (), 121.0 + i) for i in range(5)])
+        assert t.state is S.RESTING
+        assert names(actions) == ["ReadBackOrderAndFills"] * 5
+        assert not any(isinstance(a, Finish) for a in actions)
