@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from actors.errors import ConfigError
-from control.pidfile import pid_alive, pidfile_path, read_pid, remove_pidfile, write_pidfile
+from control.pidfile import (
+    holder_pid,
+    pid_alive,
+    pid_started_at,
+    pidfile_path,
+    read_pid,
+    remove_pidfile,
+    write_pidfile,
+)
 
 
 @pytest.fixture
@@ -108,3 +116,28 @@ class TestReadAndRemove:
         """pid_alive tells a live process from a reaped one."""
         assert pid_alive(live_child.pid)
         assert not pid_alive(dead_pid())
+
+
+class TestPidReuse:
+    def test_file_older_than_its_process_is_stale(self, tmp_path: Path, live_child) -> None:
+        """A pid file written before the named process started (pid reused after a reboot) is replaced."""
+        path = pidfile_path(tmp_path)
+        path.write_text(f"{live_child.pid}\n")
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+        assert holder_pid(path) is None
+        write_pidfile(path)
+        assert read_pid(path) == os.getpid()
+
+    def test_fresh_file_names_its_holder(self, tmp_path: Path, live_child) -> None:
+        """A pid file written after its process started names that process."""
+        path = pidfile_path(tmp_path)
+        path.write_text(f"{live_child.pid}\n")
+        assert holder_pid(path) == live_child.pid
+
+    def test_start_time_of_this_process(self) -> None:
+        """Our own start time is readable and not in the future."""
+        import time
+
+        started = pid_started_at(os.getpid())
+        assert started is not None
+        assert started <= time.time() + 2

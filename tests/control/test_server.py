@@ -344,3 +344,36 @@ class TestScrub:
     def test_token_inside_text(self) -> None:
         """The token is replaced wherever it appears inside a string."""
         assert scrub({"msg": f"x{TOKEN}y"}, TOKEN) == {"msg": "x***y"}
+
+
+class TestSlowReset:
+    def test_slow_reset_does_not_block_stop_or_health(self, port: GatePort) -> None:
+        """While a reset is busy reconciling, health answers and an emergency stop still closes the gate."""
+        entered = threading.Event()
+        release = threading.Event()
+
+        class SlowPort(GatePort):
+            def reset(self, source: str, reason: str) -> dict[str, Any]:
+                entered.set()
+                release.wait(30)
+                return {"gate": self.gate.state}
+
+        slow = SlowPort()
+        with ControlServer(slow, port_number=0, token=TOKEN) as srv:
+            answers: list[int] = []
+            t = threading.Thread(
+                target=lambda: answers.append(
+                    httpx.post(srv.url + "/api/bot/reset", headers=AUTH, json={"reason": "r"}, timeout=30).status_code
+                )
+            )
+            t.start()
+            try:
+                assert entered.wait(10)
+                assert httpx.get(srv.url + "/api/health", timeout=10).status_code == 200
+                r = httpx.post(srv.url + "/api/bot/emergency-stop", headers=AUTH, timeout=10)
+                assert r.status_code == 200
+                assert slow.gate.state is GateState.HALTED
+            finally:
+                release.set()
+                t.join(30)
+        assert answers == [200]
