@@ -96,7 +96,7 @@ class OutboxMixin(ActivityMixin):
                     fields=tuple((str(k), str(v)) for k, v in a.fields), dedup_key=a.dedup_key,
                     created_at=a.created_at.timestamp(), attempts=d.attempts, last_error=d.last_error,
                 )
-                for a, d in s.execute(q).tuples()
+                for a, d in s.execute(q).all()
             ]
 
     def _delivery(self, s: object, alert_id: int, channel: str) -> DeliveryRow:

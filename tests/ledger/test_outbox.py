@@ -1,0 +1,62 @@
+"""Tests for the alert outbox and its per-channel delivery state."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.errors import LedgerError
+from ledger import DeliveryStatus
+
+FIELDS = [("market", "KXA-26-T1"), ("loss", "12.50")]
+
+
+class TestOutbox:
+    def test_enqueue_and_due(self, ledger, clock):
+        """A critical alert is due on both channels with its fields in order; a warning only on Discord."""
+        crit = ledger.enqueue_alert("critical", "halted", FIELDS)
+        warn = ledger.enqueue_alert("warning", "slow", [])
+        due = ledger.due_alerts("discord", clock.t, 10)
+        assert [a.id for a in due] == [crit, warn]
+        assert due[0].fields == tuple(FIELDS)
+        assert [a.id for a in ledger.due_alerts("pagerduty", clock.t, 10)] == [crit]
+
+    def test_channels_independent(self, ledger, clock):
+        """Discord's success does not hide PagerDuty's failure: the alert stays due on PagerDuty only."""
+        aid = ledger.enqueue_alert("critical", "halted", FIELDS)
+        ledger.mark_alert_sent(aid, "discord")
+        status = ledger.mark_alert_failed(aid, "pagerduty", "HTTP 503", retry_at=clock.t + 30)
+        assert status is DeliveryStatus.FAILED
+        assert ledger.due_alerts("discord", clock.t + 60, 10) == []
+        assert ledger.due_alerts("pagerduty", clock.t + 10, 10) == []
+        again = ledger.due_alerts("pagerduty", clock.t + 30, 10)
+        assert [(a.id, a.attempts, a.last_error) for a in again] == [(aid, 1, "HTTP 503")]
+        assert ledger.alert_delivery(aid) == {
+            "discord": (DeliveryStatus.SENT, 1, None),
+            "pagerduty": (DeliveryStatus.FAILED, 1, "HTTP 503"),
+        }
+
+    def test_give_up_after_max_attempts(self, ledger, clock):
+        """After max_attempts failures the delivery is GIVEN_UP, never due again, and logged."""
+        aid = ledger.enqueue_alert("warning", "x", [])
+        statuses = [ledger.mark_alert_failed(aid, "discord", f"e{i}", clock.t, max_attempts=3) for i in range(3)]
+        assert statuses == [DeliveryStatus.FAILED, DeliveryStatus.FAILED, DeliveryStatus.GIVEN_UP]
+        assert ledger.due_alerts("discord", clock.t + 1e6, 10) == []
+        assert ledger.mark_alert_failed(aid, "discord", "late", clock.t) is DeliveryStatus.GIVEN_UP
+        assert ledger.activity("ALERT_GIVEN_UP")[0].details["attempts"] == 3
+
+    def test_dedup_while_pending(self, ledger, clock):
+        """A dedup_key still pending returns the existing alert; once delivered a new alert is queued."""
+        first = ledger.enqueue_alert("warning", "stream stale", [], dedup_key="stale")
+        assert ledger.enqueue_alert("warning", "stream stale", [], dedup_key="stale") == first
+        ledger.mark_alert_sent(first, "discord")
+        assert ledger.enqueue_alert("warning", "stream stale", [], dedup_key="stale") != first
+
+    def test_limit_and_errors(self, ledger, clock):
+        """due_alerts honours its limit; unknown channels and deliveries raise LedgerError."""
+        for i in range(5):
+            ledger.enqueue_alert("info", f"a{i}", [])
+        assert len(ledger.due_alerts("discord", clock.t, 2)) == 2
+        with pytest.raises(LedgerError):
+            ledger.enqueue_alert("info", "x", [], channels=["slack"])
+        with pytest.raises(LedgerError):
+            ledger.mark_alert_sent(999, "discord")
