@@ -460,6 +460,8 @@ class Exchange(LifecycleMixin, GroupsMixin, QueriesMixin):
                 if new_coid in acct.client_ids:
                     raise ApiError(409, "order_already_exists", "order already exists")
                 acct.client_ids.add(new_coid)
+                if o.client_order_id:
+                    self._mark("coid", o.client_order_id, account)
                 o.client_order_id = new_coid
             new_remaining = count - o.filled
             filled_before = o.filled

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from simulator.server import SimulatorServer
 from simulator.testing import SignedClient, running_simulator
+
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
