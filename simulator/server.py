@@ -143,6 +143,8 @@ class SimulatorServer:
         async def outer(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] == "http":
                 scope["sim.transport"] = getattr(getattr(receive, "__self__", None), "transport", None)
+            elif scope["type"] == "websocket":
+                scope["sim.ws_protocol"] = getattr(send, "__self__", None)
             await app(scope, receive, send)
 
         return outer

@@ -47,7 +47,7 @@ class Sub:
     after_event: int = 0  # orderbook: ignore deltas already contained in the snapshot
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Conn:
     """One client connection."""
 
@@ -179,7 +179,7 @@ class WsHub:
 
     async def _pinger(self, conn: Conn) -> None:
         """Ping frames with payload ``heartbeat`` every ``ping_interval_s`` (uvicorn's protocol object)."""
-        proto = getattr(getattr(conn.ws, "_send", None), "__self__", None)
+        proto = conn.ws.scope.get("sim.ws_protocol")
         while True:
             await asyncio.sleep(self.ping_interval_s)
             c = getattr(proto, "conn", None)
