@@ -106,6 +106,14 @@ class TestBookFill:
         assert ledger.get_order("c1").filled_count == D(2)
 
     @pytest.mark.timeout(60)
+    def test_concurrent_duplicates_without_order_book_once(self, ledger):
+        """Duplicates of a fill matching no order (only the unique trade_id guards) book exactly once."""
+        results = run_threads(8, lambda _i: ledger.book_fill(fill("orph", count="3", oid="ex-9")))
+        assert sum(r.booked for r in results) == 1
+        assert all(r.position.net_count == D(3) for r in results if r.booked)
+        assert ledger.position("KXA-26-T1").net_count == D(3)
+
+    @pytest.mark.timeout(60)
     def test_concurrent_distinct_fills_all_book(self, ledger):
         """Distinct fills on a new market from eight threads all land; none is lost to a race."""
         results = run_threads(8, lambda i: ledger.book_fill(fill(f"t{i}", count="1", price="0.25")))
