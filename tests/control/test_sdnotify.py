@@ -268,3 +268,56 @@ class TestInterop:
         msg, _ = listener.recv()
         assert msg["READY"] == "1"
         assert msg["STATUS"] == "from cli"
+
+
+CHILD = """
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from control.sdnotify import Notifier
+n = Notifier()
+n.ready("child up")
+tick = threading.Event()
+pings = 0
+for _ in range(2000):  # the daemon's main-loop tick, bounded
+    if n.watchdog_interval() is None or pings == 3:
+        break
+    if n.maybe_watchdog(True):
+        pings += 1
+    tick.wait(0.005)
+n.stopping()
+print(pings, n.errors)
+"""
+
+
+class TestChildProcess:
+    def _run(self, listener: Listener, addr: str, watchdog_pid: str) -> tuple[list[tuple[dict[str, str], int]], str]:
+        repo = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "NOTIFY_SOCKET": addr, "WATCHDOG_USEC": "100000"}
+        # `exec` keeps the shell's pid, so $$ is the pid of the Python that reads WATCHDOG_PID
+        script = f'WATCHDOG_PID={watchdog_pid} exec "$0" -c "$1" "$2"'
+        proc = subprocess.run(
+            ["/bin/sh", "-c", script, sys.executable, CHILD, repo],
+            env=env, capture_output=True, text=True, timeout=30, check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        messages = []
+        while listener.pending():
+            messages.append(listener.recv())
+        return messages, proc.stdout
+
+    def test_daemon_lifecycle_from_a_real_process(self, abstract: tuple[Listener, str]) -> None:
+        """A process addressed by $WATCHDOG_PID sends READY, then WATCHDOG pings, then STOPPING, all under its pid."""
+        listener, addr = abstract
+        messages, out = self._run(listener, addr, "$$")
+        kinds = [next(iter(m)) for m, _ in messages]
+        assert kinds == ["READY", "WATCHDOG", "WATCHDOG", "WATCHDOG", "STOPPING"]
+        assert len({pid for _, pid in messages}) == 1
+        assert messages[0][1] != os.getpid()
+        assert out.split() == ["3", "0"]
+
+    def test_watchdog_pid_for_someone_else(self, abstract: tuple[Listener, str]) -> None:
+        """A process not named by $WATCHDOG_PID never pings, but still reports READY and STOPPING."""
+        listener, addr = abstract
+        messages, out = self._run(listener, addr, "1")
+        assert [next(iter(m)) for m, _ in messages] == ["READY", "STOPPING"]
+        assert out.split() == ["0", "0"]
