@@ -413,17 +413,18 @@ def validate_reload(path: Path | None, *, env: Mapping[str, str] = os.environ) -
     """Load settings for a SIGHUP reload with the same loader (and the same rules).
 
     Raises ConfigError; the caller keeps its current settings and reports the problems. Only
-    ``limits`` take effect on reload; :func:`reload_changes` lists what else changed (needs a restart).
+    ``limits`` take effect on reload; :func:`reload_changes` lists what changed.
     """
     return load_settings(path, env=env)
 
 
 def reload_changes(old: Settings, new: Settings) -> list[str]:
-    """Dotted paths outside ``limits`` whose values differ (these need a restart to take effect)."""
+    """Dotted paths of every leaf setting whose value differs (secrets compared by value, never shown).
+
+    Paths starting with ``limits.`` take effect on a SIGHUP reload; the others need a restart.
+    """
     changed: list[str] = []
     for keys, _ann in _walk_fields(Settings):
-        if keys[0] == "limits":
-            continue
         a: Any = old
         b: Any = new
         for k in keys:

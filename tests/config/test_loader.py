@@ -193,13 +193,13 @@ class TestProblems:
 
 class TestReload:
     def test_reload_returns_new_limits(self, clean_env, write_config):
-        """validate_reload loads the file again with the same rules."""
+        """validate_reload loads the file again with the same rules; reload_changes names what changed."""
         path = write_config('[limits]\nmax_daily_loss = "20"\n')
         old = load_settings(path, env=clean_env)
         path.write_text('[limits]\nmax_daily_loss = "30"\n[control]\nport = 9000\n')
         new = validate_reload(path, env=clean_env)
         assert new.limits.max_daily_loss == Decimal("30")
-        assert reload_changes(old, new) == ["control.port"]
+        assert reload_changes(old, new) == ["limits.max_daily_loss", "control.port"]
 
     def test_invalid_reload_raises(self, clean_env, write_config):
         """An invalid file on reload raises ConfigError (the caller keeps the old settings)."""
