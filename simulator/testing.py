@@ -50,6 +50,7 @@ class SignedClient:
     """A minimal signed httpx client for the simulator's REST API (tests and benches)."""
 
     def __init__(self, sim: SimulatorServer, timeout: float = 5.0) -> None:
+        self._sim = sim
         self.base = sim.rest_url
         self.path_prefix = "/trade-api/v2"
         self.signer = Signer(sim.key_id, sim.private_key)

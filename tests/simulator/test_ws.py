@@ -45,6 +45,12 @@ def subscribe(ws: Any, cid: int, channels: list[str], **params: Any) -> dict[str
     return ack
 
 
+def _drain(ws: Any) -> None:
+    """Read frames until the connection closes."""
+    while True:
+        ws.recv(timeout=5)
+
+
 class TestCommands:
     def test_subscribe_ack_has_sid(self, sim):
         """subscribe answers ``subscribed`` with the channel and a server-assigned sid."""
@@ -192,5 +198,4 @@ class TestHeartbeatAndDisconnect:
             subscribe(ws, 1, ["fill"])
             sim.ctx.hub.disconnect_all()
             with pytest.raises(ConnectionClosed):
-                while True:
-                    ws.recv(timeout=5)
+                _drain(ws)
