@@ -425,10 +425,13 @@ class TestStream:
         for _ in range(3):
             c.wait_msg(lambda m: isinstance(m, Subscribed))
         created = client.create_order(take(T1, "1"))
-        fill = c.wait_msg(lambda m: isinstance(m, StreamFill) and m.order_id == created.order_id)
-        assert fill.count == Decimal("1.00")
-        c.wait_msg(lambda m: isinstance(m, UserOrder) and m.order_id == created.order_id)
-        c.wait_msg(lambda m: isinstance(m, PositionUpdate) and m.ticker == T1)
+        seen: dict[type, object] = {}
+        while len(seen) < 3:
+            m = c.wait_msg(lambda m: (isinstance(m, StreamFill | UserOrder) and m.order_id == created.order_id)
+                           or (isinstance(m, PositionUpdate) and m.ticker == T1))
+            seen[type(m)] = m
+        assert seen[StreamFill].count == Decimal("1.00")
+        assert seen[StreamFill].fee > 0
 
     def test_orderbook_snapshot_and_ticker(self, stream, client):
         """orderbook_delta starts with a snapshot that matches REST; a resting order moves the book."""
