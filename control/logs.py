@@ -267,6 +267,7 @@ class LogHandle:
     sink_ids: list[int]
     intercept: logging.Handler
     saved_levels: dict[str, int] = field(default_factory=dict)
+    restore_default: bool = False  # put loguru's plain stderr handler back on close
     closed: bool = False
 
     def register_secret(self, value: str | None) -> None:
@@ -274,8 +275,9 @@ class LogHandle:
         register_secret(value)
 
     def close(self) -> None:
-        """Remove this handle's sinks and the stdlib handler, restore logger levels; idempotent."""
-        global _active
+        """Remove this handle's sinks and the stdlib handler, restore logger levels and loguru's
+        default stderr handler if setup removed it; idempotent."""
+        global _active, _default_id
         if self.closed:
             return
         self.closed = True
@@ -287,9 +289,12 @@ class LogHandle:
             logging.getLogger(name or None).setLevel(level)
         if _active is self:
             _active = None
+        if self.restore_default:
+            _default_id = logger.add(sys.stderr)
 
 
 _active: LogHandle | None = None
+_default_id: int | None = 0  # loguru's own stderr handler until setup_logging removes it
 _setup_lock = threading.Lock()
 
 
@@ -309,15 +314,19 @@ def setup_logging(
     ``<state_dir>/logs``. Raises ConfigError if the log directory cannot be created, and loguru's
     ValueError only for a rotation it does not understand (the loader already refuses those).
     """
-    global _active
+    global _active, _default_id
     with _setup_lock:
         if _active is not None:
             _active.close()
         for value in [*secret_values(settings), *secrets]:
             register_secret(value)
         logger.configure(patcher=_patch)
-        with contextlib.suppress(ValueError):
-            logger.remove(0)  # loguru's default stderr handler
+        removed_default = False
+        if _default_id is not None:
+            with contextlib.suppress(ValueError):
+                logger.remove(_default_id)  # loguru's default stderr handler (or our re-added one)
+                removed_default = True
+            _default_id = None
         directory = log_dir if log_dir is not None else logs_dir(settings, env, state=state_dir)
         path = directory / LOG_FILE_NAME
         if path.exists():
@@ -344,5 +353,6 @@ def setup_logging(
         root.setLevel(logging.DEBUG)
         for name, level in QUIET_LOGGERS.items():
             logging.getLogger(name).setLevel(level)
-        _active = LogHandle(log_file=path, sink_ids=ids, intercept=intercept, saved_levels=saved)
+        _active = LogHandle(log_file=path, sink_ids=ids, intercept=intercept, saved_levels=saved,
+                            restore_default=removed_default)
         return _active
