@@ -1,0 +1,143 @@
+"""Benchmark of the Kalshi client: creates/cancels per second through the real client and the simulator.
+
+Run: ``.venv/bin/python bench/bench_client.py`` (finishes in well under a minute).
+
+1. Throughput: the real ``KalshiClient`` (RSA-PSS signing included, one keep-alive connection, no client
+   buckets) against the real simulator on 127.0.0.1 creates N resting orders one after another, then
+   cancels them; prints creates/s and cancels/s with p50/p99 latency; then two clients in parallel (the
+   daemon has one client per actor). Goal: ≥ 500 creates/s. On 2 cores the client, its signatures and
+   the simulator share the CPU, so the sequential figure is bounded by their sum per request.
+2. Client's own cost per request apart from the RSA signature: the same ``create_order`` code path with
+   the RSA signer replaced by a constant-header signer and the socket replaced by an ``httpx.MockTransport``
+   returning a canned 201 body. What remains is exactly the client's work — request encoding, httpx's
+   request/response machinery and JSON + Decimal parsing of the answer. Goal: p50 < 0.3 ms. The RSA-PSS
+   signature cost (2048-bit key) is measured alone and printed beside it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+from loguru import logger
+
+from exchange.keys import generate_private_key
+from exchange.rest import KalshiClient
+from exchange.signing import Signer, sign
+from exchange.wire import BookSide, CreateOrderRequest
+from simulator.markets import DEFAULT_TICKERS
+from simulator.testing import running_simulator
+
+N = 2000
+
+
+def pct(samples: list[float], p: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+def request(ticker: str) -> CreateOrderRequest:
+    return CreateOrderRequest(ticker, BookSide.BID, Decimal("1"), Decimal("0.02"), client_order_id=str(uuid.uuid4()))
+
+
+def concurrent(sim, threads: int) -> None:
+    """Creates through ``threads`` clients in parallel (one client per thread, as one per actor)."""
+    per = N // threads
+    lat: list[float] = []
+    lock = threading.Lock()
+    ticker = DEFAULT_TICKERS[1]
+
+    def work() -> None:
+        with KalshiClient(sim.rest_url, Signer(sim.key_id, sim.private_key)) as c:
+            mine = []
+            for _ in range(per):
+                s = time.perf_counter()
+                c.create_order(request(ticker))
+                mine.append(time.perf_counter() - s)
+        with lock:
+            lat.extend(mine)
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    t0 = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    dur = time.perf_counter() - t0
+    rate = per * threads / dur
+    print(f"creates ({threads} clients in parallel): {rate:6.0f}/s   p50 {pct(lat, .5) * 1e3:6.2f} ms"
+          f"   p99 {pct(lat, .99) * 1e3:6.2f} ms   goal >= 500/s  {'OK' if rate >= 500 else 'MISSED'}")
+
+
+def throughput() -> None:
+    with running_simulator(seed=7) as sim:
+        client = KalshiClient(sim.rest_url, Signer(sim.key_id, sim.private_key))
+        ticker = DEFAULT_TICKERS[0]
+        for _ in range(50):  # warm-up
+            client.cancel_order(client.create_order(request(ticker)).order_id)
+        created, lat_c = [], []
+        t0 = time.perf_counter()
+        for _ in range(N):
+            s = time.perf_counter()
+            created.append(client.create_order(request(ticker)).order_id)
+            lat_c.append(time.perf_counter() - s)
+        dur_c = time.perf_counter() - t0
+        lat_x = []
+        t0 = time.perf_counter()
+        for oid in created:
+            s = time.perf_counter()
+            client.cancel_order(oid, market_ticker=ticker)
+            lat_x.append(time.perf_counter() - s)
+        dur_x = time.perf_counter() - t0
+        client.close()
+    print(f"creates (1 client, sequential): {N / dur_c:6.0f}/s   p50 {pct(lat_c, .5) * 1e3:6.2f} ms"
+          f"   p99 {pct(lat_c, .99) * 1e3:6.2f} ms   goal >= 500/s  {'OK' if N / dur_c >= 500 else 'MISSED'}")
+    print(f"cancels (1 client, sequential): {N / dur_x:6.0f}/s   p50 {pct(lat_x, .5) * 1e3:6.2f} ms"
+          f"   p99 {pct(lat_x, .99) * 1e3:6.2f} ms")
+    with running_simulator(seed=8) as sim:
+        concurrent(sim, 2)
+
+
+class ConstSigner(Signer):
+    def headers(self, method: str, path: str) -> dict[str, str]:
+        return {"KALSHI-ACCESS-KEY": "k", "KALSHI-ACCESS-TIMESTAMP": "1", "KALSHI-ACCESS-SIGNATURE": "x"}
+
+
+def own_cost() -> None:
+    body = (b'{"order_id":"6b0f3c1e-8f7a-4b61-9d3e-2f1c0a9b8e7d","client_order_id":"c","fill_count":"0.00",'
+            b'"remaining_count":"1.00","ts_ms":1795478928183}')
+    transport = httpx.MockTransport(lambda req: httpx.Response(201, content=body))
+    key = generate_private_key()
+    client = KalshiClient("http://127.0.0.1:1/trade-api/v2", ConstSigner("k", key), transport=transport)
+    req = request("KX-BENCH")
+    for _ in range(500):
+        client.create_order(req)
+    lat = []
+    for _ in range(5000):
+        s = time.perf_counter()
+        client.create_order(req)
+        lat.append(time.perf_counter() - s)
+    sig = []
+    for _ in range(1000):
+        s = time.perf_counter()
+        sign(key, "1795478928183", "POST", "/trade-api/v2/portfolio/events/orders")
+        sig.append(time.perf_counter() - s)
+    p50 = statistics.median(lat) * 1e3
+    print(f"client own cost (encode + httpx + parse, no RSA, no socket): p50 {p50:.3f} ms"
+          f"   p99 {pct(lat, .99) * 1e3:.3f} ms   goal p50 < 0.3 ms  {'OK' if p50 < 0.3 else 'MISSED'}")
+    print(f"RSA-PSS signature (2048-bit):                              p50 {statistics.median(sig) * 1e3:.3f} ms"
+          f"   (expected about 0.75 ms on this machine)")
+
+
+if __name__ == "__main__":
+    logger.remove()  # the figures are the output, not the simulator's or client's logs
+    throughput()
+    own_cost()
