@@ -19,7 +19,7 @@ from simulator.groups import GroupsMixin
 from simulator.lifecycle import LifecycleMixin
 from simulator.markets import DEFAULT_MARKETS, Market, MarketSpec
 from simulator.queries import QueriesMixin
-from simulator.wire import ApiError, fp, parse_count, parse_price, usd, usd6
+from simulator.wire import ApiError, fp, parse_count, parse_price, rfc3339, usd, usd6
 
 DEFAULT_ACCOUNT = "sim-user"
 MAKER_ACCOUNT = "sim-maker"
@@ -333,6 +333,7 @@ class Exchange(LifecycleMixin, GroupsMixin, QueriesMixin):
         self._emit_user_order(maker)
         self._emit_book_delta(maker, -q)
         m.last_price = price
+        m.last_trade_size = q
         m.volume += q
         m.updated_ts = now
         self._emit_trade(m, taker, q, price, now)
@@ -537,6 +538,7 @@ class Exchange(LifecycleMixin, GroupsMixin, QueriesMixin):
             "yes_ask_dollars": usd(ask if ask is not None else ONE),
             "yes_bid_size_fp": fp(book.size_at("bid", bid) if bid is not None else ZERO),
             "yes_ask_size_fp": fp(book.size_at("ask", ask) if ask is not None else ZERO),
-            "volume_fp": fp(m.volume), "open_interest_fp": fp(m.open_interest),
+            "last_trade_size_fp": fp(m.last_trade_size), "volume_fp": fp(m.volume),
+            "open_interest_fp": fp(m.open_interest), "time": rfc3339(now),
             "dollar_volume": int(m.volume), "dollar_open_interest": int(m.open_interest),
             "ts_ms": int(now * 1000), "ts": int(now)}

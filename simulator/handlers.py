@@ -34,7 +34,7 @@ def batch_create(ctx: SimContext, acct: str, call: Call) -> R:
             out.append({**res, "error": None})
         except ApiError as err:
             coid = item.get("client_order_id") if isinstance(item, dict) else None
-            out.append({"order_id": None, "client_order_id": coid, "error": err.body()["error"]})
+            out.append({"client_order_id": coid, "error": err.body()["error"]})
     return 201, {"orders": out}
 
 

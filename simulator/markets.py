@@ -57,6 +57,7 @@ class Market:
     determined_ts: float | None = None
     last_price: Decimal = Decimal("0")
     volume: Decimal = Decimal("0")
+    last_trade_size: Decimal = Decimal("0")
     open_interest: Decimal = Decimal("0")
     created_ts: float = 0.0
     updated_ts: float = 0.0
@@ -78,8 +79,8 @@ class Market:
 
 
 DEFAULT_MARKETS: tuple[MarketSpec, ...] = (
-    MarketSpec("KXSIMCPI-26DEC-T3.0", "KXSIMCPI-26DEC", "Will CPI exceed 3.0%?", Decimal("0.4200")),
-    MarketSpec("KXSIMCPI-26DEC-T3.5", "KXSIMCPI-26DEC", "Will CPI exceed 3.5%?", Decimal("0.2300")),
+    MarketSpec("KXSIMCPI-26DEC-T30", "KXSIMCPI-26DEC", "Will CPI exceed 3.0%?", Decimal("0.4200")),
+    MarketSpec("KXSIMCPI-26DEC-T35", "KXSIMCPI-26DEC", "Will CPI exceed 3.5%?", Decimal("0.2300")),
     MarketSpec("KXSIMRAIN-26DEC01-NYC", "KXSIMRAIN-26DEC01", "Rain in NYC on Dec 1?", Decimal("0.5600")),
     MarketSpec("KXSIMRAIN-26DEC01-SFO", "KXSIMRAIN-26DEC01", "Rain in SFO on Dec 1?", Decimal("0.3100")),
     MarketSpec("KXSIMBTC-26DEC31-B100K", "KXSIMBTC-26DEC31", "Bitcoin above $100k on Dec 31?",

@@ -99,7 +99,7 @@ def order_json(o: Order, user_id: str) -> dict[str, Any]:
 
 def user_order_msg(o: Order, user_id: str) -> dict[str, Any]:
     """WS ``user_order`` payload (latest AsyncAPI)."""
-    return {
+    msg = {
         "order_id": o.order_id, "user_id": user_id, "ticker": o.ticker, "exchange_index": 0,
         "status": o.status.value, "outcome_side": o.outcome_side, "book_side": o.book_side,
         "side": o.outcome_side, "is_yes": o.book_side == "bid", "yes_price_dollars": usd(o.price),
@@ -111,7 +111,11 @@ def user_order_msg(o: Order, user_id: str) -> dict[str, Any]:
         "last_updated_ts_ms": int((o.updated_ts or o.created_ts) * 1000),
         "expiration_ts_ms": o.expiration_ts * 1000 if o.expiration_ts else None,
         "last_update_reason": o.last_update_reason, "subaccount_number": o.subaccount,
+        "created_time": rfc3339(o.created_ts), "last_update_time": rfc3339(o.updated_ts or o.created_ts),
     }
+    if o.expiration_ts:
+        msg["expiration_time"] = rfc3339(o.expiration_ts)
+    return {k: v for k, v in msg.items() if v is not None}  # optional fields are omitted, not null
 
 
 def fill_json(f: Fill) -> dict[str, Any]:

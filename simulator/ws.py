@@ -15,6 +15,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from simulator.engine import Event
+from simulator.faults import StreamFault
 from simulator.wire import ApiError
 
 if TYPE_CHECKING:
@@ -88,10 +89,14 @@ class WsHub:
         self._event_no += 1
         loop = self.loop
         if loop is not None and not loop.is_closed() and self.conns:
+            fault = None  # decided now, in publish order, so it is deterministic under the seed
+            faults = self.ctx.exchange.faults
+            if KIND_TO_CHANNEL.get(ev.kind) in PRIVATE_STREAM and faults.stream_active:
+                fault = faults.stream_decision()
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._dispatch, ev, self._event_no)
+                loop.call_soon_threadsafe(self._dispatch, ev, self._event_no, fault)
 
-    def _dispatch(self, ev: Event, number: int) -> None:
+    def _dispatch(self, ev: Event, number: int, fault: StreamFault | None = None) -> None:
         channel = KIND_TO_CHANNEL.get(ev.kind)
         if channel is None:
             return
@@ -116,13 +121,12 @@ class WsHub:
                     frame["seq"] = sub.seq
                 frame["msg"] = msg
                 text = json.dumps(frame, separators=(",", ":"))
-                if channel in PRIVATE_STREAM and self.ctx.exchange.faults.stream_active:
-                    self._faulty_put(conn, text)
+                if fault is not None:
+                    self._faulty_put(conn, text, fault)
                 else:
                     conn.queue.put_nowait(text)
 
-    def _faulty_put(self, conn: Conn, text: str) -> None:
-        f = self.ctx.exchange.faults.stream_decision()
+    def _faulty_put(self, conn: Conn, text: str, f: StreamFault) -> None:
         if f.drop:
             return
         out = [text, text] if f.duplicate else [text]
