@@ -13,13 +13,15 @@ from typing import Any
 
 from exchange.fees import max_taker_fee, trade_fee
 from simulator.accounts import ONE, ZERO, Account, Fill, Order, OrderStatus
+from simulator.amend import AmendMixin
 from simulator.book import Book
+from simulator.events import EventsMixin
 from simulator.faults import FaultPlan
 from simulator.groups import GroupsMixin
 from simulator.lifecycle import LifecycleMixin
 from simulator.markets import DEFAULT_MARKETS, Market, MarketSpec
 from simulator.queries import QueriesMixin
-from simulator.wire import ApiError, fp, parse_count, parse_price, rfc3339, usd, usd6
+from simulator.wire import ApiError, fp, parse_count, parse_price, usd, usd6
 
 DEFAULT_ACCOUNT = "sim-user"
 MAKER_ACCOUNT = "sim-maker"
@@ -37,7 +39,7 @@ class Event:
     ticker: str | None = None
 
 
-class Exchange(LifecycleMixin, GroupsMixin, QueriesMixin):
+class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixin):
     """A Kalshi-like exchange. Every public method takes the one lock; listeners are called under it.
 
     Failures are :class:`simulator.wire.ApiError` carrying Kalshi's status and ``error.code``.
@@ -402,143 +404,3 @@ class Exchange(LifecycleMixin, GroupsMixin, QueriesMixin):
                     n += 1
             self._after_op()
             return n
-
-    def decrease_order(self, account: str, order_id: str, req: dict[str, Any]) -> dict[str, Any]:
-        """V2 decrease by ``reduce_by`` or to ``reduce_to`` (exactly one). Raises ApiError 400/404."""
-        by, to = req.get("reduce_by"), req.get("reduce_to")
-        if (by is None) == (to is None):
-            raise ApiError(400, "invalid_parameters", "exactly one of reduce_by / reduce_to is required")
-        with self.lock:
-            self._check_exchange(placing=False)
-            o = self._own_order(account, order_id)
-            self._check_market(self.markets[o.ticker], placing=False)
-            if o.status is not OrderStatus.RESTING:
-                raise ApiError(404, "not_found", "order not found")
-            if by is not None:
-                new = max(ZERO, o.remaining - parse_count(by, "reduce_by"))
-            else:
-                new = ZERO if to in ("0", "0.00", "0.0") else parse_count(to, "reduce_to")
-                if new > o.remaining:
-                    raise ApiError(400, "invalid_parameters", "reduce_to exceeds the remaining count")
-            if new == 0:
-                self._cancel(o, "Decrease")
-            else:
-                delta = o.remaining - new
-                o.remaining = new
-                self.accounts[account].reserved -= delta * o.side_price
-                o.updated_ts = self.clock()
-                o.last_update_reason = "Decrease"
-                self._emit_book_delta(o, -delta)
-                self._mark("order", o.order_id, o)
-                self._emit_user_order(o)
-            self._after_op()
-            return {"order_id": o.order_id, "client_order_id": o.client_order_id,
-                    "remaining_count": fp(o.remaining), "ts_ms": int(self.clock() * 1000)}
-
-    def amend_order(self, account: str, order_id: str, req: dict[str, Any]) -> dict[str, Any]:
-        """V2 amend (``count`` = new total incl. filled). A price change or size increase loses queue place.
-
-        Raises ApiError 400 on mismatched ticker/side or bad numbers, 404 if not resting, 409 paused.
-        """
-        price = parse_price(req.get("price"))
-        count = parse_count(req.get("count"))
-        with self.lock:
-            self._check_exchange(placing=True)
-            o = self._own_order(account, order_id)
-            m = self.markets[o.ticker]
-            self._check_market(m, placing=True)
-            if o.status is not OrderStatus.RESTING:
-                raise ApiError(404, "not_found", "order not found")
-            if req.get("ticker") != o.ticker:
-                raise ApiError(400, "order_ticker_mismatch", "ticker does not match the order")
-            if req.get("side") != o.book_side:
-                raise ApiError(400, "order_side_mismatch", "side does not match the order")
-            if count <= o.filled:
-                raise ApiError(400, "invalid_order_size", "count must exceed the filled count")
-            acct = self.accounts[account]
-            new_coid = req.get("updated_client_order_id")
-            if new_coid:
-                if new_coid in acct.client_ids:
-                    raise ApiError(409, "order_already_exists", "order already exists")
-                acct.client_ids.add(new_coid)
-                if o.client_order_id:
-                    self._mark("coid", o.client_order_id, account)
-                o.client_order_id = new_coid
-            new_remaining = count - o.filled
-            filled_before = o.filled
-            book = self.books[o.ticker]
-            if price != o.price or new_remaining > o.remaining:
-                book.remove(o)
-                acct.reserved -= o.remaining * o.side_price
-                self._emit_book_delta(o, -o.remaining)
-                o.price, o.remaining = price, new_remaining
-                o.updated_ts = self.clock()
-                o.last_update_reason = "Amend"
-                self._match(o)
-                o.time_in_force = "good_till_canceled"
-                self._finish_taker(o)
-            else:
-                delta = o.remaining - new_remaining
-                o.remaining = new_remaining
-                acct.reserved -= delta * o.side_price
-                o.last_update_reason = "Amend"
-                self._emit_book_delta(o, -delta)
-                self._mark("order", o.order_id, o)
-                self._emit_user_order(o)
-            self._after_op()
-            out = self._write_result(o)
-            if o.filled == filled_before:
-                out.pop("average_fill_price", None)
-                out.pop("average_fee_paid", None)
-            return out
-
-    # ---- events ---------------------------------------------------------------------------------
-
-    def _emit_user_order(self, o: Order) -> None:
-        if o.account != MAKER_ACCOUNT:
-            from simulator.wire import user_order_msg
-
-            self._emit("user_order", user_order_msg(o, self.user_id(o.account)), o.account, o.ticker)
-
-    def _emit_fill(self, acct: Account, f: Fill, pos: Any) -> None:
-        from simulator.wire import fill_msg, position_msg
-
-        self._emit("fill", fill_msg(f), acct.name, f.ticker)
-        self._emit("market_position", position_msg(pos, self.user_id(acct.name)), acct.name, f.ticker)
-
-    def _emit_book_delta(self, o: Order, delta: Decimal) -> None:
-        if delta == 0:
-            return
-        m = self.markets[o.ticker]
-        yes = o.book_side == "bid"
-        payload = {"market_ticker": o.ticker, "market_id": m.market_id,
-                   "price_dollars": usd(o.price if yes else ONE - o.price),
-                   "delta_fp": fp(delta), "side": "yes" if yes else "no", "ts_ms": int(self.clock() * 1000)}
-        if o.account != MAKER_ACCOUNT and o.client_order_id:
-            payload["_owner"] = o.account  # the hub shows client_order_id to the owner only
-            payload["_coid"] = o.client_order_id
-        self._emit("orderbook_delta", payload, None, o.ticker)
-
-    def _emit_trade(self, m: Market, taker: Order, q: Decimal, price: Decimal, now: float) -> None:
-        self._emit("trade", {
-            "trade_id": str(uuid.uuid4()), "market_ticker": m.ticker, "yes_price_dollars": usd(price),
-            "no_price_dollars": usd(ONE - price), "count_fp": fp(q), "taker_outcome_side": taker.outcome_side,
-            "taker_book_side": taker.book_side, "taker_side": taker.outcome_side, "ts_ms": int(now * 1000),
-            "ts": int(now)}, None, m.ticker)
-        self._emit("ticker", self.ticker_msg(m.ticker), None, m.ticker)
-
-    def ticker_msg(self, ticker: str) -> dict[str, Any]:
-        """WS ``ticker`` payload for one market (top of book, last price, volume)."""
-        m, book = self.markets[ticker], self.books[ticker]
-        bid, ask = book.best_bid(), book.best_ask()
-        now = self.clock()
-        return {
-            "market_ticker": ticker, "market_id": m.market_id, "price_dollars": usd(m.last_price),
-            "yes_bid_dollars": usd(bid if bid is not None else ZERO),
-            "yes_ask_dollars": usd(ask if ask is not None else ONE),
-            "yes_bid_size_fp": fp(book.size_at("bid", bid) if bid is not None else ZERO),
-            "yes_ask_size_fp": fp(book.size_at("ask", ask) if ask is not None else ZERO),
-            "last_trade_size_fp": fp(m.last_trade_size), "volume_fp": fp(m.volume),
-            "open_interest_fp": fp(m.open_interest), "time": rfc3339(now),
-            "dollar_volume": int(m.volume), "dollar_open_interest": int(m.open_interest),
-            "ts_ms": int(now * 1000), "ts": int(now)}

@@ -1,0 +1,27 @@
+"""Order creates per second against the simulator over loopback, signing included (goal: >= 500/s)."""
+
+from __future__ import annotations
+
+import time
+
+from simulator.testing import ORDERS, SignedClient, order_body, running_simulator
+
+N = 2000
+GOAL = 500
+
+
+def main() -> None:
+    with running_simulator(seed=1) as sim, SignedClient(sim) as client:
+        for _ in range(50):  # warm-up
+            client.post(ORDERS, order_body(price="0.10", count="1.00"))
+        t0 = time.perf_counter()
+        for _ in range(N):
+            r = client.post(ORDERS, order_body(price="0.10", count="1.00"))
+            assert r.status_code == 201, r.text
+        dt = time.perf_counter() - t0
+        print(f"creates/s (sequential, one signed httpx client): {N / dt:,.0f}   goal >= {GOAL}")
+        print(f"mean latency: {dt / N * 1000:.2f} ms   orders accepted: {sim.exchange.created_order_count()}")
+
+
+if __name__ == "__main__":
+    main()
