@@ -11,6 +11,11 @@ States (``GateState``):
 Closing is one attribute assignment (:meth:`TradingGate.close_nowait`), safe inside a signal handler: no
 locks, no logging, no I/O. The persisted write happens afterwards, on the main loop or in the guardian
 (:meth:`TradingGate.close`). Cancels never consult the gate.
+
+The Python-level SIGUSR1 handler runs on the main thread once it holds the GIL, which busy actor threads
+can delay by milliseconds. So the send point also asks a *probe* (``control.signals.SignalRouter``
+peeks at the wakeup socket, which the C-level handler writes at once, without the GIL): a SIGUSR1 that
+has arrived but whose Python handler has not run yet already refuses opening orders.
 """
 
 from __future__ import annotations
@@ -75,6 +80,11 @@ class TradingGate:
         self._persist = persist
         self._clock = clock
         self._lock = threading.Lock()
+        self._probe: Callable[[], bool] | None = None
+
+    def set_probe(self, probe: Callable[[], bool] | None) -> None:
+        """Install a lock-free check that reports an emergency stop not yet applied (see module doc)."""
+        self._probe = probe
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -94,6 +104,8 @@ class TradingGate:
     def allows(self, intent: OrderIntent) -> bool:
         """Whether an order with this intent may leave the process right now."""
         state = self._state
+        if state is not GateState.HALTED and self._probe is not None and self._probe():
+            state = GateState.HALTED
         if state is GateState.ACTIVE:
             return True
         if state is GateState.REDUCING:

@@ -36,13 +36,14 @@ COMMANDS: dict[str, str] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the full parser; a subcommand whose module is missing is listed as unavailable."""
+    # --config is accepted before and after the subcommand. The subcommands' copy defaults to SUPPRESS
+    # so that it never overwrites a value given before the subcommand.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="TOML config file (default: config/default.toml)")
-    parser = argparse.ArgumentParser(
-        prog="kalshi-guard",
-        description="Live-trading safety daemon for Kalshi.",
-        parents=[common],
+    common.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file (default: config/default.toml)"
     )
+    parser = argparse.ArgumentParser(prog="kalshi-guard", description="Live-trading safety daemon for Kalshi.")
+    parser.add_argument("--config", metavar="PATH", default=None, help="TOML config file (default: built-in paper)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, modname in COMMANDS.items():
         try:

@@ -26,6 +26,8 @@ from typing import Any
 
 from actors.gate import TradingGate
 
+_USR1 = bytes([signal.SIGUSR1])
+
 
 class SignalRouter:
     """Installs the handlers and exposes what arrived as plain flags for the main loop."""
@@ -69,8 +71,10 @@ class SignalRouter:
         self._installed = False
 
     def attach(self, gate: TradingGate) -> None:
-        """From now on SIGUSR1 closes ``gate``; an earlier SIGUSR1 closes it now."""
+        """From now on SIGUSR1 closes ``gate``; an earlier SIGUSR1 closes it now. The gate also gets
+        :meth:`usr1_pending` as its probe, so a SIGUSR1 refuses orders before its Python handler runs."""
         self.gate = gate
+        gate.set_probe(self.usr1_pending)
         if self.early_emergency:
             gate.close_nowait("emergency stop (SIGUSR1 during start-up)", "signal")
 
@@ -83,6 +87,16 @@ class SignalRouter:
         """Wake the main loop from another thread (e.g. the HTTP server)."""
         with contextlib.suppress(BlockingIOError, OSError):
             self._wsock.send(b"\0")
+
+    def usr1_pending(self) -> bool:
+        """True while a SIGUSR1 byte sits unread in the wakeup socket (written by the C-level handler
+        before any Python code runs; drained by the main loop only after the Python handler has closed
+        the gate). One non-blocking ``recv(MSG_PEEK)``: no lock, no GIL wait on the main thread."""
+        try:
+            data = self._rsock.recv(256, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, OSError):
+            return False
+        return _USR1 in data
 
     def drain(self) -> bytes:
         """Read and return whatever woke the loop (signal numbers as bytes)."""

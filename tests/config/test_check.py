@@ -85,9 +85,6 @@ class TestMalformedConfigs:
         assert result.stderr.splitlines() == [
             "config error: supervisor.max_restarts: '0' — must be ≥ 1 (from KALSHI_GUARD_SUPERVISOR__MAX_RESTARTS)"]
 
-    @pytest.mark.xfail(reason="control/cli.py: the subparser's --config default (None) overwrites a --config "
-                              "given before the subcommand; fix: default=argparse.SUPPRESS on the subparsers' "
-                              "common parent")
     def test_global_config_option_before_subcommand(self, clean_env, write_config):
         """`kalshi-guard --config BAD check-config` reads BAD like `check-config --config BAD` does."""
         path = write_config("[limits]\nfoo = 1\n")

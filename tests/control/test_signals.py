@@ -92,3 +92,35 @@ class TestSigusr2:
         assert out.returncode == 0
         assert "alive" in out.stdout
         assert out.stderr.count("hread 0x") >= 2, "the waiter thread and the current thread"
+
+
+class TestProbe:
+    def test_a_sigusr1_byte_refuses_orders_before_the_python_handler_runs(self) -> None:
+        """The C-level handler's byte in the wakeup socket is enough for the send point to refuse."""
+        router = SignalRouter()  # not installed: we play the C-level handler ourselves
+        try:
+            gate = TradingGate()
+            gate.mark_ready()
+            router.attach(gate)
+            assert gate.allows(OrderIntent.OPENING)
+            router._wsock.send(bytes([signal.SIGUSR1]))
+            assert gate.state is GateState.ACTIVE, "the Python handler has not run"
+            assert not gate.allows(OrderIntent.OPENING)
+            assert gate.allows(OrderIntent.FLATTEN)
+            router.drain()
+            assert gate.allows(OrderIntent.OPENING)
+        finally:
+            router.close()
+
+    def test_other_wakeups_do_not_close_the_gate(self) -> None:
+        """A SIGHUP byte or a wake() is not an emergency stop."""
+        router = SignalRouter()
+        try:
+            gate = TradingGate()
+            gate.mark_ready()
+            router.attach(gate)
+            router._wsock.send(bytes([signal.SIGHUP]))
+            router.wake()
+            assert gate.allows(OrderIntent.OPENING)
+        finally:
+            router.close()
