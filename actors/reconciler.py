@@ -55,9 +55,8 @@ class Reconciler(SupervisedActor):
             except Exception as exc:
                 result = ReconcileResult(False, f"exchange read failed: {type(exc).__name__}: {exc}")
             else:
-                result = ReconcileResult(
-                    True, f"balance {getattr(balance, 'balance', balance)}; {len(positions)} positions"
-                )
+                open_positions = [p for p in positions.market_positions if p.position != 0]
+                result = ReconcileResult(True, f"balance {balance.balance}; {len(open_positions)} open positions")
         ledger = self.ctx.services.get("ledger")
         if ledger is not None:
             try:

@@ -142,7 +142,7 @@ class Daemon:
 
     def _exchange_factory(self) -> Callable[[str], Any]:
         """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
-        from exchange.endpoints import make_client
+        from exchange.endpoints import make_buckets, make_client
         from exchange.keys import load_private_key
 
         settings = self.settings
@@ -159,6 +159,7 @@ class Daemon:
                 seed=sim_cfg.seed,
                 state_file=state / "paper-account.jsonl" if sim_cfg.persist else None,
                 key_dir=state / "paper-keys",
+                starting_balance=sim_cfg.starting_balance,
             )
             self._sim.start()
             ex = ex.model_copy(
@@ -173,7 +174,8 @@ class Daemon:
         if ex.key_id is None or ex.private_key_file is None:
             raise ConfigError(["exchange.key_id / exchange.private_key_file: required to talk to the exchange"])
         key = load_private_key(ex.private_key_file)
-        effective = settings.model_copy(update={"exchange": ex})
+        buckets = make_buckets(ex)  # one budget for the whole process, as Kalshi counts it per key
+        self._refine_buckets(ex, key, buckets)
         self.exchange_info = {
             "environment": ex.environment.value if settings.mode is Mode.LIVE else "simulator",
             "base_url": ex.base_url,
@@ -181,7 +183,18 @@ class Daemon:
             "key_id": ex.key_id,
             "private_key_file": str(ex.private_key_file),
         }
-        return lambda _name: make_client(effective, key)
+        return lambda _name: make_client(ex, key, buckets=buckets)
+
+    @staticmethod
+    def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
+        """Size the buckets from ``/account/limits``; keep the configured rates when that fails."""
+        from exchange.endpoints import make_client
+
+        try:
+            with make_client(ex, key, buckets=buckets) as client:
+                buckets.configure_from_limits(client.get_account_limits())
+        except Exception as exc:
+            log.warning("account limits unavailable, using configured rates: {!r}", exc)
 
     def _start_control(self, state: Path) -> None:
         from control.auth import resolve_token
@@ -194,7 +207,6 @@ class Daemon:
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token
         )
         self._server.start()
-        log.info("control API on {}", self._server.url)
 
     def _startup_reconcile(self, notifier: Any) -> None:
         assert self.sup is not None

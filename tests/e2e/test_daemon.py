@@ -1,0 +1,173 @@
+"""The real daemon, end to end: SIGUSR1 halts everything, HALTED survives kill -9, reset is authenticated."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ledger.store import Ledger
+
+from .conftest import Daemon, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+TRADING = {"reconciler", "fill_watcher", "order_placer"}
+
+
+def ledger_of(d: Daemon) -> Ledger:
+    return Ledger.open(f"sqlite:///{d.state / 'ledger.sqlite'}")
+
+
+def halted_actors(d: Daemon) -> set[str]:
+    led = ledger_of(d)
+    try:
+        return {r.details.get("actor") for r in led.activity("HALT", limit=50)}
+    finally:
+        led.close()
+
+
+class TestEmergencyStop:
+    def test_sigusr1_halts_every_trading_actor_and_is_audited(self, daemon_factory: Callable[..., Daemon]) -> None:
+        """SIGUSR1 closes the gate, every trading actor receives Halt, and a KILL_SWITCH row is written."""
+        d = daemon_factory()
+        d.start()
+        d.wait_ready()
+        assert d.status()["gate"]["state"] == "ACTIVE"
+        d.signal(signal.SIGUSR1)
+        d.wait_notify("gate=HALTED")
+        status = d.status()
+        assert status["gate"]["state"] == "HALTED"
+        assert status["gate"]["source"] == "signal"
+        wait_until(lambda: halted_actors(d) >= TRADING, what="Halt acknowledged by every trading actor")
+        led = ledger_of(d)
+        try:
+            rows = led.activity("KILL_SWITCH", limit=10)
+            assert rows, "a KILL_SWITCH row is written"
+            assert set(rows[0].details["halted"]) == TRADING
+            assert rows[0].details["cancel_all"] == "ok"
+            assert any("kill switch" in a.title for a in led.due_alerts("discord", now=4e9, limit=50))
+        finally:
+            led.close()
+        assert d.proc is not None and d.proc.poll() is None, "the daemon stays up, HALTED"
+
+    def test_http_emergency_stop_needs_the_token(self, daemon_factory: Callable[..., Daemon]) -> None:
+        """POST /api/bot/emergency-stop without the token is 401 and changes nothing; with it, HALTED."""
+        d = daemon_factory()
+        d.start()
+        d.wait_ready()
+        assert d.api("POST", "/api/bot/emergency-stop", token=None).status_code == 401
+        assert d.api("POST", "/api/bot/emergency-stop", token="x" * 43).status_code == 401
+        assert d.status()["gate"]["state"] == "ACTIVE"
+        r = d.api("POST", "/api/bot/emergency-stop", json={"reason": "operator drill"})
+        assert r.status_code == 200
+        assert r.json()["result"]["state"] == "HALTED"
+        assert d.status()["gate"]["reason"] == "operator drill"
+        wait_until(lambda: halted_actors(d) >= TRADING, what="Halt acknowledged by every trading actor")
+
+
+class TestLatch:
+    def test_halted_survives_kill_9_and_only_an_authenticated_reset_lifts_it(
+        self, daemon_factory: Callable[..., Daemon], tmp_path: Path
+    ) -> None:
+        """After SIGUSR1 and kill -9 the restarted daemon is HALTED; reset needs the token and a reason."""
+        state = tmp_path / "state"
+        d = daemon_factory(state)
+        d.start()
+        d.wait_ready()
+        d.signal(signal.SIGUSR1)
+        d.wait_notify("gate=HALTED")
+        d.signal(signal.SIGKILL)
+        d.wait_exit()
+        d.close()
+
+        d2 = daemon_factory(state)
+        d2.start()
+        d2.wait_ready()
+        status = d2.status()
+        assert status["gate"]["state"] == "HALTED"
+        before = status["gate"]
+        assert d2.api("POST", "/api/bot/reset", token=None, json={"reason": "x"}).status_code == 401
+        assert d2.api("POST", "/api/bot/reset", token="wrong-token-wrong-token", json={"reason": "x"}).status_code == 401
+        assert d2.status()["gate"] == before, "a refused reset changes nothing"
+        assert d2.api("POST", "/api/bot/reset", json={}).status_code == 400
+        r = d2.api("POST", "/api/bot/reset", json={"reason": "reviewed after drill"})
+        assert r.status_code == 200, r.text
+        assert d2.status()["gate"]["state"] == "ACTIVE"
+        led = ledger_of(d2)
+        try:
+            resets = led.activity("RESET", limit=5)
+            assert resets and "reviewed after drill" in resets[0].message
+        finally:
+            led.close()
+
+    def test_unclean_shutdown_boots_halted(self, daemon_factory: Callable[..., Daemon], tmp_path: Path) -> None:
+        """kill -9 of an ACTIVE daemon: the next run boots HALTED (never assume all was well)."""
+        state = tmp_path / "state"
+        d = daemon_factory(state)
+        d.start()
+        d.wait_ready()
+        d.signal(signal.SIGKILL)
+        d.wait_exit()
+        d.close()
+        d2 = daemon_factory(state)
+        d2.start()
+        d2.wait_ready()
+        gate = d2.status()["gate"]
+        assert gate["state"] == "HALTED"
+        assert "unclean" in gate["reason"]
+
+    def test_clean_stop_does_not_latch(self, daemon_factory: Callable[..., Daemon], tmp_path: Path) -> None:
+        """SIGTERM stops in order (STOPPING=1, exit 0) and the next run opens the gate."""
+        state = tmp_path / "state"
+        d = daemon_factory(state)
+        d.start()
+        d.wait_ready()
+        d.signal(signal.SIGTERM)
+        d.wait_notify("STOPPING=1")
+        assert d.wait_exit() == 0
+        d.close()
+        d2 = daemon_factory(state)
+        d2.start()
+        d2.wait_ready()
+        assert d2.status()["gate"]["state"] == "ACTIVE"
+
+
+class TestReload:
+    def test_invalid_reload_is_refused_and_the_old_limits_stay(
+        self, daemon_factory: Callable[..., Daemon], tmp_path: Path
+    ) -> None:
+        """SIGHUP with a broken config file keeps running on the old one; a valid one is applied."""
+        cfg = tmp_path / "guard.toml"
+        cfg.write_text('mode = "paper"\n[limits]\nmax_daily_loss = "40"\n')
+        d = daemon_factory()
+        d.start(config=cfg)
+        d.wait_ready()
+        cfg.write_text('mode = "paper"\n[limits]\nmax_daily_loss = "-1"\n')
+        d.signal(signal.SIGHUP)
+        led = ledger_of(d)
+        try:
+            wait_until(lambda: led.activity("CONFIG", limit=5), what="the reload verdict")
+            assert led.activity("CONFIG", limit=5)[0].message == "reload refused"
+            cfg.write_text('mode = "paper"\n[limits]\nmax_daily_loss = "30"\n')
+            d.signal(signal.SIGHUP)
+            wait_until(lambda: led.activity("CONFIG", limit=5)[0].message == "limits reloaded", what="the reload")
+            assert any("max_daily_loss" in c for c in led.activity("CONFIG", limit=5)[0].details["changes"])
+        finally:
+            led.close()
+        assert d.proc is not None and d.proc.poll() is None
+
+
+class TestConfigErrors:
+    def test_bad_config_exits_78_without_starting(self, daemon_factory: Callable[..., Daemon], tmp_path: Path) -> None:
+        """A malformed config makes `run` exit 78 (systemd will not restart it) with a one-line error."""
+        cfg = tmp_path / "bad.toml"
+        cfg.write_text("[limits]\nmax_daily_loss = \n")
+        d = daemon_factory()
+        d.start(config=cfg)
+        assert d.wait_exit() == 78
+        err = d.stderr()
+        assert "config error:" in err
+        assert "Traceback" not in err
