@@ -103,7 +103,7 @@ class Daemon:
     def token(self) -> str:
         return (self.state / "control-token").read_text().strip()
 
-    def api(self, method: str, path: str, *, token: str | None = "default", **kw: Any) -> httpx.Response:
+    def api(self, method: str, path: str, *, token: str | None = "default", **kw: Any) -> httpx.Response:  # noqa: S107
         headers = {}
         if token == "default":
             token = self.token()

@@ -90,7 +90,8 @@ class TestLatch:
         assert status["gate"]["state"] == "HALTED"
         before = status["gate"]
         assert d2.api("POST", "/api/bot/reset", token=None, json={"reason": "x"}).status_code == 401
-        assert d2.api("POST", "/api/bot/reset", token="wrong-token-wrong-token", json={"reason": "x"}).status_code == 401
+        wrong = "wrong-token-wrong-token"
+        assert d2.api("POST", "/api/bot/reset", token=wrong, json={"reason": "x"}).status_code == 401
         assert d2.status()["gate"] == before, "a refused reset changes nothing"
         assert d2.api("POST", "/api/bot/reset", json={}).status_code == 400
         r = d2.api("POST", "/api/bot/reset", json={"reason": "reviewed after drill"})
@@ -99,7 +100,8 @@ class TestLatch:
         led = ledger_of(d2)
         try:
             resets = led.activity("RESET", limit=5)
-            assert resets and "reviewed after drill" in resets[0].message
+            assert resets
+            assert "reviewed after drill" in resets[0].message
         finally:
             led.close()
 
@@ -157,7 +159,8 @@ class TestReload:
             assert any("max_daily_loss" in c for c in led.activity("CONFIG", limit=5)[0].details["changes"])
         finally:
             led.close()
-        assert d.proc is not None and d.proc.poll() is None
+        assert d.proc is not None
+        assert d.proc.poll() is None
 
 
 class TestConfigErrors:
