@@ -6,7 +6,9 @@ Run: ``.venv/bin/python bench/bench_client.py`` (finishes in well under a minute
    buckets) against the real simulator on 127.0.0.1 creates N resting orders one after another, then
    cancels them; prints creates/s and cancels/s with p50/p99 latency; then two clients in parallel (the
    daemon has one client per actor). Goal: ≥ 500 creates/s. On 2 cores the client, its signatures and
-   the simulator share the CPU, so the sequential figure is bounded by their sum per request.
+   the simulator share the CPU, so the sequential figure is bounded by their sum per request. Measured
+   twice: against ``kalshi-guard sim`` in its own process (how crash tests and operators run it) and
+   against the simulator embedded in the benchmark's process (sharing one GIL with the client).
 2. Client's own cost per request apart from the RSA signature: the same ``create_order`` code path with
    the RSA signer replaced by a constant-header signer and the socket replaced by an ``httpx.MockTransport``
    returning a canned 201 body. What remains is exactly the client's work — request encoding, httpx's
@@ -16,8 +18,12 @@ Run: ``.venv/bin/python bench/bench_client.py`` (finishes in well under a minute
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -29,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 from loguru import logger
 
-from exchange.keys import generate_private_key
+from exchange.keys import generate_private_key, load_private_key
 from exchange.rest import KalshiClient
 from exchange.signing import Signer, sign
 from exchange.wire import BookSide, CreateOrderRequest
@@ -77,8 +83,45 @@ def concurrent(sim, threads: int) -> None:
           f"   p99 {pct(lat, .99) * 1e3:6.2f} ms   goal >= 500/s  {'OK' if rate >= 500 else 'MISSED'}")
 
 
-def throughput() -> None:
-    with running_simulator(seed=7) as sim:
+class Standalone:
+    """``kalshi-guard sim`` in its own process, as crash tests and operators run it (no shared GIL)."""
+
+    def __init__(self, tmp: str) -> None:
+        exe = str(Path(sys.executable).with_name("kalshi-guard"))
+        self.proc = subprocess.Popen([exe, "sim", "--port", "0", "--key-dir", tmp, "--seed", "7"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        info = {}
+        assert self.proc.stdout is not None
+        while "Private key file" not in info:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("simulator did not start")
+            if ":" in line:
+                k, v = line.split(":", 1)
+                info[k.strip()] = v.strip()
+        self.rest_url = info["REST URL"]
+        self.key_id = info["API key id"]
+        self.private_key = load_private_key(Path(info["Private key file"]))
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def standalone_simulator():
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = Standalone(tmp)
+        try:
+            yield sim
+        finally:
+            sim.close()
+
+
+def throughput(where: str) -> None:
+    print(f"-- simulator {where}")
+    factory = standalone_simulator if where == "standalone (own process)" else lambda: running_simulator(seed=7)
+    with factory() as sim:
         client = KalshiClient(sim.rest_url, Signer(sim.key_id, sim.private_key))
         ticker = DEFAULT_TICKERS[0]
         for _ in range(50):  # warm-up
@@ -102,7 +145,7 @@ def throughput() -> None:
           f"   p99 {pct(lat_c, .99) * 1e3:6.2f} ms   goal >= 500/s  {'OK' if N / dur_c >= 500 else 'MISSED'}")
     print(f"cancels (1 client, sequential): {N / dur_x:6.0f}/s   p50 {pct(lat_x, .5) * 1e3:6.2f} ms"
           f"   p99 {pct(lat_x, .99) * 1e3:6.2f} ms")
-    with running_simulator(seed=8) as sim:
+    with factory() as sim:
         concurrent(sim, 2)
 
 
@@ -139,5 +182,6 @@ def own_cost() -> None:
 
 if __name__ == "__main__":
     logger.remove()  # the figures are the output, not the simulator's or client's logs
-    throughput()
+    throughput("standalone (own process)")
+    throughput("embedded (same process, shares the GIL with the client)")
     own_cost()
