@@ -1,9 +1,84 @@
-"""The fill watcher: confirms orders from the exchange's fills (stream first, REST when stale)."""
+"""The fill watcher: confirms every order from exchange evidence and books its fills exactly once.
+
+It owns one :class:`~actors.confirmation.OrderTracker` per order in flight and is the I/O shell around
+them: events come from the create outcome (``Track``), the private WebSocket channels ``fill`` and
+``user_orders`` (``StreamMessage``), REST read-backs, cancels and its own timers (the heartbeat tick).
+When the stream is stale or has reconnected, every tracked order is re-read over REST. Fills are booked
+in the ledger (fill + order + position in one transaction; a duplicate ``trade_id`` changes nothing).
+
+A fill whose order nobody tracks waits briefly (it may arrive before the create response); then it is
+booked if the ledger knows its order (a fill after the confirmation), else reported to the guardian as an
+orphan. At start-up :class:`~actors.messages.ResolveOpenOrders` settles every non-final ledger order
+against the exchange before the gate opens (the caller of a pre-restart order is gone: what still rests
+is cancelled, what filled is booked).
+
+Failures: exchange errors during an action are retried at the next tick; a ledger failure while booking
+is logged CRITICAL and the fill stays unbooked until the next read-back re-offers it (booking is
+idempotent). An exception escaping a handler kills the actor; the supervisor restarts it (and the
+placer after it) and the start-up resolution path settles what was in flight.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections import OrderedDict
+from decimal import Decimal
+from typing import Any
+
 from actors.base import SupervisedActor
-from actors.messages import Halt
+from actors.confirmation import (
+    BookFill,
+    CancelOutcome,
+    CancelRequested,
+    CancelResult,
+    ExchangeStatus,
+    FillSeen,
+    Finish,
+    FlagDiscrepancy,
+    OrderSnapshot,
+    OrderTracker,
+    OrderUpdate,
+    ReadBack,
+    ReadBackOrderAndFills,
+    RequestCancel,
+    ResolveUnknown,
+    RetrySend,
+    StreamStale,
+    TimeoutReached,
+)
+from actors.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
+from actors.messages import (
+    Alert,
+    CancelOrder,
+    Discrepancy,
+    DiscrepancyKind,
+    FillBooked,
+    Halt,
+    Resend,
+    Resent,
+    ResolveOpenOrders,
+    Severity,
+    StreamMessage,
+    StreamNotice,
+    Track,
+)
+from actors.orders_api import Action, Confirmation, OrderRequest, Outcome, TimeInForce
+from ledger import FillRecord, OrderStatus
+from ledger.orders import can_transition
+
+EARLY_FILL_GRACE_S = 5.0
+RECENT_FINISHED = 2000  # terminal trackers kept to absorb late stream messages
+
+
+def _fill_event(f: Any) -> FillSeen:
+    ts = (f.ts_ms / 1000) if getattr(f, "ts_ms", None) else float(getattr(f, "ts", None) or time.time())
+    return FillSeen(f.trade_id, f.count, f.price, f.fee, ts, f.order_id, f.is_taker)
+
+
+def _snapshot(o: Any) -> OrderSnapshot:
+    return OrderSnapshot(o.order_id, ExchangeStatus(o.status.value), o.fill_count, o.remaining_count,
+                         o.client_order_id)
 
 
 class FillWatcher(SupervisedActor):
@@ -11,5 +86,338 @@ class FillWatcher(SupervisedActor):
 
     trading = True
 
+    def setup(self) -> None:
+        """Open the REST client and the private stream (waits up to 5 s for it; stale = REST polling)."""
+        services = self.ctx.services
+        self.ledger = services.get("ledger")
+        self.settings = services.get("settings")
+        factory = services.get("exchange_factory")
+        self.client = factory("fill_watcher") if factory is not None else None
+        self.trackers: dict[str, OrderTracker] = {}
+        self.replies: dict[str, Any] = {}
+        self.synced: dict[str, str] = {}
+        self.by_order: dict[str, str] = {}
+        self.finished: OrderedDict[str, str] = OrderedDict()  # order_id -> coid of terminal trackers
+        self.early: dict[str, list[tuple[float, Any]]] = {}  # order_id -> (arrived, event) not yet tracked
+        self.deferred: list[tuple[str, Any]] = []  # (coid, action) retried at the next tick
+        self.last_poll = 0.0
+        self.stream = None
+        factory = services.get("stream_factory")
+        if factory is not None and self.client is not None:
+            ref = self.actor_ref
+
+            def on_message(msg: Any) -> None:
+                with contextlib.suppress(Exception):
+                    ref.tell(StreamMessage(msg))
+
+            def on_event(event: Any) -> None:
+                with contextlib.suppress(Exception):
+                    ref.tell(StreamNotice(str(event)))
+
+            self.stream = factory(on_message, on_event)
+            self.stream.subscribe(["fill", "user_orders"])
+            self.stream.start()
+            self.stream.wait_connected(5.0)
+
+    def teardown(self) -> None:
+        """Stop the stream and close the client."""
+        if getattr(self, "stream", None) is not None:
+            self.stream.stop(timeout=2.0)
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+
     def on_halt(self, message: Halt) -> None:
-        """Keep confirming what is in flight (fills must still be booked); nothing new is tracked."""
+        """Keep confirming what is in flight: fills must still be booked after a halt."""
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def handle(self, message: Any) -> Any:
+        """Track, Resent, CancelOrder, stream traffic; ResolveOpenOrders (ask) returns a summary."""
+        if isinstance(message, Track):
+            self._track(message)
+        elif isinstance(message, Resent):
+            for event in message.events:
+                self._feed(message.client_order_id, event)
+        elif isinstance(message, CancelOrder):
+            if message.client_order_id in self.trackers:
+                self._feed(message.client_order_id, CancelRequested(time.time()))
+        elif isinstance(message, StreamMessage):
+            self._on_stream(message.message)
+        elif isinstance(message, StreamNotice):
+            if message.event in ("reconnected", "gap", "stale"):
+                self.log.warning("stream {}: re-reading {} tracked orders over REST", message.event,
+                                 len(self.trackers))
+                self._poll_all()
+        elif isinstance(message, ResolveOpenOrders):
+            return self.resolve_open_orders(message.reason)
+        else:
+            return super().handle(message)
+        return None
+
+    def _track(self, msg: Track) -> None:
+        cfg = self.settings.orders
+        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts)  # type: ignore[arg-type]
+        coid = msg.client_order_id
+        self.trackers[coid] = tracker
+        self.replies[coid] = msg.reply
+        self.synced[coid] = "SENT"
+        for event in msg.events:
+            self._feed(coid, event)
+
+    # -- stream -----------------------------------------------------------------------------------
+
+    def _on_stream(self, msg: Any) -> None:
+        kind = type(msg).__name__
+        if kind == "StreamFill":
+            event: Any = _fill_event(msg)
+        elif kind == "UserOrder":
+            event = OrderUpdate(ExchangeStatus(msg.status.value), msg.fill_count, msg.remaining_count,
+                                (msg.ts_ms or time.time() * 1000) / 1000, msg.order_id)
+        else:
+            return
+        coid = self._coid_for(msg.order_id, getattr(msg, "client_order_id", None))
+        if coid is None:
+            self.early.setdefault(msg.order_id, []).append((time.monotonic(), msg))
+            return
+        if coid in self.trackers:
+            self._feed(coid, event)
+        elif kind == "StreamFill":
+            self._book_untracked(msg)
+
+    def _coid_for(self, order_id: str, coid: str | None) -> str | None:
+        """The tracked (or recently finished) order this message belongs to; None = not (yet) known.
+
+        A message for an order the placer is still sending (ledger INTENT/SENT/UNKNOWN, no tracker yet)
+        is None too: it waits in the early buffer until the tracker exists.
+        """
+        if coid and coid in self.trackers:
+            return coid
+        found = self.by_order.get(order_id) or self.finished.get(order_id)
+        if found is None and coid:
+            record = self.ledger.get_order(coid)
+            if record is not None and record.status.value not in ("INTENT", "SENT", "UNKNOWN"):
+                return coid  # a ledger order nobody tracks (after a restart, or already confirmed)
+        return found
+
+    def _replay_early(self, order_id: str) -> None:
+        for _, msg in self.early.pop(order_id, []):
+            self._on_stream(msg)
+
+    # -- the tracker shell ------------------------------------------------------------------------
+
+    def _feed(self, coid: str, event: Any) -> None:
+        tracker = self.trackers.get(coid)
+        if tracker is None:
+            return
+        actions = tracker.handle(event)
+        if tracker.order_id and tracker.order_id not in self.by_order:
+            self.by_order[tracker.order_id] = coid
+            self._replay_early(tracker.order_id)
+        for action in actions:
+            self._perform(coid, action)
+        self._sync(coid, tracker)
+
+    def _sync(self, coid: str, tracker: OrderTracker) -> None:
+        state = tracker.order_state.value
+        current = self.synced.get(coid)
+        if current is not None and not can_transition(OrderStatus(current), OrderStatus(state)):
+            return  # the ledger is already further on (booking a fill advances it by itself)
+        if state not in ("INTENT", "SENT") and current != state:
+            try:
+                self.ledger.transition(coid, OrderStatus(state), order_id=tracker.order_id,
+                                       reason=tracker.reject_code)
+                self.synced[coid] = state
+            except LedgerError as exc:
+                self.log.error("ledger transition of {} to {} refused: {}", coid, state, exc)
+                self.synced[coid] = state
+        if tracker.terminal and tracker.replied:
+            self.trackers.pop(coid, None)
+            self.replies.pop(coid, None)
+            self.synced.pop(coid, None)
+            if tracker.order_id:
+                self.by_order.pop(tracker.order_id, None)
+                self.finished[tracker.order_id] = coid
+                while len(self.finished) > RECENT_FINISHED:
+                    self.finished.popitem(last=False)
+
+    def _perform(self, coid: str, action: Any, *, deferred: bool = False) -> None:
+        tracker = self.trackers.get(coid)
+        if isinstance(action, BookFill):
+            self._book(coid, tracker, action)
+        elif isinstance(action, Finish):
+            reply = self.replies.get(coid)
+            if reply is not None:
+                reply.set(action.confirmation)
+            if action.confirmation.status.value in ("TIMEOUT", "UNKNOWN"):
+                self.log.warning("order {} {}: {}", coid, action.confirmation.status.value,
+                                 action.confirmation.detail or "")
+        elif isinstance(action, RetrySend):
+            self.ctx.peers["order_placer"].tell(Resend(action.client_order_id))
+        elif isinstance(action, FlagDiscrepancy):
+            self.log.critical("order {}: {}", coid, action.detail)
+            self.ctx.peers["alerter"].tell(Alert(Severity.CRITICAL, "order discrepancy", (("order", coid),
+                                                                                          ("detail", action.detail))))
+            ticker = tracker.request.ticker if tracker else "?"
+            self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.MISMATCH, ticker, action.detail))
+        elif isinstance(action, RequestCancel | ReadBackOrderAndFills | ResolveUnknown):
+            if not deferred and getattr(action, "attempt", 1) > 1:
+                self.deferred.append((coid, action))
+                return
+            try:
+                event = self._io(action)
+            except ExchangeError as exc:
+                self.log.warning("order {}: {} failed ({}); retrying at the next tick", coid,
+                                 type(action).__name__, type(exc).__name__)
+                if isinstance(action, RequestCancel):
+                    self._feed(coid, CancelResult(CancelOutcome.AMBIGUOUS, time.time()))
+                else:
+                    self.deferred.append((coid, action))
+                return
+            self._feed(coid, event)
+
+    def _io(self, action: Any) -> Any:
+        """Perform one exchange action; returns the event that reports its outcome. Raises ExchangeError."""
+        now = time.time()
+        if isinstance(action, RequestCancel):
+            try:
+                res = self.client.cancel_order(action.order_id, market_ticker=action.ticker)
+            except NotFoundError:
+                return CancelResult(CancelOutcome.NOT_FOUND, now)
+            except Ambiguous:
+                return CancelResult(CancelOutcome.AMBIGUOUS, now)
+            except ExchangeError:  # e.g. MARKET_INACTIVE: the exchange ends it; read back to see
+                return CancelResult(CancelOutcome.AMBIGUOUS, now)
+            return CancelResult(CancelOutcome.OK, now, res.reduced_by)
+        if isinstance(action, ReadBackOrderAndFills):
+            try:
+                order = _snapshot(self.client.get_order(action.order_id))
+            except NotFoundError:
+                order = None
+            fills = tuple(_fill_event(f) for f in self.client.get_fills(order_id=action.order_id))
+            return ReadBack(order, fills, time.time())
+        # ResolveUnknown: find the order by client_order_id among the market's orders
+        match = next((o for o in self.client.list_orders(ticker=action.ticker)
+                      if o.client_order_id == action.client_order_id), None)
+        if match is None:
+            return ReadBack(None, (), time.time())
+        fills = tuple(_fill_event(f) for f in self.client.get_fills(order_id=match.order_id))
+        return ReadBack(_snapshot(match), fills, time.time())
+
+    def _book(self, coid: str, tracker: OrderTracker | None, action: BookFill) -> None:
+        if tracker is None:
+            return
+        record = self.ledger.get_order(coid)
+        side = record.book_side if record is not None else ("bid" if _buys_yes(tracker.request) else "ask")
+        fill = FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
+                          side, action.count, action.yes_price, action.fee, True, action.ts)
+        try:
+            result = self.ledger.book_fill(fill)
+        except LedgerError as exc:
+            self.log.critical("could not book fill {} of {}: {}", action.trade_id, coid, exc)
+            return
+        if coid in self.synced and result.order_status is not None:
+            self.synced[coid] = OrderStatus(result.order_status).value
+        if result.booked:
+            self.ctx.peers["guardian"].tell(FillBooked(action.trade_id, coid, tracker.request.ticker, action.count,
+                                                       action.yes_price, action.fee, result.realized_pnl))
+
+    def _book_untracked(self, msg: Any) -> bool:
+        """Book a fill whose order the ledger knows but nobody tracks. False when the order is unknown."""
+        record = self.ledger.get_order(msg.client_order_id) if msg.client_order_id else None
+        if record is None and msg.order_id:
+            record = self.ledger.get_order_by_exchange_id(msg.order_id)
+        if record is None:
+            return False
+        fill = FillRecord(msg.trade_id, record.client_order_id, msg.order_id, msg.ticker, msg.book_side.value,
+                          msg.count, msg.price, msg.fee, bool(msg.is_taker), time.time())
+        with contextlib.suppress(LedgerError):
+            self.ledger.book_fill(fill)
+        return True
+
+    # -- timers -----------------------------------------------------------------------------------
+
+    def on_tick(self) -> None:
+        """Timeouts, deferred retries, REST polling while the stream is stale, early fills that aged."""
+        if self.client is None:
+            return
+        now, mono = time.time(), time.monotonic()
+        timeout = self.settings.orders.confirm_timeout_s
+        for coid, tracker in list(self.trackers.items()):
+            if now - tracker.created_ts >= timeout and (not tracker.timed_out or not tracker.terminal):
+                self._feed(coid, TimeoutReached(now))
+        pending, self.deferred = self.deferred, []
+        for coid, action in pending:
+            if coid in self.trackers:
+                self._perform(coid, action, deferred=True)
+        stale = self.stream is None or self.stream.is_stale()
+        if stale and self.trackers and mono - self.last_poll >= self.settings.orders.poll_interval_s:
+            self.last_poll = mono
+            self._poll_all()
+        for order_id, items in list(self.early.items()):
+            if items and mono - items[0][0] > EARLY_FILL_GRACE_S:
+                del self.early[order_id]
+                for _, msg in items:
+                    if type(msg).__name__ == "StreamFill" and not self._book_untracked(msg):
+                        self._orphan(msg)
+
+    def _poll_all(self) -> None:
+        for coid in list(self.trackers):
+            self._feed(coid, StreamStale(time.time()))
+
+    def _orphan(self, msg: Any) -> None:
+        detail = f"fill {msg.trade_id} of unknown order {msg.order_id}: {msg.count} @ {msg.price}"
+        self.log.critical("ORPHAN: {}", detail)
+        self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.ORPHAN, msg.ticker, detail))
+
+    # -- start-up resolution ----------------------------------------------------------------------
+
+    def resolve_open_orders(self, reason: str) -> str:
+        """Settle every non-final ledger order nobody tracks. Raises ExchangeError when the exchange
+        cannot be read (the caller keeps the gate closed)."""
+        settled = []
+        for record in self.ledger.non_final_orders():
+            if record.client_order_id in self.trackers:
+                continue
+            settled.append(f"{record.client_order_id}: {self._resolve_one(record)}")
+        summary = f"{len(settled)} open orders resolved ({reason})"
+        self.ledger.log_activity("STARTUP_RESOLUTION", "WARNING" if settled else "INFO", summary,
+                                 {"orders": settled})
+        return summary
+
+    def _resolve_one(self, record: Any) -> str:
+        order = None
+        if record.order_id:
+            with contextlib.suppress(NotFoundError):
+                order = self.client.get_order(record.order_id)
+        if order is None:
+            order = next((o for o in self.client.list_orders(ticker=record.ticker)
+                          if o.client_order_id == record.client_order_id), None)
+        if order is None:
+            self.ledger.transition(record.client_order_id, OrderStatus.REJECTED, reason="not on the exchange at "
+                                   "start-up resolution: it never landed")
+            return "not on the exchange -> REJECTED"
+        if order.status.value == "resting":
+            with contextlib.suppress(NotFoundError):
+                self.client.cancel_order(order.order_id, market_ticker=record.ticker)
+            order = self.client.get_order(order.order_id)
+        fills = self.client.get_fills(order_id=order.order_id)
+        booked = Decimal(0)
+        for f in fills:
+            self.ledger.book_fill(FillRecord(f.trade_id, record.client_order_id, order.order_id, record.ticker,
+                                             f.book_side.value, f.count, f.price, f.fee, f.is_taker,
+                                             time.time()))
+            booked += f.count
+        final = OrderStatus.FILLED if order.remaining_count == 0 and booked >= record.count else OrderStatus.CANCELED
+        if order.status.value == "resting":
+            final = OrderStatus.PARTIAL if booked > 0 else OrderStatus.RESTING  # cancel failed: keep watching
+        self.ledger.transition(record.client_order_id, final, order_id=order.order_id,
+                               reason=f"start-up resolution: exchange says {order.status.value}",
+                               filled_count=order.fill_count, remaining_count=order.remaining_count)
+        return f"{order.status.value}, {booked} filled -> {final.value}"
+
+
+def _buys_yes(req: OrderRequest) -> bool:
+    return (req.outcome is Outcome.YES) == (req.action is Action.BUY)
+
+
+__all__ = ["Confirmation", "FillWatcher", "TimeInForce"]

@@ -1,4 +1,7 @@
-"""The guardian: the kill switch. Owns manual emergency stop and reset (DESIGN §5).
+"""The guardian: the kill switch. Owns manual emergency stop and reset (DESIGN §5), and trips on its own
+when a limit breaks: daily loss (realised, net of fees, from the ledger), consecutive losing trades, API
+error rate over a sliding window (with a minimum sample), an orphaned fill or a position mismatch
+reported by the reconciler or the fill watcher, and a balance drop against the day-start anchor.
 
 On a stop it closes the gate (persisted; idempotent), tells ``Halt`` to every trading actor through the
 stable handles (each tell independent: one dead child never stops the broadcast), asks the exchange to
@@ -8,10 +11,28 @@ cancel every resting order through its own client (so a busy order placer cannot
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
-from actors.messages import Alert, EmergencyStop, GatePersist, Halt, Reset, Severity
+from actors.gate import GateState
+from actors.messages import (
+    Alert,
+    ApiError,
+    ApiSuccess,
+    BalanceObserved,
+    Discrepancy,
+    DiscrepancyKind,
+    EmergencyStop,
+    FillBooked,
+    GatePersist,
+    Halt,
+    Reset,
+    Severity,
+)
 
 TRADING_CHILDREN = ("reconciler", "fill_watcher", "order_placer")
 
@@ -24,6 +45,8 @@ class Guardian(SupervisedActor):
         factory = self.ctx.services.get("exchange_factory")
         self.client = factory("guardian") if factory is not None else None
         self.stops = 0
+        self.api_calls: deque[tuple[float, bool]] = deque()
+        self.losing_streak = 0
 
     def teardown(self) -> None:
         """Close the client."""
@@ -37,7 +60,74 @@ class Guardian(SupervisedActor):
             return None
         if isinstance(message, Reset):
             return self.reset(message)
-        return super().handle(message)
+        if isinstance(message, ApiSuccess | ApiError):
+            self._api(isinstance(message, ApiError))
+        elif isinstance(message, FillBooked):
+            self._fill(message)
+        elif isinstance(message, Discrepancy):
+            self._discrepancy(message)
+        elif isinstance(message, BalanceObserved):
+            self._balance(message.balance)
+        else:
+            return super().handle(message)
+        return None
+
+    # -- the automatic switches -------------------------------------------------------------------
+
+    @property
+    def _limits(self) -> Any:
+        settings = self.ctx.services.get("settings")
+        return settings.limits if settings is not None else None
+
+    def _trip(self, switch: str, reason: str) -> None:
+        if self.ctx.gate.state is GateState.HALTED:
+            return
+        self.emergency_stop(f"{switch}: {reason}", f"guardian:{switch}")
+
+    def _api(self, failed: bool) -> None:
+        limits = self._limits
+        if limits is None:
+            return
+        now = time.monotonic()
+        self.api_calls.append((now, failed))
+        while self.api_calls and now - self.api_calls[0][0] > limits.api_error_window_s:
+            self.api_calls.popleft()
+        calls = len(self.api_calls)
+        errors = sum(1 for _, f in self.api_calls if f)
+        if calls >= limits.api_error_min_calls and Decimal(errors) / Decimal(calls) > limits.max_api_error_rate:
+            self._trip("api_error_rate", f"{errors}/{calls} exchange calls failed in {limits.api_error_window_s}s")
+
+    def _fill(self, msg: FillBooked) -> None:
+        limits = self._limits
+        ledger = self.ctx.services.get("ledger")
+        if limits is None or ledger is None:
+            return
+        if msg.realized_pnl < 0:
+            self.losing_streak += 1
+        elif msg.realized_pnl > 0:
+            self.losing_streak = 0
+        if self.losing_streak >= limits.max_consecutive_losses:
+            self._trip("consecutive_losses", f"{self.losing_streak} losing trades in a row")
+            return
+        pnl = ledger.daily_realized_pnl(datetime.now(UTC).date())
+        if -pnl >= limits.max_daily_loss:
+            self._trip("daily_loss", f"realised P&L today {pnl} (limit -{limits.max_daily_loss})")
+
+    def _discrepancy(self, msg: Discrepancy) -> None:
+        if msg.kind is DiscrepancyKind.GHOST:
+            self._alert(Severity.WARNING, "ghost position", (("ticker", msg.ticker), ("detail", msg.detail)))
+            return
+        self._trip(msg.kind.value, f"{msg.ticker}: {msg.detail}")
+
+    def _balance(self, balance: Decimal) -> None:
+        limits = self._limits
+        ledger = self.ctx.services.get("ledger")
+        if limits is None or ledger is None:
+            return
+        anchor = ledger.set_daily_anchor(datetime.now(UTC).date(), balance)
+        if anchor > 0 and (anchor - balance) / anchor >= limits.max_balance_drop:
+            self._trip("balance_drop", f"balance {balance} is {(anchor - balance) / anchor:.1%} below "
+                       f"the day-start {anchor}")
 
     def emergency_stop(self, reason: str, source: str) -> None:
         """Halt everything. Each step is independent; a failing step is logged and alerted, never fatal."""

@@ -181,3 +181,82 @@ class ReconcileResult:
     ok: bool
     summary: str
     discrepancies: tuple[Discrepancy, ...] = ()
+
+
+# -- orders (issue #4) ----------------------------------------------------------------------------
+# ``request`` fields hold ``actors.orders_api.OrderRequest`` (frozen); ``reply`` a ``actors.reply.Reply``
+# (the one-shot channel the caller waits on; handing it over is how the answer finds its way back).
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    """Caller → order placer: check, write ahead, gate, send; the confirmation comes back on ``reply``."""
+
+    request: object
+    reply: object
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceBatch:
+    """Caller → order placer: several orders sent as one batch request; one reply per order, in order."""
+
+    requests: tuple[object, ...]
+    replies: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    """Caller → fill watcher: cancel what remains of a tracked order (cancels always pass the gate)."""
+
+    client_order_id: str
+    reason: str = "requested"
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """Order placer → fill watcher: confirm this order. ``events`` are what the send already taught us
+    (``Sending`` then ``Sent`` / ``Ambiguous`` / ``Rejected`` from ``actors.confirmation``)."""
+
+    request: object
+    client_order_id: str
+    created_ts: float
+    events: tuple[object, ...]
+    reply: object
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """Fill watcher → order placer: re-send an ambiguous create with the same client_order_id."""
+
+    client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resent:
+    """Order placer → fill watcher: the outcome events of a :class:`Resend`."""
+
+    client_order_id: str
+    events: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMessage:
+    """The stream thread → fill watcher: one parsed message from the private channels."""
+
+    message: object
+
+
+@dataclass(frozen=True, slots=True)
+class StreamNotice:
+    """The stream thread → fill watcher: connected, reconnected (reconcile), stale, …"""
+
+    event: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveOpenOrders:
+    """Ask the fill watcher to resolve every non-final order in the ledger against the exchange
+    (start-up, before the gate opens). Returns a summary string; raises when the exchange is unreadable."""
+
+    reason: str

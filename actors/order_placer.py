@@ -1,9 +1,46 @@
-"""The order placer: the single send point of every order-creating request (DESIGN §5–6)."""
+"""The order placer: the single send point of every order-creating request (DESIGN §5–6).
+
+For each order: pre-trade checks (``actors.pretrade``) over a fresh risk view → write-ahead ``INTENT``
+with its ``client_order_id`` → the gate check → send → classify → hand the order to the fill watcher
+(:class:`~actors.messages.Track`), which confirms it and replies to the caller. Nothing is retried here
+except a :class:`~actors.messages.Resend` the fill watcher asks for (same ``client_order_id``, gate checked
+again). A read that fails while building the risk view refuses the order (fail closed).
+
+Failures: an exception escaping a handler kills the actor (the supervisor restarts it, and every order in
+its mailbox is lost — which is why callers wait with a timeout and every order was written ahead). A
+failing ledger write before the send refuses the order; after the send it leaves the order to the fill
+watcher's and the start-up resolution's evidence.
+"""
 
 from __future__ import annotations
 
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
 from actors.base import SupervisedActor
-from actors.messages import Halt
+from actors.confirmation import Ambiguous as AmbiguousEvent
+from actors.confirmation import Rejected as RejectedEvent
+from actors.confirmation import Sending, Sent
+from actors.crashpoints import crash_point
+from actors.errors import Ambiguous, ExchangeError, GateClosedError, RateLimited, Rejected
+from actors.gate import OrderIntent
+from actors.markets import MarketCache
+from actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
+from actors.orders_api import Confirmation, OrderRequest, to_book
+from actors.pretrade import OpenOrder, OpenState, PositionView, RiskView, Throttle, check, throttle_burst
+from actors.reply import Reply
+from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
+from ledger import OrderStatus
+
+ZERO = Decimal(0)
+_OPEN_STATES = {s.value: OpenState(s.value) for s in OpenState}
+
+
+def new_client_order_id() -> str:
+    """A fresh client order id (UUID4): spent forever once sent (Kalshi: 409 order_already_exists)."""
+    return str(uuid.uuid4())
 
 
 class OrderPlacer(SupervisedActor):
@@ -11,5 +48,261 @@ class OrderPlacer(SupervisedActor):
 
     trading = True
 
+    def setup(self) -> None:
+        """Open the placer's own client and market cache."""
+        services = self.ctx.services
+        self.ledger = services.get("ledger")
+        factory = services.get("exchange_factory")
+        self.client = factory("order_placer") if factory is not None else None
+        self.markets = MarketCache(self.client)
+        self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
+        self.requests: dict[str, OrderRequest] = {}  # client_order_id -> request, for resends
+
+    def teardown(self) -> None:
+        """Close the client."""
+        client = getattr(self, "client", None)
+        if client is not None:
+            client.close()
+
+    @property
+    def _limits(self) -> Any:
+        return self.ctx.services["settings"].limits
+
+    @property
+    def _orders_cfg(self) -> Any:
+        return self.ctx.services["settings"].orders
+
     def on_halt(self, message: Halt) -> None:
-        """Drop queued order work: the gate is already closed, so nothing new leaves the process."""
+        """Nothing to drop eagerly: every queued order meets the closed gate at the send point."""
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def handle(self, message: Any) -> Any:
+        """PlaceOrder, PlaceBatch, Resend."""
+        if isinstance(message, PlaceOrder):
+            self.place(message.request, message.reply, message.batch_id)  # type: ignore[arg-type]
+        elif isinstance(message, PlaceBatch):
+            self.place_batch(message.requests, message.replies)  # type: ignore[arg-type]
+        elif isinstance(message, Resend):
+            self.resend(message.client_order_id)
+        else:
+            return super().handle(message)
+        return None
+
+    # -- one order --------------------------------------------------------------------------------
+
+    def _prepare(
+        self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None
+    ) -> tuple[str, OrderIntent] | None:
+        """Checks and write-ahead. Returns (client_order_id, intent) or None after replying REJECTED."""
+        coid = req.client_order_id or new_client_order_id()
+
+        def refuse(code: str, detail: str) -> None:
+            reply.set(Confirmation.rejected(code, detail, client_order_id=coid, count=req.count, latency_ms=0))
+
+        if self.client is None or self.ledger is None or self.throttle is None:
+            refuse("NO_EXCHANGE", "this order placer runs without an exchange or ledger")
+            return None
+        if not self.ctx.gate.allows(OrderIntent.REDUCING) and not self.ctx.gate.allows(OrderIntent.OPENING):
+            snap = self.ctx.gate.snapshot()
+            refuse(f"GATE_{snap.state.value}", snap.reason)
+            return None
+        if self.ledger.get_order(coid) is not None:
+            refuse("DUPLICATE_CLIENT_ORDER_ID", "this client_order_id was used before (ids are spent forever)")
+            return None
+        now = time.time()
+        try:
+            view = self._view(req.ticker)
+        except ExchangeError as exc:
+            self._api_error(exc)
+            refuse("EXCHANGE_UNAVAILABLE", f"market facts could not be read: {type(exc).__name__}")
+            return None
+        rejection = check(req, view, self._limits, now)
+        if rejection is not None:
+            refuse(rejection.code.value, rejection.detail)
+            return None
+        side, yes_price = to_book(req)
+        intent = self._intent(view, req.ticker, side.value, req.count)
+        market = view.markets[req.ticker]
+        self.ledger.insert_intent(
+            client_order_id=coid, ticker=req.ticker, event_ticker=market.event_ticker, book_side=side.value,
+            outcome=req.outcome.value, action=req.action.value, count=req.count, price=yes_price,
+            time_in_force=req.time_in_force.value, reference_price=req.reference_price, intent=intent.value,
+            batch_id=batch_id,
+        )
+        crash_point("after_intent")
+        self.throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
+        self.requests[coid] = req
+        return coid, intent
+
+    def place(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None = None) -> None:
+        """Check, write ahead, gate, send, hand over. Replies REJECTED itself when it stops early."""
+        created = time.time()
+        prepared = self._prepare(req, reply, batch_id)
+        if prepared is None:
+            return
+        coid, intent = prepared
+        events = self._send_one(coid, req, intent)
+        self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)) or reply.set(
+            Confirmation.rejected("FILL_WATCHER_DOWN", "order sent but its confirmation cannot be tracked; "
+                                  "start-up resolution will settle it", client_order_id=coid, count=req.count)
+        )
+
+    def resend(self, coid: str) -> None:
+        """Re-send an ambiguous create with the same id (the fill watcher found nothing on the exchange)."""
+        req = self.requests.get(coid)
+        record = self.ledger.get_order(coid)
+        if req is None or record is None:
+            events: tuple[Any, ...] = (RejectedEvent("RESEND_UNAVAILABLE", time.time(), "request not known"),)
+        else:
+            events = self._send_one(coid, req, OrderIntent(record.intent))
+        self.ctx.peers["fill_watcher"].tell(Resent(coid, events))
+
+    def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent) -> tuple[Any, ...]:
+        """The send point: gate check, then the one HTTP request. Returns tracker events."""
+        side, yes_price = to_book(req)
+        try:
+            self.ctx.gate.check(intent)
+        except GateClosedError as exc:
+            code = f"GATE_{exc.state}"
+            self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
+            return (RejectedEvent(code, time.time(), exc.reason),)
+        sending = Sending(time.time())
+        wire = CreateOrderRequest(
+            req.ticker, BookSide(side.value), req.count, yes_price, client_order_id=coid,
+            time_in_force=TimeInForce(req.time_in_force.wire),
+            cancel_order_on_pause=self._orders_cfg.cancel_order_on_pause,
+            order_group_id=self._orders_cfg.order_group_id,
+        )
+        try:
+            result = self.client.create_order(wire)
+        except ExchangeError as exc:
+            return (sending, self._classify_failure(coid, exc))
+        self._api_ok()
+        crash_point("after_response")
+        self.ledger.transition(
+            coid, OrderStatus.SENT, order_id=result.order_id, filled_count=result.fill_count,
+            remaining_count=result.remaining_count,
+        )
+        return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, time.time()))
+
+    def _classify_failure(self, coid: str, exc: ExchangeError) -> Any:
+        """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive)."""
+        self._api_error(exc)
+        now = time.time()
+        if isinstance(exc, Rejected) and exc.code == "order_already_exists":
+            self.ledger.transition(coid, OrderStatus.UNKNOWN, reason="409 order_already_exists")
+            return RejectedEvent("order_already_exists", now, str(exc))
+        if isinstance(exc, Ambiguous):
+            self.ledger.transition(coid, OrderStatus.UNKNOWN, reason=f"ambiguous: {exc}")
+            return AmbiguousEvent(str(exc), now)
+        code = exc.code or ("RATE_LIMITED" if isinstance(exc, RateLimited) else type(exc).__name__.upper())
+        if code == "MARKET_INACTIVE" or code == "trading_is_paused":
+            self.markets.forget(self.requests[coid].ticker)
+        self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc}")
+        return RejectedEvent(code, now, str(exc))
+
+    # -- batches ----------------------------------------------------------------------------------
+
+    def place_batch(self, requests: tuple[OrderRequest, ...], replies: tuple[Reply[Confirmation], ...]) -> None:
+        """One batch request for the orders that pass their checks; each gets its own confirmation."""
+        created = time.time()
+        batch_id = new_client_order_id()
+        ready: list[tuple[str, OrderRequest, Reply[Confirmation], OrderIntent]] = []
+        for req, reply in zip(requests, replies, strict=True):
+            prepared = self._prepare(req, reply, batch_id)
+            if prepared is not None:
+                ready.append((prepared[0], req, reply, prepared[1]))
+        if not ready:
+            return
+        outcome = self._send_batch(ready)
+        for (coid, req, reply, _), events in zip(ready, outcome, strict=True):
+            if not self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)):
+                reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=coid))
+
+    def _send_batch(self, ready: list[tuple[str, OrderRequest, Any, OrderIntent]]) -> list[tuple[Any, ...]]:
+        intent = OrderIntent.OPENING if any(i is OrderIntent.OPENING for *_, i in ready) else OrderIntent.REDUCING
+        try:
+            self.ctx.gate.check(intent)
+        except GateClosedError as exc:
+            out = []
+            for coid, *_ in ready:
+                self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"GATE_{exc.state}: {exc.reason}")
+                out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
+            return out
+        sending = Sending(time.time())
+        wires = []
+        for coid, req, _, _ in ready:
+            side, yes_price = to_book(req)
+            wires.append(CreateOrderRequest(
+                req.ticker, BookSide(side.value), req.count, yes_price, client_order_id=coid,
+                time_in_force=TimeInForce(req.time_in_force.wire),
+                cancel_order_on_pause=self._orders_cfg.cancel_order_on_pause,
+                order_group_id=self._orders_cfg.order_group_id,
+            ))
+        try:
+            items = self.client.batch_create_orders(wires)
+        except ExchangeError as exc:
+            return [(sending, self._classify_failure(coid, exc)) for coid, *_ in ready]
+        self._api_ok()
+        by_coid = {item.client_order_id: item for item in items}
+        out = []
+        for n, (coid, *_) in enumerate(ready):
+            if n == 1:
+                crash_point("mid_batch")
+            item = by_coid.get(coid)
+            if item is None:
+                out.append((sending, self._classify_failure(coid, Ambiguous("batch answer lacks this order"))))
+            elif item.error is not None or item.result is None:
+                out.append((sending, self._classify_failure(coid, item.error or Ambiguous("no result"))))
+            else:
+                r = item.result
+                self.ledger.transition(coid, OrderStatus.SENT, order_id=r.order_id, filled_count=r.fill_count,
+                                       remaining_count=r.remaining_count)
+                out.append((sending, Sent(r.order_id, r.fill_count, r.remaining_count, time.time())))
+        return out
+
+    # -- the risk view ----------------------------------------------------------------------------
+
+    def _view(self, ticker: str) -> RiskView:
+        """Positions and open orders from the ledger, market facts from the exchange (cached)."""
+        positions = {}
+        for p in self.ledger.positions(open_only=True):
+            cost = p.cost_basis if p.net_count > 0 else abs(p.net_count) - p.cost_basis
+            positions[p.ticker] = PositionView(p.net_count, cost)
+        open_orders = tuple(
+            OpenOrder(o.client_order_id, o.ticker, _book_side(o.book_side), o.price,
+                      o.count if o.status is OrderStatus.UNKNOWN else o.open_count, _OPEN_STATES[o.status.value])
+            for o in self.ledger.non_final_orders()
+        )
+        tickers = {ticker} | set(positions) | {o.ticker for o in open_orders}
+        markets = {}
+        for t in tickers:
+            info = self.markets.info(t, with_book=t == ticker)
+            if info is not None:
+                markets[t] = info
+        return RiskView(markets, positions, open_orders, self.throttle)
+
+    @staticmethod
+    def _intent(view: RiskView, ticker: str, side: str, count: Decimal) -> OrderIntent:
+        """REDUCING when the order only shrinks an existing position (net of resting closing orders)."""
+        pos = view.positions.get(ticker)
+        if pos is None or pos.position == 0:
+            return OrderIntent.OPENING
+        closing = sum((o.remaining for o in view.open_orders if o.ticker == ticker and o.side.value == side), ZERO)
+        room = pos.position if side == "ask" else -pos.position
+        return OrderIntent.REDUCING if room > 0 and count + closing <= room else OrderIntent.OPENING
+
+    # -- guardian feed ----------------------------------------------------------------------------
+
+    def _api_ok(self) -> None:
+        self.ctx.peers["guardian"].tell(ApiSuccess("order_placer"))
+
+    def _api_error(self, exc: ExchangeError) -> None:
+        self.ctx.peers["guardian"].tell(ApiError("order_placer", type(exc).__name__, str(exc)[:200]))
+
+
+def _book_side(value: str) -> Any:
+    from actors.orders_api import BookSide as ApiBookSide
+
+    return ApiBookSide(value)

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from actors.base import SupervisedActor
-from actors.messages import ReconcileNow, ReconcileResult
+from actors.messages import BalanceObserved, ReconcileNow, ReconcileResult
 
 
 class Reconciler(SupervisedActor):
@@ -56,6 +56,9 @@ class Reconciler(SupervisedActor):
                 result = ReconcileResult(False, f"exchange read failed: {type(exc).__name__}: {exc}")
             else:
                 open_positions = [p for p in positions.market_positions if p.position != 0]
+                guardian = self.ctx.peers.get("guardian")
+                if guardian is not None:
+                    guardian.tell(BalanceObserved(balance.balance))
                 result = ReconcileResult(True, f"balance {balance.balance}; {len(open_positions)} open positions")
         ledger = self.ctx.services.get("ledger")
         if ledger is not None:

@@ -26,7 +26,16 @@ from actors.errors import ConfigError, ReconcileError
 from actors.fill_watcher import FillWatcher
 from actors.gate import GateState, TradingGate
 from actors.guardian import Guardian
-from actors.messages import Alert, EmergencyStop, GatePersist, ReconcileNow, ReconcileResult, Reset, Severity
+from actors.messages import (
+    Alert,
+    EmergencyStop,
+    GatePersist,
+    ReconcileNow,
+    ReconcileResult,
+    Reset,
+    ResolveOpenOrders,
+    Severity,
+)
 from actors.order_placer import OrderPlacer
 from actors.reconciler import Reconciler
 from config.schema import Mode, Settings
@@ -119,10 +128,14 @@ class Daemon:
         ledger.begin_run(os.getpid())
         notifier = Notifier()
         notifier.status("starting")
-        services = {"ledger": ledger, "settings": self.settings, "exchange_factory": self._exchange_factory()}
+        services = {"ledger": ledger, "settings": self.settings, "exchange_factory": self._exchange_factory(),
+                    "stream_factory": self._stream_factory}
         self.sup = sup = Supervisor(
             child_specs(self.settings), gate, self.settings.supervisor, services=services, wake=self.router.wake
         )
+        from actors.facade import TradingFacade
+
+        self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
         code = EXIT_OK
         try:
             sup.start()
@@ -174,6 +187,7 @@ class Daemon:
         if ex.key_id is None or ex.private_key_file is None:
             raise ConfigError(["exchange.key_id / exchange.private_key_file: required to talk to the exchange"])
         key = load_private_key(ex.private_key_file)
+        self._ex, self._key = ex, key
         buckets = make_buckets(ex)  # one budget for the whole process, as Kalshi counts it per key
         self._refine_buckets(ex, key, buckets)
         self.exchange_info = {
@@ -184,6 +198,15 @@ class Daemon:
             "private_key_file": str(ex.private_key_file),
         }
         return lambda _name: make_client(ex, key, buckets=buckets)
+
+    def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
+        """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
+        from exchange.endpoints import make_signer, resolve
+        from exchange.stream import KalshiStream
+
+        endpoints = resolve(self._ex)
+        return KalshiStream(endpoints.ws_url, make_signer(self._ex, self._key), on_message, on_event,
+                            stale_after=self.settings.orders.stream_stale_s)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
@@ -213,12 +236,25 @@ class Daemon:
         assert self.gate is not None
         result = self._reconcile("start-up")
         if result.ok:
+            result = self._resolve_open_orders("start-up")
+        if result.ok:
             self.gate.mark_ready()
             self.ready = True
             notifier.ready(self._status_line())
         else:
             notifier.status(f"waiting for start-up reconciliation: {result.summary}")
             self._next_reconcile = time.monotonic() + STARTUP_RECONCILE_RETRY_S
+
+    def _resolve_open_orders(self, reason: str) -> ReconcileResult:
+        """Settle every non-final ledger order against the exchange before the gate opens."""
+        assert self.sup is not None
+        try:
+            summary = self.sup.peers["fill_watcher"].ask(ResolveOpenOrders(reason), timeout=120)
+        except Exception as exc:
+            log.error("start-up resolution of open orders failed: {!r}", exc)
+            return ReconcileResult(False, f"open orders unresolved: {type(exc).__name__}")
+        log.info("{}", summary)
+        return ReconcileResult(True, str(summary))
 
     def _reconcile(self, reason: str) -> ReconcileResult:
         assert self.sup is not None

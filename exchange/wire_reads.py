@@ -166,6 +166,7 @@ class Market:
     result: str | None = None
     can_close_early: bool | None = None
     price_level_structure: str | None = None
+    price_ranges: tuple[tuple[Decimal, Decimal, Decimal], ...] = ()  # (start, end, step): the tick grid
 
     @classmethod
     def parse(cls, data: Any) -> Market:
@@ -181,7 +182,20 @@ class Market:
             open_interest=f.od("open_interest_fp"), result=f.os("result"),
             can_close_early=cce if isinstance(cce, bool) else None,
             price_level_structure=f.os("price_level_structure"),
+            price_ranges=_price_ranges(data.get("price_ranges")),
         )
+
+
+def _price_ranges(raw: Any) -> tuple[tuple[Decimal, Decimal, Decimal], ...]:
+    """``[{start, end, step}, …]`` as Decimal triples; malformed entries are skipped (the caller falls
+    back to the structure name or refuses to trade the market)."""
+    out = []
+    for item in raw if isinstance(raw, list) else ():
+        try:
+            out.append((Decimal(item["start"]), Decimal(item["end"]), Decimal(item["step"])))
+        except (KeyError, TypeError, ArithmeticError, ValueError):
+            continue
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

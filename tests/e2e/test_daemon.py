@@ -51,7 +51,8 @@ class TestEmergencyStop:
             assert any("kill switch" in a.title for a in led.due_alerts("discord", now=4e9, limit=50))
         finally:
             led.close()
-        assert d.proc is not None and d.proc.poll() is None, "the daemon stays up, HALTED"
+        assert d.proc is not None
+        assert d.proc.poll() is None, "the daemon stays up, HALTED"
 
     def test_http_emergency_stop_needs_the_token(self, daemon_factory: Callable[..., Daemon]) -> None:
         """POST /api/bot/emergency-stop without the token is 401 and changes nothing; with it, HALTED."""
