@@ -299,6 +299,12 @@ def _semantic_problems(s: Settings) -> list[str]:
                             "or the systemd credential 'kalshi-private-key')")
         if ex.environment is Environment.SIMULATOR:
             problems.append("exchange.environment: 'simulator' — mode = 'live' needs 'demo' or 'production'")
+    elif ex.environment is not Environment.SIMULATOR:
+        problems.append(f"exchange.environment: {ex.environment.value!r} — mode = 'paper' trades only against a "
+                        "simulator (set mode = 'live' for demo or production)")
+    elif ex.base_url is not None and (not ex.key_id or ex.private_key_file is None):
+        problems.append("exchange.key_id / exchange.private_key_file: required with exchange.base_url in paper "
+                        "mode (an external simulator: see the key id and key file `kalshi-guard sim` prints)")
     if ex.private_key_file is not None:
         found = key_file_problems(ex.private_key_file)
         if not found:

@@ -160,7 +160,7 @@ class Daemon:
 
         settings = self.settings
         ex = settings.exchange
-        if settings.mode is Mode.PAPER:
+        if settings.mode is Mode.PAPER and ex.base_url is None:  # else: an external `kalshi-guard sim`
             from config.paths import state_dir
             from simulator.server import SimulatorServer
 
