@@ -226,8 +226,11 @@ class Daemon:
 
         token = resolve_token(self.settings, state)
         register_secret(token)
+        from control.order_routes import order_routes
+
         self._server = ControlServer(
-            self, host=self.settings.control.host, port_number=self.settings.control.port, token=token
+            self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
+            extra_routes=order_routes(self.trading),
         )
         self._server.start()
 

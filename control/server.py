@@ -56,9 +56,14 @@ _SECRET_KEY_PARTS = (
 # -- JSON and scrubbing ---------------------------------------------------------------------------
 
 
+# Names that contain a secret-looking part but hold no secret: where the key file lives (the operator needs
+# it to inspect the paper exchange with any Kalshi client; its contents never leave the file).
+_NOT_SECRET = frozenset({"private_key_file"})
+
+
 def _secret_key(name: str) -> bool:
     low = name.lower().replace("-", "_")
-    return any(part in low for part in _SECRET_KEY_PARTS)
+    return low not in _NOT_SECRET and any(part in low for part in _SECRET_KEY_PARTS)
 
 
 def scrub(value: Any, token: str | None = None) -> Any:
