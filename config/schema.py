@@ -60,8 +60,9 @@ class SimulatorSettings(Frozen):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8788  # 0 = pick a free port
     seed: int = 7
-    persist: bool = True  # keep the paper account in <state dir>/paper-account.json
+    persist: bool = True  # keep the paper account in <state dir>/paper-account.jsonl
     starting_balance: Money = Decimal("1000")
+    liquidity_interval_s: Annotated[float, Field(ge=0, le=3600)] = 2.0  # synthetic makers re-quote; 0 = static
 
 
 class LedgerSettings(Frozen):

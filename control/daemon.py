@@ -43,7 +43,7 @@ from control.signals import SignalRouter
 from supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
 
 log = logger.bind(actor="main")
-TICK_S = 0.1
+TICK_S = 0.25  # the loop also wakes at once on a signal, an exit notice or a due restart
 STARTUP_RECONCILE_RETRY_S = 5.0
 # CPython hands the GIL over every 5 ms by default: a busy actor thread could hold off the SIGUSR1
 # handler (which runs on the main thread) that long. 0.5 ms bounds the stop latency; bench/ measures it.
@@ -173,6 +173,8 @@ class Daemon:
                 state_file=state / "paper-account.jsonl" if sim_cfg.persist else None,
                 key_dir=state / "paper-keys",
                 starting_balance=sim_cfg.starting_balance,
+                liquidity_interval_s=sim_cfg.liquidity_interval_s or None,
+                tick_interval_s=1.0,  # expiries and schedules; once a second keeps the idle daemon quiet
             )
             self._sim.start()
             ex = ex.model_copy(
