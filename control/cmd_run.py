@@ -10,6 +10,11 @@ from typing import Any
 def add_parser(sub: Any, name: str, common: argparse.ArgumentParser) -> None:
     """Register ``run``."""
     p = sub.add_parser(name, parents=[common], help="run the daemon (paper mode by default)")
+    p.add_argument(
+        "--bot", metavar="MODULE:FUNCTION",
+        help="run a bot in this process once the daemon is READY: FUNCTION(trading, stop) gets the "
+             "TradingFacade and a threading.Event set at shutdown",
+    )
     p.set_defaults(func=run)
 
 
@@ -34,7 +39,24 @@ def run(args: argparse.Namespace) -> int:
             for line in exc.problems:
                 print(f"config error: {line}", file=sys.stderr)
             return EX_CONFIG
-        return Daemon(settings, path, router).run()
+        bot = _load_bot(args.bot) if getattr(args, "bot", None) else None
+        return Daemon(settings, path, router, bot=bot).run()
     finally:
         router.uninstall()
         router.close()
+
+
+def _load_bot(spec: str) -> Any:
+    """Import ``module:function``. Raises ConfigError (exit 78) when it cannot be found."""
+    import importlib
+
+    from actors.errors import ConfigError
+
+    module_name, _, func_name = spec.partition(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name or "run")
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError([f"--bot: {spec!r} cannot be loaded ({exc})"]) from None
+    if not callable(func):
+        raise ConfigError([f"--bot: {spec!r} is not callable"])
+    return func

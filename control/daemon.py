@@ -14,6 +14,7 @@ import contextlib
 import os
 import select
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,8 +66,17 @@ def child_specs(settings: Settings) -> list[ChildSpec]:
 class Daemon:
     """One run of kalshi-guard. :meth:`run` returns the process exit code."""
 
-    def __init__(self, settings: Settings, config_path: Path | None, router: SignalRouter) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config_path: Path | None,
+        router: SignalRouter,
+        *,
+        bot: Callable[..., Any] | None = None,
+    ) -> None:
         self.settings = settings
+        self.bot = bot
+        self.bot_stop = threading.Event()
         self.config_path = config_path
         self.router = router
         self.started_at = time.time()
@@ -143,6 +153,7 @@ class Daemon:
             self._startup_reconcile(notifier)
             code = self._loop(notifier)
         finally:
+            self.bot_stop.set()
             notifier.stopping("stopping")
             if self._server is not None:
                 self._server.stop()
@@ -246,9 +257,26 @@ class Daemon:
             self.gate.mark_ready()
             self.ready = True
             notifier.ready(self._status_line())
+            self._start_bot()
         else:
             notifier.status(f"waiting for start-up reconciliation: {result.summary}")
             self._next_reconcile = time.monotonic() + STARTUP_RECONCILE_RETRY_S
+
+    def _start_bot(self) -> None:
+        """Run the in-process bot (``--bot``) in its own thread; its failure is logged, never fatal."""
+        if self.bot is None:
+            return
+        bot = self.bot
+
+        def run_bot() -> None:
+            try:
+                bot(self.trading, self.bot_stop)
+            except Exception:
+                log.exception("the in-process bot failed")
+            else:
+                log.info("the in-process bot finished")
+
+        threading.Thread(target=run_bot, name="bot", daemon=True).start()
 
     def _resolve_open_orders(self, reason: str) -> ReconcileResult:
         """Settle every non-final ledger order against the exchange before the gate opens."""

@@ -71,8 +71,9 @@ class Daemon:
                 return
             self.messages.put(data.decode())
 
-    def start(self, config: Path | None = None) -> None:
+    def start(self, config: Path | None = None, extra_args: list[str] | None = None) -> None:
         args = [EXE, "run"] if config is None else [EXE, "--config", str(config), "run"]
+        args += extra_args or []
         self.log = open(self.state.parent / f"daemon-{self.port}.stderr", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=self.log)
 

@@ -175,3 +175,33 @@ class TestConfigErrors:
         err = d.stderr()
         assert "config error:" in err
         assert "Traceback" not in err
+
+
+class TestInProcessBot:
+    def test_bot_runs_in_the_daemon_through_the_facade(
+        self, daemon_factory: Callable[..., Daemon], tmp_path: Path
+    ) -> None:
+        """`run --bot module:function` hands the bot the in-process facade once READY; its order is confirmed."""
+        out = tmp_path / "bot-result.json"
+        (tmp_path / "mybot.py").write_text(
+            "import json\n"
+            "from simulator.markets import DEFAULT_TICKERS\n"
+            "def run(trading, stop):\n"
+            "    conf = trading.place_and_confirm(DEFAULT_TICKERS[0], 'yes', 'buy', '1', '0.99', 'ioc')\n"
+            f"    open({str(out)!r}, 'w').write(json.dumps(conf.to_json()))\n"
+        )
+        d = daemon_factory(PYTHONPATH=str(tmp_path), KALSHI_GUARD_LIMITS__PRICE_COLLAR="1")  # a marketable limit
+        d.start(extra_args=["--bot", "mybot:run"])
+        d.wait_ready()
+        result = wait_until(lambda: out.exists() and out.read_text(), what="the bot's confirmation")
+        import json
+
+        conf = json.loads(result)
+        assert conf["status"] == "FILLED"
+        led = ledger_of(d)
+        try:
+            order = led.get_order(conf["client_order_id"])
+            assert order is not None
+            assert order.status.value == "FILLED"
+        finally:
+            led.close()
