@@ -67,7 +67,18 @@ def _unavailable(name: str):  # noqa: ANN202
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point. Returns the process exit code (also used by ``sys.exit``)."""
+    """Entry point. Returns the process exit code (also used by ``sys.exit``).
+
+    For ``run`` the signal handlers go in first, before the parser imports every subcommand: from then on
+    a SIGUSR1 is remembered (and closes the gate as soon as it exists) instead of killing the process.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "run" in words:
+        from control import cmd_run
+        from control.signals import SignalRouter
+
+        cmd_run.EARLY_ROUTER = SignalRouter()
+        cmd_run.EARLY_ROUTER.install()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+EARLY_ROUTER: Any = None  # installed by control.cli before anything else is imported (for `run`)
+
 
 def add_parser(sub: Any, name: str, common: argparse.ArgumentParser) -> None:
     """Register ``run``."""
@@ -22,8 +24,13 @@ def run(args: argparse.Namespace) -> int:
     """Install signal handlers, load the config (exit 78 when bad), run the daemon, return its exit code."""
     from control.signals import SignalRouter
 
-    router = SignalRouter()
-    router.install()  # first: a SIGUSR1 from now on is never fatal
+    router = EARLY_ROUTER
+    if router is None:
+        router = SignalRouter()
+        router.install()  # first: a SIGUSR1 from now on is never fatal
+    from control.sdnotify import Notifier
+
+    Notifier().status("starting: signal handlers armed")
     try:
         from actors.errors import ConfigError
         from config.loader import load_settings

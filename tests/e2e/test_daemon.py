@@ -205,3 +205,52 @@ class TestInProcessBot:
             assert order.status.value == "FILLED"
         finally:
             led.close()
+
+
+class TestSecrets:
+    def test_planted_secrets_never_leave_the_daemon(self, daemon_factory: Callable[..., Daemon], tmp_path: Path) -> None:
+        """Secrets given as systemd credentials appear in no API response, no stderr line, no JSON log line."""
+        creds = tmp_path / "creds"
+        creds.mkdir()
+        planted = {
+            "control-token": "tok-PLANTED-0123456789abcdef",
+            "discord-webhook-url": "https://discord.com/api/webhooks/123/PLANTEDwebhookSECRET",
+            "pagerduty-routing-key": "PLANTEDroutingKEY0123456789abcdef",
+        }
+        for name, value in planted.items():
+            (creds / name).write_text(value)
+            (creds / name).chmod(0o600)
+        d = daemon_factory(CREDENTIALS_DIRECTORY=str(creds))
+        d.start()
+        d.wait_ready()
+        token = planted["control-token"]
+        responses = [
+            d.api("GET", "/api/status", token=token).text,
+            d.api("GET", "/api/health", token=None).text,
+            d.api("GET", "/api/orders", token=token).text,
+            d.api("POST", "/api/bot/emergency-stop", token=token, json={"reason": "drill"}).text,
+            d.api("POST", "/api/bot/reset", token=token, json={"reason": "drill over"}).text,
+        ]
+        assert "HALTED" in responses[3]
+        d.signal(signal.SIGTERM)
+        d.wait_exit()
+        logs = "".join(p.read_text() for p in (d.state / "logs").glob("*.jsonl"))
+        assert logs, "the JSON log was written"
+        for value in planted.values():
+            for text in [*responses, d.stderr(), logs]:
+                assert value not in text
+            assert "PLANTED" not in logs
+
+
+class TestEarlySignal:
+    def test_sigusr1_during_start_up_is_not_fatal_and_boots_halted(self, daemon_factory: Callable[..., Daemon]) -> None:
+        """A SIGUSR1 that arrives while the daemon is still starting closes the gate as soon as it exists."""
+        d = daemon_factory()
+        d.start()
+        d.wait_notify("signal handlers armed")
+        d.signal(signal.SIGUSR1)
+        d.wait_ready()
+        gate = d.status()["gate"]
+        assert gate["state"] == "HALTED"
+        assert "start-up" in gate["reason"]
+        wait_until(lambda: halted_actors(d) >= TRADING, what="Halt acknowledged by every trading actor")
