@@ -208,7 +208,9 @@ class TestInProcessBot:
 
 
 class TestSecrets:
-    def test_planted_secrets_never_leave_the_daemon(self, daemon_factory: Callable[..., Daemon], tmp_path: Path) -> None:
+    def test_planted_secrets_never_leave_the_daemon(
+        self, daemon_factory: Callable[..., Daemon], tmp_path: Path
+    ) -> None:
         """Secrets given as systemd credentials appear in no API response, no stderr line, no JSON log line."""
         creds = tmp_path / "creds"
         creds.mkdir()
