@@ -19,7 +19,9 @@ PREFIX = "/_sim"
 
 def admin_routes(server: SimulatorServer) -> list[Route]:
     """Routes: ``GET/POST/DELETE /_sim/faults``, ``POST /_sim/pause``, ``POST /_sim/markets/{ticker}/{action}``,
-    ``POST /_sim/external/trade``, ``POST /_sim/external/close``, ``POST /_sim/disconnect``, ``GET /_sim/stats``.
+    ``POST /_sim/external/trade``, ``POST /_sim/external/close``,
+    ``POST /_sim/external/counterparty`` (``{"order_id", "count"}``: a stranger trades against a resting
+    order), ``POST /_sim/disconnect``, ``GET /_sim/stats``.
 
     Errors answer 400 ``{"error": "..."}``.
     """
@@ -83,6 +85,10 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
         d = await body(request)
         return {"order_id": ex.external_close(d["ticker"])}
 
+    async def counterparty(request: Request) -> dict[str, Any]:
+        d = await body(request)
+        return ex.counterparty_fill(d["order_id"], d["count"])
+
     async def disconnect(request: Request) -> dict[str, Any]:
         server.ctx.hub.close_all()
         return {"ok": True}
@@ -97,6 +103,7 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
         Route(PREFIX + "/markets/{ticker}/{action}", guarded(market_action), methods=["POST"]),
         Route(PREFIX + "/external/trade", guarded(external_trade), methods=["POST"]),
         Route(PREFIX + "/external/close", guarded(external_close), methods=["POST"]),
+        Route(PREFIX + "/external/counterparty", guarded(counterparty), methods=["POST"]),
         Route(PREFIX + "/disconnect", guarded(disconnect), methods=["POST"]),
         Route(PREFIX + "/stats", guarded(stats), methods=["GET"]),
     ]

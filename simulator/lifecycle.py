@@ -217,3 +217,36 @@ class LifecycleMixin:
         self._emit_fill(acct, f, pos)
         self._after_op()
         return o.order_id
+
+    # ---- a counterparty ---------------------------------------------------------------------------
+
+    def counterparty_fill(self: Exchange, order_id: str, count: Decimal | str | int) -> dict[str, Any]:
+        """Another account (the synthetic maker) takes ``count`` of resting order ``order_id`` at its price.
+
+        The resting order is the maker (no fee), so the owner sees an ordinary fill and user_orders update
+        on its private channels, exactly as when a stranger trades against it. Returns the trade figures.
+        Raises ApiError 404 for an unknown order, 400 when it is not resting, the count exceeds what
+        remains, or the market is not tradable.
+        """
+        from simulator.engine import MAKER_ACCOUNT
+
+        q = Decimal(str(count))
+        with self.lock:
+            o = self.orders.get(order_id)
+            if o is None or o.account == MAKER_ACCOUNT:
+                raise ApiError(404, "not_found", "order not found")
+            if o.status is not OrderStatus.RESTING:
+                raise ApiError(400, "invalid_order", "order is not resting")
+            if not self.markets[o.ticker].tradable:
+                raise ApiError(400, "MARKET_INACTIVE", f"market {o.ticker} is not tradable")
+            if q <= 0 or q > o.remaining:
+                raise ApiError(400, "invalid_parameters", f"count must be in (0, {o.remaining}]")
+            now = self.clock()
+            taker = Order(str(uuid.uuid4()), MAKER_ACCOUNT, "", o.ticker, "ask" if o.book_side == "bid" else "bid",
+                          o.price, q, q, "immediate_or_cancel", "taker_at_cross", now, updated_ts=now)
+            self.orders[taker.order_id] = taker
+            self._trade(taker, o, q, now)
+            self._finish_taker(taker)
+            self._after_op()
+            return {"order_id": o.order_id, "count": str(q), "price": str(o.price),
+                    "remaining": str(o.remaining), "status": o.status.value}
