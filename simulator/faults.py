@@ -27,10 +27,13 @@ class FaultPlan:
     no_order_id: dict[str, int] = field(default_factory=dict)
     reset_before: dict[str, int] = field(default_factory=dict)  # reset without processing
     reset_after_accept: dict[str, int] = field(default_factory=dict)  # process, then reset
+    error_5xx_next: dict[str, int] = field(default_factory=dict)  # 500 without processing, next N
+    error_5xx_after_accept: dict[str, int] = field(default_factory=dict)  # process, then answer 500
     stream_drop_rate: float = 0.0
     stream_duplicate_rate: float = 0.0
     stream_reorder_rate: float = 0.0
     stream_delay_s: float = 0.0
+    seen: dict[str, int] = field(default_factory=dict)  # requests per endpoint while any HTTP fault is on
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -47,7 +50,7 @@ class FaultPlan:
         """Turn every fault off."""
         with self._lock:
             for name in ("latency", "error_5xx_rate", "rate_429", "timeout_after_accept", "no_order_id",
-                         "reset_before", "reset_after_accept"):
+                         "reset_before", "reset_after_accept", "error_5xx_next", "error_5xx_after_accept"):
                 getattr(self, name).clear()
             self.stream_drop_rate = self.stream_duplicate_rate = self.stream_reorder_rate = 0.0
             self.stream_delay_s = 0.0
@@ -70,12 +73,16 @@ class FaultPlan:
     def http_decision(self, endpoint: str) -> HttpFault:
         """Decide, for one request, every HTTP fault that applies (consumes RNG draws in a fixed order)."""
         if not (self.latency or self.error_5xx_rate or self.rate_429 or self.timeout_after_accept
-                or self.no_order_id or self.reset_before or self.reset_after_accept):
+                or self.no_order_id or self.reset_before or self.reset_after_accept or self.error_5xx_next
+                or self.error_5xx_after_accept):
             return NO_FAULT
         with self._lock:
+            self.seen[endpoint] = self.seen.get(endpoint, 0) + 1
             return HttpFault(
                 latency=float(self._get(self.latency, endpoint) or 0.0),
-                error_5xx=self._roll(self._get(self.error_5xx_rate, endpoint)),
+                error_5xx=self._roll(self._get(self.error_5xx_rate, endpoint))
+                or self._take(self.error_5xx_next, endpoint),
+                error_5xx_after=self._take(self.error_5xx_after_accept, endpoint),
                 rate_limited=self._roll(self._get(self.rate_429, endpoint)),
                 reset_before=self._take(self.reset_before, endpoint),
                 reset_after=self._take(self.reset_after_accept, endpoint),
@@ -133,12 +140,13 @@ class HttpFault:
     timeout_after: bool = False
     no_order_id: bool = False
     hold_s: float = 6.0
+    error_5xx_after: bool = False
 
     @property
     def none(self) -> bool:
         """True when nothing goes wrong."""
         return not (self.latency or self.error_5xx or self.rate_limited or self.reset_before
-                    or self.reset_after or self.timeout_after or self.no_order_id)
+                    or self.reset_after or self.timeout_after or self.no_order_id or self.error_5xx_after)
 
 
 @dataclass(frozen=True, slots=True)
