@@ -82,12 +82,22 @@ def start_daemon(daemon_factory: Callable[..., Daemon], state: Path, sim: Standa
     return d
 
 
+def ledger_statuses(d: Daemon) -> dict[str, tuple[str, str | None]]:
+    """``client_order_id -> (status, exchange order_id)`` as the ledger holds them now."""
+    led = Ledger.open(ledger_url(d))
+    try:
+        return {o.client_order_id: (o.status.value, o.order_id) for o in led.orders()}
+    finally:
+        led.close()
+
+
 def crash_and_restart(
     daemon_factory: Callable[..., Daemon], tmp_path: Path, sim: StandaloneSim, crash_at: str | None,
     path: str, body: dict[str, Any], *, before_kill: Callable[[Daemon], None] | None = None,
-) -> Daemon:
+) -> tuple[Daemon, dict[str, tuple[str, str | None]]]:
     """Run the daemon (with ``crash_at``), send ``body`` to ``path``, let it die (or kill it after
-    ``before_kill``), restart it on the same state and return the restarted, READY daemon."""
+    ``before_kill``), restart it on the same state. Returns the restarted READY daemon and the ledger's
+    ``(status, order_id)`` per order as the crash left it."""
     state = tmp_path / "state"
     env = {"KALSHI_GUARD_TEST_CRASH_AT": crash_at} if crash_at else {}
     d = start_daemon(daemon_factory, state, sim, **env)
@@ -99,8 +109,9 @@ def crash_and_restart(
     assert call.done.wait(10), "the in-flight API call ended when the daemon died"
     assert call.response is None, f"the caller got no answer from a killed daemon, not {call.response}"
     d.close()
+    at_crash = ledger_statuses(d)
     d2 = start_daemon(daemon_factory, state, sim)
-    return d2
+    return d2, at_crash
 
 
 def assert_recovered(d: Daemon, sim: StandaloneSim, coids: list[str]) -> dict[str, Any]:
@@ -121,6 +132,8 @@ def assert_recovered(d: Daemon, sim: StandaloneSim, coids: list[str]) -> dict[st
         assert coid in resolved, f"{coid} was resolved at start-up: {rows[0].message} {rows[0].details}"
     assert set(coids) <= set(orders), "every crashed order was written ahead"
     assert all(o.status.is_final for o in orders.values()), {k: o.status for k, o in orders.items()}
+    for coid in coids:
+        assert "start-up resolution" in (orders[coid].reason or ""), f"{coid} settled by: {orders[coid].reason}"
     assert ledger_vs_exchange(ledger_url(d), sim) == []
     with sim.client() as c:
         on_exchange = [o.client_order_id for o in c.list_orders()]
@@ -135,7 +148,9 @@ class TestCrashAfterIntent:
     ) -> None:
         """SIGKILL right after the write-ahead INTENT: after restart the order is REJECTED and the exchange has none."""
         body = ioc_buy(standalone_sim, T0)
-        d = crash_and_restart(daemon_factory, tmp_path, standalone_sim, "after_intent", "/api/orders", body)
+        d, at_crash = crash_and_restart(daemon_factory, tmp_path, standalone_sim, "after_intent", "/api/orders",
+                                        body)
+        assert at_crash == {body["client_order_id"]: ("INTENT", None)}
         orders = assert_recovered(d, standalone_sim, [body["client_order_id"]])
         assert orders[body["client_order_id"]].status.value == "REJECTED"
         assert standalone_sim.created_orders() == 0
@@ -157,8 +172,9 @@ class TestCrashAfterSendBeforeResponse:
     ) -> None:
         """SIGKILL while the exchange holds a GTC create response: restart finds the order, cancels it: CANCELED."""
         body = gtc_buy(standalone_sim, T1)
-        d = crash_and_restart(daemon_factory, tmp_path, standalone_sim, None, "/api/orders", body,
-                              before_kill=held_create(standalone_sim))
+        d, at_crash = crash_and_restart(daemon_factory, tmp_path, standalone_sim, None, "/api/orders", body,
+                                        before_kill=held_create(standalone_sim))
+        assert at_crash == {body["client_order_id"]: ("INTENT", None)}, "killed while the response was held"
         orders = assert_recovered(d, standalone_sim, [body["client_order_id"]])
         rec = orders[body["client_order_id"]]
         assert rec.status.value == "CANCELED"
@@ -170,8 +186,9 @@ class TestCrashAfterSendBeforeResponse:
     ) -> None:
         """SIGKILL while the exchange holds the create response of an IOC that filled: restart books it FILLED."""
         body = ioc_buy(standalone_sim, T0)
-        d = crash_and_restart(daemon_factory, tmp_path, standalone_sim, None, "/api/orders", body,
-                              before_kill=held_create(standalone_sim))
+        d, at_crash = crash_and_restart(daemon_factory, tmp_path, standalone_sim, None, "/api/orders", body,
+                                        before_kill=held_create(standalone_sim))
+        assert at_crash == {body["client_order_id"]: ("INTENT", None)}, "killed while the response was held"
         orders = assert_recovered(d, standalone_sim, [body["client_order_id"]])
         rec = orders[body["client_order_id"]]
         assert rec.status.value == "FILLED"
@@ -184,7 +201,9 @@ class TestCrashAfterResponse:
     ) -> None:
         """SIGKILL after the create response but before anything was booked: restart books the fills, FILLED."""
         body = ioc_buy(standalone_sim, T0)
-        d = crash_and_restart(daemon_factory, tmp_path, standalone_sim, "after_response", "/api/orders", body)
+        d, at_crash = crash_and_restart(daemon_factory, tmp_path, standalone_sim, "after_response", "/api/orders",
+                                        body)
+        assert at_crash == {body["client_order_id"]: ("INTENT", None)}, "killed before the SENT row"
         orders = assert_recovered(d, standalone_sim, [body["client_order_id"]])
         rec = orders[body["client_order_id"]]
         assert rec.status.value == "FILLED"
@@ -198,10 +217,29 @@ class TestCrashMidBatch:
     ) -> None:
         """SIGKILL between the orders of a 3-order batch: restart resolves all three, each exactly once."""
         batch = [ioc_buy(standalone_sim, T0), gtc_buy(standalone_sim, T1), ioc_buy(standalone_sim, T2, "1")]
-        d = crash_and_restart(daemon_factory, tmp_path, standalone_sim, "mid_batch", "/api/orders/batch",
-                              {"orders": batch})
+        d, at_crash = crash_and_restart(daemon_factory, tmp_path, standalone_sim, "mid_batch", "/api/orders/batch",
+                                        {"orders": batch})
         coids = [b["client_order_id"] for b in batch]
+        assert [at_crash[c][0] for c in coids] == ["SENT", "INTENT", "INTENT"], "killed after the first answer"
         orders = assert_recovered(d, standalone_sim, coids)
         assert [orders[c].status.value for c in coids] == ["FILLED", "CANCELED", "FILLED"]
         assert standalone_sim.created_orders() == 3
         assert len({orders[c].batch_id for c in coids}) == 1, "the three orders share one batch id"
+
+
+class TestRetryAfterCrash:
+    def test_a_caller_retrying_the_same_client_order_id_after_restart_places_nothing(
+        self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim, tmp_path: Path
+    ) -> None:
+        """A bot that got no answer re-sends the same client_order_id after restart and reset: 409, nothing sent."""
+        body = ioc_buy(standalone_sim, T0)
+        d, _ = crash_and_restart(daemon_factory, tmp_path, standalone_sim, "after_response", "/api/orders", body)
+        assert_recovered(d, standalone_sim, [body["client_order_id"]])
+        r = d.api("POST", "/api/bot/reset", json={"reason": "reviewed the crash drill"})
+        assert r.status_code == 200, r.text
+        assert d.status()["gate"]["state"] == "ACTIVE"
+        again = d.api("POST", "/api/orders", json=body)
+        assert again.status_code == 409, again.text
+        assert again.json()["reason"] == "DUPLICATE_CLIENT_ORDER_ID"
+        assert standalone_sim.created_orders() == 1
+        assert ledger_vs_exchange(ledger_url(d), standalone_sim) == []
