@@ -210,12 +210,16 @@ class FillWatcher(SupervisedActor):
         if tracker is None:
             return
         actions = tracker.handle(event)
-        if tracker.order_id and tracker.order_id not in self.by_order:
-            self.by_order[tracker.order_id] = coid
-            self._replay_early(tracker.order_id)
+        learned = tracker.order_id if tracker.order_id and tracker.order_id not in self.by_order else None
+        if learned:
+            self.by_order[learned] = coid
         for action in actions:
-            self._perform(coid, action)
+            self._perform(coid, action, tracker=tracker)
         self._sync(coid, tracker)
+        if learned:
+            # Only now: replaying early messages feeds this tracker again, which must not finish (and drop)
+            # it while this event's actions (bookings, the reply) are still to be performed.
+            self._replay_early(learned)
 
     def _sync(self, coid: str, tracker: OrderTracker) -> None:
         state = tracker.order_state.value
@@ -240,8 +244,8 @@ class FillWatcher(SupervisedActor):
                 while len(self.finished) > RECENT_FINISHED:
                     self.finished.popitem(last=False)
 
-    def _perform(self, coid: str, action: Any, *, deferred: bool = False) -> None:
-        tracker = self.trackers.get(coid)
+    def _perform(self, coid: str, action: Any, *, deferred: bool = False, tracker: OrderTracker | None = None) -> None:
+        tracker = tracker or self.trackers.get(coid)
         if isinstance(action, BookFill):
             self._book(coid, tracker, action)
         elif isinstance(action, Finish):

@@ -7,10 +7,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import create_engine, select
 
 from actors.facade import TradingFacade
 from actors.gate import TradingGate
@@ -18,7 +21,8 @@ from config.schema import ExchangeSettings, Settings
 from control.daemon import child_specs
 from exchange.endpoints import make_client, make_signer, resolve
 from exchange.stream import KalshiStream
-from ledger import Ledger
+from ledger import Ledger, OrderStatus
+from ledger.schema import FillRow
 from simulator.testing import running_simulator
 from supervisor import Supervisor
 
@@ -32,6 +36,7 @@ class Pipeline:
     trading: TradingFacade
     settings: Settings
     _stop: threading.Event
+    ledger_url: str = ""
 
     def exchange_orders(self, ticker: str | None = None) -> list[Any]:
         """Every order the exchange holds for our key (via a fresh client)."""
@@ -49,6 +54,81 @@ class Pipeline:
     def ledger_positions(self) -> dict[str, Any]:
         return {p.ticker: p.net_count for p in self.ledger.positions(open_only=True) if p.net_count != 0}
 
+    def ledger_fills(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Booked fills ``trade_id -> (count, YES price)``, read straight from the ledger's database."""
+        engine = create_engine(self.ledger_url)
+        try:
+            with engine.connect() as conn:
+                return {r.trade_id: (r.count, r.price) for r in conn.execute(select(FillRow))}
+        finally:
+            engine.dispose()
+
+    def exchange_fills_by_trade(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """The exchange's fills ``trade_id -> (count, YES price)``."""
+        return {f.trade_id: (f.count, f.price) for f in self.exchange_fills()}
+
+    def history(self, client_order_id: str) -> list[str]:
+        """The ledger statuses this order went through, in order (INTENT first)."""
+        return [to.value for _, to, _ in self.ledger.order_history(client_order_id)]
+
+    def status(self, client_order_id: str) -> str | None:
+        """The order's ledger status now (None when there is no row)."""
+        record = self.ledger.get_order(client_order_id)
+        return None if record is None else record.status.value
+
+    def wait_status(self, client_order_id: str, *statuses: str, timeout: float = 15.0) -> str:
+        """Wait until the ledger shows one of ``statuses`` for the order; returns it."""
+        return self.wait(lambda: (self.status(client_order_id) in statuses) and self.status(client_order_id),
+                         timeout, f"{client_order_id} in {statuses} (now {self.status(client_order_id)})")
+
+    def exchange_orders_for(self, client_order_id: str) -> list[Any]:
+        """The exchange's orders carrying this client_order_id (exactly one, or none, is the goal)."""
+        return [o for o in self.exchange_orders() if o.client_order_id == client_order_id]
+
+    def counterparty(self, order_id: str, count: Decimal | str | int) -> dict[str, Any]:
+        """A stranger (another account) trades ``count`` against our resting order ``order_id``."""
+        return self.sim.exchange.counterparty_fill(order_id, count)
+
+    def faults(self, **spec: Any) -> None:
+        """Configure the simulator's faults (``timeout_after_accept={"create_order": 1}``, ...)."""
+        self.sim.exchange.faults.configure(spec)
+
+    def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST to the simulator's admin API (``/_sim``); returns the decoded JSON."""
+        r = httpx.post(self.sim.admin_url + path, json=body or {}, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def assert_matches_exchange(self) -> None:
+        """The ledger equals the exchange: every order (status, filled count), fills by trade_id, positions.
+
+        Only the orders placed through the pipeline are compared (the ledger's); an exchange order carrying
+        one of their client_order_ids must be unique.
+        """
+        on_exchange: dict[str, list[Any]] = {}
+        for o in self.exchange_orders():
+            on_exchange.setdefault(o.client_order_id, []).append(o)
+        for rec in self.ledger.orders():
+            found = on_exchange.get(rec.client_order_id, [])
+            assert len(found) <= 1, f"{rec.client_order_id} is on the exchange {len(found)} times"
+            if not found:
+                assert rec.status is OrderStatus.REJECTED, f"{rec.client_order_id}: {rec.status} but not on exchange"
+                assert rec.filled_count == 0
+                continue
+            ex = found[0]
+            assert rec.order_id == ex.order_id, rec
+            assert rec.filled_count == ex.fill_count, (rec, ex)
+            expected = {"resting": {OrderStatus.RESTING, OrderStatus.PARTIAL}, "executed": {OrderStatus.FILLED},
+                        "canceled": {OrderStatus.CANCELED}}[ex.status.value]
+            if ex.status.value == "resting":
+                expected = {OrderStatus.PARTIAL} if ex.fill_count > 0 else {OrderStatus.RESTING}
+            assert rec.status in expected, (rec.client_order_id, rec.status, ex.status.value)
+        ours = {rec.order_id for rec in self.ledger.orders() if rec.order_id}
+        exchange_fills = self.exchange_fills_by_trade()
+        assert {f.order_id for f in self.exchange_fills()} <= ours, "a fill of an order the ledger never knew"
+        assert self.ledger_fills() == exchange_fills
+        assert self.ledger_positions() == self.exchange_positions()
+
     def wait(self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
         """Re-check ``predicate`` (ticking the supervisor) until truthy or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
@@ -62,10 +142,12 @@ class Pipeline:
             pause.wait(0.02)
 
 
-def build_settings(sim: Any, **orders: Any) -> Settings:
+def build_settings(sim: Any, exchange: dict[str, Any] | None = None, **orders: Any) -> Settings:
+    """Settings against ``sim`` with generous limits; ``exchange`` overrides ExchangeSettings fields."""
     base = Settings()
     ex = ExchangeSettings(base_url=sim.rest_url, ws_url=sim.ws_url, key_id=sim.key_id,
-                          private_key_file=Path(sim.private_key_path), read_rate_per_s=1000, write_rate_per_s=1000)
+                          private_key_file=Path(sim.private_key_path), read_rate_per_s=1000, write_rate_per_s=1000,
+                          **(exchange or {}))
     limits = base.limits.model_copy(update={"max_orders_per_s": 1000.0, "max_open_orders": 1000,
                                             "price_collar": base.limits.price_collar.__class__("1")})
     sup = base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})
@@ -77,13 +159,15 @@ def build_settings(sim: Any, **orders: Any) -> Settings:
 def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     made: list[tuple[Pipeline, Any]] = []
 
-    def make(*, sim: Any = None, **orders: Any) -> Pipeline:
+    def make(*, sim: Any = None, exchange: dict[str, Any] | None = None, **orders: Any) -> Pipeline:
+        """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
             sim = ctx.__enter__()
-        settings = build_settings(sim, **orders)
-        ledger = Ledger.open(f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}")
+        settings = build_settings(sim, exchange, **orders)
+        url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
+        ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
         key = sim.private_key
         ex = settings.exchange
@@ -103,7 +187,8 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
                 sup.tick()
 
         threading.Thread(target=loop, daemon=True, name="test-supervisor-loop").start()
-        p = Pipeline(sim, ledger, gate, sup, TradingFacade(sup.peers, ledger, lambda: settings), settings, stop)
+        p = Pipeline(sim, ledger, gate, sup, TradingFacade(sup.peers, ledger, lambda: settings), settings, stop,
+                     url)
         made.append((p, ctx))
         return p
 
