@@ -8,8 +8,8 @@
 - ``POST /api/orders/batch`` — ``{"orders": [...]}``; every order is validated first (a bad one: 422
   naming ``orders[i].field``, nothing sent); returns ``{"confirmations": [...]}`` in order.
 - ``POST /api/orders/{client_order_id}/cancel`` — cancel what remains (202; the confirmation reports it).
-- ``GET /api/orders?status=&limit=``, ``GET /api/orders/{client_order_id}``, ``GET /api/positions`` —
-  from the ledger.
+- ``GET /api/orders?status=&limit=`` (newest first), ``GET /api/orders/{client_order_id}``,
+  ``GET /api/positions`` — from the ledger.
 """
 
 from __future__ import annotations
@@ -121,11 +121,13 @@ def order_routes(trading: TradingFacade) -> list[BaseRoute]:
         if not 1 <= limit <= 1000:
             return _invalid("limit", "must be an integer from 1 to 1000")
         try:
+            # newest first: the ledger lists oldest first, so the newest ``limit`` are taken here
             rows = await run_in_threadpool(lambda: trading.orders(status=status.upper() if status else None,
-                                                                  limit=limit))
+                                                                  limit=None))  # type: ignore[arg-type]
         except ValueError:
             return _invalid("status", "must be an order status (INTENT, SENT, RESTING, PARTIAL, UNKNOWN, "
                             "FILLED, CANCELED, REJECTED)")
+        rows = sorted(rows, key=lambda r: (r.created_at, r.client_order_id), reverse=True)[:limit]
         return JSONResponse({"orders": _plain(rows)})
 
     async def get_order(request: Request) -> Response:
