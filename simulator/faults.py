@@ -33,6 +33,7 @@ class FaultPlan:
     stream_duplicate_rate: float = 0.0
     stream_reorder_rate: float = 0.0
     stream_delay_s: float = 0.0
+    unlisted: list[str] = field(default_factory=list)  # client_order_ids GET /portfolio/orders leaves out
     seen: dict[str, int] = field(default_factory=dict)  # requests per endpoint while any HTTP fault is on
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -54,6 +55,7 @@ class FaultPlan:
                 getattr(self, name).clear()
             self.stream_drop_rate = self.stream_duplicate_rate = self.stream_reorder_rate = 0.0
             self.stream_delay_s = 0.0
+            self.unlisted.clear()
 
     def _get(self, table: dict[str, Any], endpoint: str) -> Any:
         return table.get(endpoint, table.get(ANY))

@@ -75,6 +75,9 @@ def get_order(ctx: SimContext, acct: str, call: Call) -> R:
 
 def get_orders(ctx: SimContext, acct: str, call: Call) -> R:
     orders, cursor = ctx.exchange.list_orders(acct, call.query)
+    hidden = ctx.exchange.faults.unlisted
+    if hidden:  # archived orders drop out of the listing (nautilus_trader#3870): only fills remain
+        orders = [o for o in orders if o.get("client_order_id") not in hidden]
     return 200, {"orders": orders, "cursor": cursor}
 
 

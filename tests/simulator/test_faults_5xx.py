@@ -36,3 +36,15 @@ class TestCounted5xx:
         assert sim.exchange.faults.seen["get_balance"] == 2
         sim.exchange.faults.clear()
         assert sim.exchange.faults.snapshot()["error_5xx_next"] == {}
+
+
+class TestUnlisted:
+    def test_unlisted_orders_drop_out_of_the_listing_only(self, sim, client):
+        """A client_order_id in faults.unlisted is left out of GET /portfolio/orders but still readable by id."""
+        body = order_body(price="0.10")
+        oid = client.post(ORDERS, body).json()["order_id"]
+        sim.exchange.faults.configure({"unlisted": [body["client_order_id"]]})
+        assert _orders(client) == []
+        assert client.get(f"/portfolio/orders/{oid}").status_code == 200
+        sim.exchange.faults.clear()
+        assert len(_orders(client)) == 1
