@@ -243,12 +243,12 @@ class OrdersMixin(ActivityMixin):
         ticker: str | None = None,
         batch_id: str | None = None,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[OrderRecord]:
-        """Orders (optionally filtered by status, ticker or batch), oldest first.
-
-        Raises ``LedgerError`` when the database cannot be read.
+        """Orders (optionally filtered by status, ticker or batch), oldest first (or newest first); ``limit``
+        applies after the ordering. Raises ``LedgerError`` when the database cannot be read.
         """
-        q = select(OrderRow).order_by(OrderRow.id)
+        q = select(OrderRow).order_by(OrderRow.id.desc() if newest_first else OrderRow.id)
         if statuses is not None:
             q = q.where(OrderRow.status.in_([OrderStatus(x).value for x in statuses]))
         if ticker is not None:

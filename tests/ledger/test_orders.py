@@ -129,3 +129,15 @@ class TestQueries:
         assert [o.client_order_id for o in ledger.orders([S.FILLED, S.REJECTED])] == ["c2", "c3"]
         assert ledger.get_order("missing") is None
         assert ledger.get_order_by_exchange_id("missing") is None
+
+
+class TestListing:
+    def test_newest_first_with_a_limit_gives_the_latest_orders(self, ledger):
+        """``newest_first`` orders by insertion, descending, and ``limit`` keeps the newest."""
+        for n in range(5):
+            ledger.insert_intent(client_order_id=f"list-{n}", ticker="KX-L", event_ticker="KX", book_side="bid",
+                                 outcome="yes", action="buy", count=Decimal("1"), price=Decimal("0.5"),
+                                 time_in_force="gtc")
+        newest = ledger.orders(limit=2, newest_first=True)
+        assert [o.client_order_id for o in newest] == ["list-4", "list-3"]
+        assert [o.client_order_id for o in ledger.orders(limit=2)] == ["list-0", "list-1"]
