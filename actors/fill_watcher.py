@@ -388,6 +388,25 @@ class FillWatcher(SupervisedActor):
                                  {"orders": settled})
         return summary
 
+    def _resolve_missing(self, record: Any) -> str:
+        """The listing does not show the order. REJECTED ("it never landed") only when the market has no
+        fill we cannot attribute since the order was written; otherwise it may be ours (REST fills carry no
+        client_order_id): it stays UNKNOWN — blocking its market — and the fills are reported as orphans,
+        which halts trading until an operator has looked (fail closed; never assume it did not fill)."""
+        since = int(record.created_at) - 60
+        strangers = [f for f in self.client.get_fills(ticker=record.ticker, min_ts=since)
+                     if self.ledger.get_order_by_exchange_id(f.order_id) is None]
+        if not strangers:
+            self.ledger.transition(record.client_order_id, OrderStatus.REJECTED, reason="not on the exchange at "
+                                   "start-up resolution and no unattributed fill: it never landed")
+            return "not on the exchange -> REJECTED"
+        detail = (f"order {record.client_order_id} is not listed, but {len(strangers)} fill(s) in {record.ticker} "
+                  f"belong to no known order (e.g. {strangers[0].trade_id}): it may have filled")
+        self.ledger.transition(record.client_order_id, OrderStatus.UNKNOWN, reason=detail)
+        self.log.critical("start-up resolution: {}", detail)
+        self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.ORPHAN, record.ticker, detail))
+        return "not listed, unattributed fills -> UNKNOWN (orphan reported)"
+
     def _resolve_one(self, record: Any) -> str:
         order = None
         if record.order_id:
@@ -397,9 +416,7 @@ class FillWatcher(SupervisedActor):
             order = next((o for o in self.client.list_orders(ticker=record.ticker)
                           if o.client_order_id == record.client_order_id), None)
         if order is None:
-            self.ledger.transition(record.client_order_id, OrderStatus.REJECTED, reason="not on the exchange at "
-                                   "start-up resolution: it never landed")
-            return "not on the exchange -> REJECTED"
+            return self._resolve_missing(record)
         if order.status.value == "resting":
             with contextlib.suppress(NotFoundError):
                 self.client.cancel_order(order.order_id, market_ticker=record.ticker)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-import pytest
-
 from actors.messages import ResolveOpenOrders
 from exchange.endpoints import make_client
 from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
@@ -120,11 +118,11 @@ class TestStartupResolution:
         assert row.level == "INFO"
         assert p.sim.exchange.created_order_count() == 0
 
-    @pytest.mark.xfail(strict=True, reason="known gap: an order the listing no longer shows is REJECTED at start-up; "
-                       "REST fills carry no client_order_id since 2026-03-30, so its fills cannot be attributed")
-    def test_unlisted_order_with_fills_is_booked_not_rejected(self, pipeline_factory) -> None:
-        """An IOC the orders listing no longer shows but whose fills exist is FILLED from its fills, never
-        REJECTED (nautilus_trader#3870; freqtrade's start-up 'assume cancelled' finding)."""
+    def test_unlisted_order_with_unattributable_fills_stays_unknown_and_halts(self, pipeline_factory) -> None:
+        """An IOC the orders listing no longer shows, while fills of no known order exist in its market, is
+        never REJECTED: it stays UNKNOWN (its market blocked) and the fills are reported as orphans, which
+        halts trading (nautilus_trader#3870; freqtrade's start-up 'assume cancelled' finding). REST fills
+        carry no client_order_id since 2026-03-30, so guessing them ours could book a stranger's trade."""
         p = pipeline_factory(**FAST)
         coid = str(uuid.uuid4())
         p.faults(stream_drop_rate=1.0, unlisted=[coid])
@@ -133,7 +131,8 @@ class TestStartupResolution:
             c.create_order(CreateOrderRequest(T0, BookSide.BID, Decimal(2), Decimal("0.99"), client_order_id=coid,
                                               time_in_force=TimeInForce.IMMEDIATE_OR_CANCEL))
         p.sup.peers["fill_watcher"].ask(ResolveOpenOrders("test start-up"), timeout=30)
-        assert p.status(coid) == "FILLED"
-        assert p.ledger.get_order(coid).filled_count == 2
-        p.sim.exchange.faults.clear()
-        p.assert_matches_exchange()
+        assert p.status(coid) == "UNKNOWN"
+        assert p.ledger.get_order(coid).filled_count == 0, "nothing guessed"
+        rows = p.wait(lambda: p.ledger.activity("KILL_SWITCH", limit=5), what="the orphan halting trading")
+        assert p.gate.state.value == "HALTED"
+        assert "orphan" in rows[0].message
