@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import CancelOrder, PlaceBatch, PlaceOrder
+from actors.messages import CancelAll, CancelOrder, PlaceBatch, PlaceOrder
 from actors.orders_api import ZERO, Confirmation, ConfirmationStatus, OrderRequest, parse_order_request
 from actors.peers import Peers
 from actors.reply import Reply
@@ -122,6 +122,11 @@ class TradingFacade:
         """Ask the fill watcher to cancel what remains of a tracked order (confirmed on its reply)."""
         return self._peers["fill_watcher"].tell(CancelOrder(client_order_id))
 
+    def cancel_all(self, reason: str = "requested") -> bool:
+        """Cancel every resting order (one exchange request); tracked orders confirm CANCELED with their
+        fills booked. False when the fill watcher is down (the guardian's halt path still cancels all)."""
+        return self._peers["fill_watcher"].tell(CancelAll(reason))
+
     # -- reads ------------------------------------------------------------------------------------
 
     def orders(self, *, status: str | None = None, limit: int = 100) -> list[Any]:
@@ -129,7 +134,7 @@ class TradingFacade:
         from ledger import OrderStatus
 
         statuses = [OrderStatus(status)] if status else None
-        return list(self._ledger.orders(statuses, limit=limit))
+        return list(self._ledger.orders(statuses, limit=limit, newest_first=True))
 
     def order(self, client_order_id: str) -> Any:
         """One ledger order or None."""

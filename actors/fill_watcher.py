@@ -50,6 +50,7 @@ from actors.confirmation import (
 from actors.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
 from actors.messages import (
     Alert,
+    CancelAll,
     CancelOrder,
     Discrepancy,
     DiscrepancyKind,
@@ -138,6 +139,8 @@ class FillWatcher(SupervisedActor):
         elif isinstance(message, Resent):
             for event in message.events:
                 self._feed(message.client_order_id, event)
+        elif isinstance(message, CancelAll):
+            self.cancel_all(message.reason)
         elif isinstance(message, CancelOrder):
             if message.client_order_id in self.trackers:
                 self._feed(message.client_order_id, CancelRequested(time.time()))
@@ -163,6 +166,19 @@ class FillWatcher(SupervisedActor):
         self.synced[coid] = "SENT"
         for event in msg.events:
             self._feed(coid, event)
+
+    def cancel_all(self, reason: str) -> None:
+        """One exchange-wide cancel-all, then every tracked order asks for its own cancel (a 404 for the
+        ones already gone makes the tracker read back and book what filled). Failures are logged; the
+        per-order cancels still go out."""
+        self.log.warning("cancel all: {}", reason)
+        if self.client is not None:
+            try:
+                self.client.cancel_all_orders()
+            except ExchangeError as exc:
+                self.log.error("cancel-all request failed ({}); cancelling order by order", type(exc).__name__)
+        for coid in list(self.trackers):
+            self._feed(coid, CancelRequested(time.time()))
 
     # -- stream -----------------------------------------------------------------------------------
 

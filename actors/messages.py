@@ -260,3 +260,11 @@ class ResolveOpenOrders:
     (start-up, before the gate opens). Returns a summary string; raises when the exchange is unreadable."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    """Caller → fill watcher: cancel every resting order on the exchange (one cancel-all request) and settle
+    each tracked order from exchange evidence (read back, book what filled)."""
+
+    reason: str = "requested"

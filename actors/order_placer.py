@@ -160,7 +160,6 @@ class OrderPlacer(SupervisedActor):
 
     def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent) -> tuple[Any, ...]:
         """The send point: gate check, then the one HTTP request. Returns tracker events."""
-        side, yes_price = to_book(req)
         try:
             self.ctx.gate.check(intent)
         except GateClosedError as exc:
@@ -168,14 +167,8 @@ class OrderPlacer(SupervisedActor):
             self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
             return (RejectedEvent(code, time.time(), exc.reason),)
         sending = Sending(time.time())
-        wire = CreateOrderRequest(
-            req.ticker, BookSide(side.value), req.count, yes_price, client_order_id=coid,
-            time_in_force=TimeInForce(req.time_in_force.wire),
-            cancel_order_on_pause=self._orders_cfg.cancel_order_on_pause,
-            order_group_id=self._orders_cfg.order_group_id,
-        )
         try:
-            result = self.client.create_order(wire)
+            result = self.client.create_order(self._wire(coid, req))
         except ExchangeError as exc:
             return (sending, self._classify_failure(coid, exc))
         self._api_ok()
@@ -185,6 +178,16 @@ class OrderPlacer(SupervisedActor):
             remaining_count=result.remaining_count,
         )
         return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, time.time()))
+
+    def _wire(self, coid: str, req: OrderRequest) -> CreateOrderRequest:
+        """The V2 create body: the bot's outcome/action mapped to the YES book."""
+        side, yes_price = to_book(req)
+        return CreateOrderRequest(
+            req.ticker, BookSide(side.value), req.count, yes_price, client_order_id=coid,
+            time_in_force=TimeInForce(req.time_in_force.wire),
+            cancel_order_on_pause=self._orders_cfg.cancel_order_on_pause,
+            order_group_id=self._orders_cfg.order_group_id,
+        )
 
     def _classify_failure(self, coid: str, exc: ExchangeError) -> Any:
         """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive)."""
@@ -231,15 +234,7 @@ class OrderPlacer(SupervisedActor):
                 out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
             return out
         sending = Sending(time.time())
-        wires = []
-        for coid, req, _, _ in ready:
-            side, yes_price = to_book(req)
-            wires.append(CreateOrderRequest(
-                req.ticker, BookSide(side.value), req.count, yes_price, client_order_id=coid,
-                time_in_force=TimeInForce(req.time_in_force.wire),
-                cancel_order_on_pause=self._orders_cfg.cancel_order_on_pause,
-                order_group_id=self._orders_cfg.order_group_id,
-            ))
+        wires = [self._wire(coid, req) for coid, req, _, _ in ready]
         try:
             items = self.client.batch_create_orders(wires)
         except ExchangeError as exc:

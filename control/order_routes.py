@@ -8,6 +8,7 @@
 - ``POST /api/orders/batch`` — ``{"orders": [...]}``; every order is validated first (a bad one: 422
   naming ``orders[i].field``, nothing sent); returns ``{"confirmations": [...]}`` in order.
 - ``POST /api/orders/{client_order_id}/cancel`` — cancel what remains (202; the confirmation reports it).
+- ``POST /api/orders/cancel-all`` — cancel every resting order (202).
 - ``GET /api/orders?status=&limit=`` (newest first), ``GET /api/orders/{client_order_id}``,
   ``GET /api/positions`` — from the ledger.
 """
@@ -112,6 +113,14 @@ def order_routes(trading: TradingFacade) -> list[BaseRoute]:
         accepted = await run_in_threadpool(trading.cancel, coid)
         return JSONResponse({"accepted": accepted}, status_code=202 if accepted else 503)
 
+    async def cancel_all(request: Request) -> Response:
+        body, problem = await _body(request)
+        if problem is not None:
+            return problem
+        reason = body.get("reason") if isinstance(body, dict) else None
+        accepted = await run_in_threadpool(trading.cancel_all, reason if isinstance(reason, str) else "HTTP API")
+        return JSONResponse({"accepted": accepted}, status_code=202 if accepted else 503)
+
     async def list_orders(request: Request) -> Response:
         status = request.query_params.get("status")
         try:
@@ -121,13 +130,11 @@ def order_routes(trading: TradingFacade) -> list[BaseRoute]:
         if not 1 <= limit <= 1000:
             return _invalid("limit", "must be an integer from 1 to 1000")
         try:
-            # newest first: the ledger lists oldest first, so the newest ``limit`` are taken here
             rows = await run_in_threadpool(lambda: trading.orders(status=status.upper() if status else None,
-                                                                  limit=None))  # type: ignore[arg-type]
+                                                                  limit=limit))
         except ValueError:
             return _invalid("status", "must be an order status (INTENT, SENT, RESTING, PARTIAL, UNKNOWN, "
                             "FILLED, CANCELED, REJECTED)")
-        rows = sorted(rows, key=lambda r: (r.created_at, r.client_order_id), reverse=True)[:limit]
         return JSONResponse({"orders": _plain(rows)})
 
     async def get_order(request: Request) -> Response:
@@ -143,6 +150,7 @@ def order_routes(trading: TradingFacade) -> list[BaseRoute]:
         Route("/api/orders", place, methods=["POST"]),
         Route("/api/orders", list_orders, methods=["GET"]),
         Route("/api/orders/batch", place_batch, methods=["POST"]),
+        Route("/api/orders/cancel-all", cancel_all, methods=["POST"]),
         Route("/api/orders/{client_order_id}/cancel", cancel, methods=["POST"]),
         Route("/api/orders/{client_order_id}", get_order, methods=["GET"]),
         Route("/api/positions", positions, methods=["GET"]),

@@ -152,3 +152,29 @@ class TestUnknown:
         p.wait_status(conf.client_order_id, "FILLED", timeout=20)  # not found, re-sent once with the same id
         assert len(p.exchange_orders_for(conf.client_order_id)) == 1
         p.assert_matches_exchange()
+
+
+class TestCancelAll:
+    def test_cancel_all_ends_every_resting_order_canceled(self, pipeline_factory) -> None:
+        """CancelAll sends one cancel-all; each tracked resting order confirms CANCELED and none rests."""
+        import threading
+
+        from simulator.markets import DEFAULT_TICKERS
+
+        p = pipeline_factory(confirm_timeout_s=30)
+        results: dict[int, object] = {}
+
+        def place(i: int) -> None:
+            results[i] = p.trading.place_and_confirm(DEFAULT_TICKERS[i], "yes", "buy", "1", "0.02", "gtc", wait_s=30)
+
+        threads = [threading.Thread(target=place, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        p.wait(lambda: len([o for o in p.ledger.non_final_orders() if o.status.value == "RESTING"]) == 2,
+               what="two resting orders")
+        assert p.trading.cancel_all("test")
+        for t in threads:
+            t.join(30)
+        assert [results[i].status.value for i in range(2)] == ["CANCELED", "CANCELED"]
+        assert not [o for o in p.exchange_orders() if o.status.value == "resting"]
+        p.assert_matches_exchange()
