@@ -18,6 +18,7 @@ stop or a health check. Access lines go to loguru (never the Authorization heade
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -265,12 +266,23 @@ class _Server(uvicorn.Server):
     async def main_loop(self) -> None:
         """uvicorn's loop with a slower tick; ``counter`` advances in tenths so its once-a-second
         housekeeping (date header, request limits) still runs on every pass."""
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         counter = 0
         should_exit = await self.on_tick(counter)
         while not should_exit:
             counter = (counter + 10) % 864000
-            await asyncio.sleep(IDLE_TICK_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_TICK_S)
             should_exit = await self.on_tick(counter)
+
+    def request_exit(self) -> None:
+        """Ask the server to stop and wake its loop now (thread-safe)."""
+        self.should_exit = True
+        loop, wake = getattr(self, "_loop", None), getattr(self, "_wake", None)
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake.set)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         try:
@@ -380,7 +392,7 @@ class ControlServer:
         """Stop serving and join the thread; returns whether it ended within ``timeout``. Idempotent."""
         server, thread = self._server, self._thread
         if server is not None:
-            server.should_exit = True
+            server.request_exit()
         ended = True
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
