@@ -203,17 +203,14 @@ class FillWatcher(SupervisedActor):
     def _coid_for(self, order_id: str, coid: str | None) -> str | None:
         """The tracked (or recently finished) order this message belongs to; None = not (yet) known.
 
-        A message for an order the placer is still sending (ledger INTENT/SENT/UNKNOWN, no tracker yet)
-        is None too: it waits in the early buffer until the tracker exists.
+        No database read here (this is the hot path): a message for an order nobody tracks — usually one
+        the placer is still sending — waits in the early buffer until its tracker exists; after
+        ``EARLY_FILL_GRACE_S`` the ledger is asked (``_book_untracked``), and a fill of an order it does not
+        know either is an orphan.
         """
         if coid and coid in self.trackers:
             return coid
-        found = self.by_order.get(order_id) or self.finished.get(order_id)
-        if found is None and coid:
-            record = self.ledger.get_order(coid)
-            if record is not None and record.status.value not in ("INTENT", "SENT", "UNKNOWN"):
-                return coid  # a ledger order nobody tracks (after a restart, or already confirmed)
-        return found
+        return self.by_order.get(order_id) or self.finished.get(order_id)
 
     def _replay_early(self, order_id: str) -> None:
         for _, msg in self.early.pop(order_id, []):
@@ -239,6 +236,8 @@ class FillWatcher(SupervisedActor):
 
     def _sync(self, coid: str, tracker: OrderTracker) -> None:
         state = tracker.order_state.value
+        if tracker.state.value in ("AWAITING_FILLS", "READING_BACK") and tracker.end is not None:
+            state = self.synced.get(coid, state)  # dead on the exchange: the next write is the final one
         current = self.synced.get(coid)
         if current is not None and not can_transition(OrderStatus(current), OrderStatus(state)):
             return  # the ledger is already further on (booking a fill advances it by itself)
@@ -326,8 +325,7 @@ class FillWatcher(SupervisedActor):
     def _book(self, coid: str, tracker: OrderTracker | None, action: BookFill) -> None:
         if tracker is None:
             return
-        record = self.ledger.get_order(coid)
-        side = record.book_side if record is not None else ("bid" if _buys_yes(tracker.request) else "ask")
+        side = "bid" if _buys_yes(tracker.request) else "ask"
         fill = FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
                           side, action.count, action.yes_price, action.fee, True, action.ts)
         try:

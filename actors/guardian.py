@@ -35,6 +35,7 @@ from actors.messages import (
 )
 
 TRADING_CHILDREN = ("reconciler", "fill_watcher", "order_placer")
+PNL_RESEED_S = 10.0
 
 
 class Guardian(SupervisedActor):
@@ -47,6 +48,8 @@ class Guardian(SupervisedActor):
         self.stops = 0
         self.api_calls: deque[tuple[float, bool]] = deque()
         self.losing_streak = 0
+        self.pnl_day: Any = None  # the UTC day the running P&L below belongs to
+        self.pnl_today = Decimal(0)  # realised, net of fees: seeded from the ledger, then kept from FillBooked
 
     def teardown(self) -> None:
         """Close the client."""
@@ -79,6 +82,24 @@ class Guardian(SupervisedActor):
         settings = self.ctx.services.get("settings")
         return settings.limits if settings is not None else None
 
+    def on_tick(self) -> None:
+        """Re-seed the day's P&L from the ledger every ten seconds (fills booked by start-up resolution or
+        for untracked orders send no FillBooked)."""
+        ledger = self.ctx.services.get("ledger")
+        now = time.monotonic()
+        if ledger is None or now - getattr(self, "_seeded_at", 0.0) < PNL_RESEED_S:
+            return
+        self._seeded_at = now
+        today = datetime.now(UTC).date()
+        try:
+            self.pnl_day, self.pnl_today = today, ledger.daily_realized_pnl(today)
+        except Exception as exc:
+            self.log.error("could not read today's P&L: {!r}", exc)
+            return
+        limits = self._limits
+        if limits is not None and -self.pnl_today >= limits.max_daily_loss:
+            self._trip("daily_loss", f"realised P&L today {self.pnl_today} (limit -{limits.max_daily_loss})")
+
     def _trip(self, switch: str, reason: str) -> None:
         if self.ctx.gate.state is GateState.HALTED:
             return
@@ -109,7 +130,12 @@ class Guardian(SupervisedActor):
         if self.losing_streak >= limits.max_consecutive_losses:
             self._trip("consecutive_losses", f"{self.losing_streak} losing trades in a row")
             return
-        pnl = ledger.daily_realized_pnl(datetime.now(UTC).date())
+        today = datetime.now(UTC).date()
+        if self.pnl_day != today:  # first fill of the day (or of this instance): the ledger already has it
+            self.pnl_day, self.pnl_today = today, ledger.daily_realized_pnl(today)
+        else:
+            self.pnl_today += msg.realized_pnl - msg.fee
+        pnl = self.pnl_today
         if -pnl >= limits.max_daily_loss:
             self._trip("daily_loss", f"realised P&L today {pnl} (limit -{limits.max_daily_loss})")
 

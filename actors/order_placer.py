@@ -1,5 +1,11 @@
 """The order placer: the single send point of every order-creating request (DESIGN §5–6).
 
+The ledger gets one write per order from the placer: the write-ahead ``INTENT``. ``SENT`` is the order's
+state between the gate and the answer, held in the fill watcher's tracker; the next ledger write is the
+exchange's evidence (RESTING, a booked fill, UNKNOWN, REJECTED), made by the fill watcher. A crash leaves
+INTENT either way, and start-up resolution settles INTENT by ``client_order_id`` — a durable SENT would
+cost a disk write per order and recover nothing more.
+
 For each order: pre-trade checks (``actors.pretrade``) over a fresh risk view → write-ahead ``INTENT``
 with its ``client_order_id`` → the gate check → send → classify → hand the order to the fill watcher
 (:class:`~actors.messages.Track`), which confirms it and replies to the caller. Nothing is retried here
@@ -24,7 +30,7 @@ from actors.confirmation import Ambiguous as AmbiguousEvent
 from actors.confirmation import Rejected as RejectedEvent
 from actors.confirmation import Sending, Sent
 from actors.crashpoints import crash_point
-from actors.errors import Ambiguous, ExchangeError, GateClosedError, RateLimited, Rejected
+from actors.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
 from actors.gate import OrderIntent
 from actors.markets import MarketCache
 from actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
@@ -107,9 +113,6 @@ class OrderPlacer(SupervisedActor):
             snap = self.ctx.gate.snapshot()
             refuse(f"GATE_{snap.state.value}", snap.reason)
             return None
-        if self.ledger.get_order(coid) is not None:
-            refuse("DUPLICATE_CLIENT_ORDER_ID", "this client_order_id was used before (ids are spent forever)")
-            return None
         now = time.time()
         try:
             view = self._view(req.ticker)
@@ -124,16 +127,30 @@ class OrderPlacer(SupervisedActor):
         side, yes_price = to_book(req)
         intent = self._intent(view, req.ticker, side.value, req.count)
         market = view.markets[req.ticker]
-        self.ledger.insert_intent(
-            client_order_id=coid, ticker=req.ticker, event_ticker=market.event_ticker, book_side=side.value,
-            outcome=req.outcome.value, action=req.action.value, count=req.count, price=yes_price,
-            time_in_force=req.time_in_force.value, reference_price=req.reference_price, intent=intent.value,
-            batch_id=batch_id,
-        )
+        try:
+            self._insert_intent(coid, req, market.event_ticker, yes_price, side.value, intent, batch_id)
+        except LedgerError as exc:
+            if self.ledger.get_order(coid) is not None:
+                refuse("DUPLICATE_CLIENT_ORDER_ID", "this client_order_id was used before (ids are spent forever)")
+            else:
+                refuse("LEDGER_UNAVAILABLE", f"the write-ahead record could not be written: {exc}")
+            return None
         crash_point("after_intent")
         self.throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
         self.requests[coid] = req
         return coid, intent
+
+    def _insert_intent(
+        self, coid: str, req: OrderRequest, event_ticker: str, yes_price: Decimal, side: str, intent: OrderIntent,
+        batch_id: str | None,
+    ) -> None:
+        """The write-ahead row. Raises LedgerError (a duplicate id, or the database failing)."""
+        self.ledger.insert_intent(
+            client_order_id=coid, ticker=req.ticker, event_ticker=event_ticker, book_side=side,
+            outcome=req.outcome.value, action=req.action.value, count=req.count, price=yes_price,
+            time_in_force=req.time_in_force.value, reference_price=req.reference_price, intent=intent.value,
+            batch_id=batch_id,
+        )
 
     def place(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None = None) -> None:
         """Check, write ahead, gate, send, hand over. Replies REJECTED itself when it stops early."""
@@ -173,10 +190,6 @@ class OrderPlacer(SupervisedActor):
             return (sending, self._classify_failure(coid, exc))
         self._api_ok()
         crash_point("after_response")
-        self.ledger.transition(
-            coid, OrderStatus.SENT, order_id=result.order_id, filled_count=result.fill_count,
-            remaining_count=result.remaining_count,
-        )
         return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, time.time()))
 
     def _wire(self, coid: str, req: OrderRequest) -> CreateOrderRequest:
@@ -252,8 +265,6 @@ class OrderPlacer(SupervisedActor):
                 out.append((sending, self._classify_failure(coid, item.error or Ambiguous("no result"))))
             else:
                 r = item.result
-                self.ledger.transition(coid, OrderStatus.SENT, order_id=r.order_id, filled_count=r.fill_count,
-                                       remaining_count=r.remaining_count)
                 out.append((sending, Sent(r.order_id, r.fill_count, r.remaining_count, time.time())))
         return out
 

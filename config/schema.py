@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -69,6 +69,7 @@ class LedgerSettings(Frozen):
     """The database. ``url`` None = SQLite file ``<state dir>/ledger.sqlite`` (WAL)."""
 
     url: SecretStr | None = None  # may hold a password, so it is treated as a secret
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"  # FULL: fsync every commit (see ledger/engine.py)
 
 
 class LimitSettings(Frozen):

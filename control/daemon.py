@@ -114,7 +114,7 @@ class Daemon:
                 if settings.ledger.url is not None
                 else f"sqlite:///{ledger_sqlite_path(settings)}"
             )
-            self.ledger = Ledger.open(url)
+            self.ledger = Ledger.open(url, synchronous=settings.ledger.sqlite_synchronous)
             self._closers.append(self.ledger.close)
             return self._run_with_ledger(state)
         finally:

@@ -3,10 +3,12 @@
 SQLite choices:
 
 - ``journal_mode=WAL``: readers never block the writer and vice versa.
-- ``synchronous=FULL``: in WAL mode ``NORMAL`` survives a *process* crash but may lose the last commits on
-  power loss or an OS crash. A lost committed ``INTENT`` row or fill is exactly the failure this ledger
-  exists to prevent (a re-sent order, a forgotten position), and our write rate is tiny, so every commit
-  is made durable (one fsync of the WAL per commit).
+- ``synchronous``: ``NORMAL`` by default (``ledger.sqlite_synchronous``). In WAL mode it survives any
+  *process* crash (SIGKILL, OOM, a watchdog abort: the crash tests) with every commit intact; only an OS
+  crash or power loss can lose the last commits. That case boots HALTED (the run never ended cleanly) and
+  the exchange is the evidence: start-up resolution settles every open order, and a fill of an order the
+  ledger lost is an orphan, which halts. ``FULL`` fsyncs the WAL on every commit (one disk flush per
+  order step, measured in bench/bench_orders.py) for operators who prefer it.
 - ``foreign_keys=ON``, ``busy_timeout=10000`` (another process, e.g. the CLI, may hold the write lock).
 - pysqlite's own transaction handling is turned off and every write transaction starts with
   ``BEGIN IMMEDIATE``: the write lock is taken up front, so two writers queue on the busy timeout
@@ -20,7 +22,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -72,7 +74,7 @@ def parse_url(url: str) -> URL:
     return u
 
 
-def create_ledger_engine(url: str) -> Engine:
+def create_ledger_engine(url: str, synchronous: str = "NORMAL") -> Engine:
     """Build the engine for ``url``, creating the SQLite file's parent directories.
 
     Raises ``LedgerError`` when the URL is unusable, the directory cannot be created or SQLite refuses WAL.
@@ -87,12 +89,15 @@ def create_ledger_engine(url: str) -> Engine:
         except OSError as exc:
             raise LedgerError(f"cannot create the ledger directory: {exc.strerror}") from None
         engine = create_engine(u, json_serializer=_dumps)
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, synchronous)
         return engine
     return create_engine(u, json_serializer=_dumps, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, synchronous: str = "NORMAL") -> None:
+    if synchronous not in ("NORMAL", "FULL"):
+        raise LedgerError(f"sqlite synchronous must be NORMAL or FULL, not {synchronous!r}")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -102,7 +107,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
             mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise LedgerError(f"SQLite refused WAL journal mode (got {mode!r})")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
         finally:
             cur.close()
@@ -122,6 +127,7 @@ class LedgerCore:
         self._dialect = engine.dialect.name
         self._writer = sessionmaker(engine, expire_on_commit=False)
         self._reader = sessionmaker(engine.execution_options(**{_READONLY: True}), expire_on_commit=False)
+        self._write_lock: Any = threading.Lock() if self._dialect == "sqlite" else nullcontext()
         self._closed = threading.Event()
 
     @property
@@ -139,10 +145,15 @@ class LedgerCore:
 
     @contextmanager
     def _write(self, op: str) -> Iterator[Session]:
-        """One short write transaction; commits on exit, rolls back and raises ``LedgerError`` on failure."""
+        """One short write transaction; commits on exit, rolls back and raises ``LedgerError`` on failure.
+
+        On SQLite the writers of this process queue on a Python lock first: a waiter is woken the moment
+        the lock is released, where SQLite's own busy handler would sleep 1, 2, 5, 10 … ms between retries
+        (the busy timeout still covers other processes, such as the CLI).
+        """
         self._check_open()
         try:
-            with self._writer.begin() as session:
+            with self._write_lock, self._writer.begin() as session:
                 yield session
         except LedgerError:
             raise

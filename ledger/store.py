@@ -34,15 +34,16 @@ class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin):
     _run_id: int | None = None
 
     @classmethod
-    def open(cls, url: str, *, clock: Callable[[], float] = time.time) -> Ledger:
+    def open(cls, url: str, *, clock: Callable[[], float] = time.time, synchronous: str = "NORMAL") -> Ledger:
         """Open (creating idempotently) the ledger at ``url`` and return it.
 
         ``sqlite:///path/ledger.sqlite`` (parent directories are created) or
         ``postgresql+psycopg://user@host/db`` (``postgresql://`` means the same). Raises ``LedgerError``
         when the database cannot be reached or created, or when its recorded schema version is newer than
-        this code's (or older, with no migration): nothing is changed in that case.
+        this code's (or older, with no migration): nothing is changed in that case. ``synchronous`` is
+        SQLite's ``NORMAL`` or ``FULL`` (see ``ledger.engine``); PostgreSQL ignores it.
         """
-        engine = create_ledger_engine(url)
+        engine = create_ledger_engine(url, synchronous)
         try:
             with engine.begin() as conn:
                 _ensure_schema(conn, clock())

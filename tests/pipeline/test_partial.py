@@ -43,7 +43,7 @@ class TestThreshold:
         assert conf.remaining_count == 100 - filled
         [ex] = p.exchange_orders_for(coid)
         assert (ex.status.value, ex.fill_count) == ("canceled", filled)
-        assert p.history(coid)[:4] == ["INTENT", "SENT", "RESTING", "PARTIAL"]
+        assert p.history(coid)[:3] == ["INTENT", "RESTING", "PARTIAL"]
         p.wait_status(coid, "CANCELED")
         p.assert_matches_exchange()
 
@@ -120,5 +120,5 @@ class TestCancelRaces:
         assert conf.status.value == "CANCELED", conf
         assert conf.filled_count == 3
         p.wait_status(coid, "CANCELED")
-        assert p.history(coid) == ["INTENT", "SENT", "RESTING", "PARTIAL", "CANCELED"]
+        assert p.history(coid) == ["INTENT", "RESTING", "PARTIAL", "CANCELED"]
         p.assert_matches_exchange()
