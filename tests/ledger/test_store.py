@@ -43,15 +43,29 @@ class TestOpen:
         with pytest.raises(LedgerError, match="newer"):
             Ledger.open(ledger_url)
 
-    def test_sqlite_pragmas(self, ledger):
-        """SQLite runs in WAL mode with synchronous=FULL, foreign keys and a busy timeout."""
+    def test_sqlite_pragmas(self, ledger_url, clock):
+        """SQLite asked for synchronous=FULL runs in WAL mode with it, foreign keys and a busy timeout."""
+        if not ledger_url.startswith("sqlite"):
+            pytest.skip("SQLite pragmas only")
+        ledger = Ledger.open(ledger_url, clock=clock, synchronous="FULL")
+        try:
+            with ledger._engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+        finally:
+            ledger.close()
+
+    def test_sqlite_synchronous_default_normal(self, ledger):
+        """SQLite defaults to synchronous=NORMAL in WAL mode; any other setting is refused."""
         if ledger.dialect != "sqlite":
             pytest.skip("SQLite pragmas only")
         with ledger._engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+        with pytest.raises(LedgerError, match="synchronous"):
+            Ledger.open("sqlite:///" + str(ledger._engine.url.database), synchronous="OFF")
 
     def test_closed_ledger_refuses(self, ledger):
         """Every call after close() raises LedgerError."""
