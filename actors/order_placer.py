@@ -41,6 +41,7 @@ from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from ledger import OrderStatus
 
 ZERO = Decimal(0)
+RISK_REFRESH_S = 0.05  # how stale the placer's view of positions and open orders may get (conservatively)
 _OPEN_STATES = {s.value: OpenState(s.value) for s in OpenState}
 
 
@@ -63,6 +64,8 @@ class OrderPlacer(SupervisedActor):
         self.markets = MarketCache(self.client)
         self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
         self.requests: dict[str, OrderRequest] = {}  # client_order_id -> request, for resends
+        self._risk: tuple[dict[str, PositionView], list[OpenOrder]] | None = None
+        self._risk_at = 0.0
 
     def teardown(self) -> None:
         """Close the client."""
@@ -135,6 +138,7 @@ class OrderPlacer(SupervisedActor):
             else:
                 refuse("LEDGER_UNAVAILABLE", f"the write-ahead record could not be written: {exc}")
             return None
+        self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
         crash_point("after_intent")
         self.throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
         self.requests[coid] = req
@@ -206,16 +210,21 @@ class OrderPlacer(SupervisedActor):
         """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive)."""
         self._api_error(exc)
         now = time.time()
+        req = self.requests[coid]
+        side, yes_price = to_book(req)
         if isinstance(exc, Rejected) and exc.code == "order_already_exists":
             self.ledger.transition(coid, OrderStatus.UNKNOWN, reason="409 order_already_exists")
+            self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.UNKNOWN)
             return RejectedEvent("order_already_exists", now, str(exc))
         if isinstance(exc, Ambiguous):
             self.ledger.transition(coid, OrderStatus.UNKNOWN, reason=f"ambiguous: {exc}")
+            self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.UNKNOWN)
             return AmbiguousEvent(str(exc), now)
         code = exc.code or ("RATE_LIMITED" if isinstance(exc, RateLimited) else type(exc).__name__.upper())
         if code == "MARKET_INACTIVE" or code == "trading_is_paused":
-            self.markets.forget(self.requests[coid].ticker)
+            self.markets.forget(req.ticker)
         self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc}")
+        self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
         return RejectedEvent(code, now, str(exc))
 
     # -- batches ----------------------------------------------------------------------------------
@@ -270,17 +279,44 @@ class OrderPlacer(SupervisedActor):
 
     # -- the risk view ----------------------------------------------------------------------------
 
+    def _ledger_view(self) -> tuple[dict[str, PositionView], list[OpenOrder]]:
+        """Positions and open orders as the ledger has them, re-read at most every ``RISK_REFRESH_S``.
+
+        Between reads the placer adds every order it writes ahead (at full size) and marks the ones it
+        learns are UNKNOWN, so the cached view never under-counts exposure: a fill booked meanwhile is
+        still counted as its open order, never as both, and the next read replaces everything with the
+        ledger's truth.
+        """
+        now = time.monotonic()
+        if self._risk is None or now - self._risk_at > RISK_REFRESH_S:
+            positions = {}
+            for p in self.ledger.positions(open_only=True):
+                cost = p.cost_basis if p.net_count > 0 else abs(p.net_count) - p.cost_basis
+                positions[p.ticker] = PositionView(p.net_count, cost)
+            open_orders = [
+                OpenOrder(o.client_order_id, o.ticker, _book_side(o.book_side), o.price,
+                          o.count if o.status is OrderStatus.UNKNOWN else o.open_count, _OPEN_STATES[o.status.value])
+                for o in self.ledger.non_final_orders()
+            ]
+            self._risk, self._risk_at = (positions, open_orders), now
+        return self._risk
+
+    def _note_open(
+        self, coid: str, ticker: str, side: str, yes_price: Decimal, count: Decimal, state: OpenState | None
+    ) -> None:
+        """Record a change the placer itself made in the cached view (see :meth:`_ledger_view`)."""
+        if self._risk is None:
+            return
+        orders = [o for o in self._risk[1] if o.client_order_id != coid]
+        if state is not None:
+            orders.append(OpenOrder(coid, ticker, _book_side(side), yes_price, count, state))
+        self._risk = (self._risk[0], orders)
+
     def _view(self, ticker: str) -> RiskView:
-        """Positions and open orders from the ledger, market facts from the exchange (cached)."""
-        positions = {}
-        for p in self.ledger.positions(open_only=True):
-            cost = p.cost_basis if p.net_count > 0 else abs(p.net_count) - p.cost_basis
-            positions[p.ticker] = PositionView(p.net_count, cost)
-        open_orders = tuple(
-            OpenOrder(o.client_order_id, o.ticker, _book_side(o.book_side), o.price,
-                      o.count if o.status is OrderStatus.UNKNOWN else o.open_count, _OPEN_STATES[o.status.value])
-            for o in self.ledger.non_final_orders()
-        )
+        """Positions and open orders from the ledger (see :meth:`_ledger_view`), market facts from the
+        exchange (cached by :class:`~actors.markets.MarketCache`)."""
+        positions, orders = self._ledger_view()
+        open_orders = tuple(orders)
         tickers = {ticker} | set(positions) | {o.ticker for o in open_orders}
         markets = {}
         for t in tickers:
