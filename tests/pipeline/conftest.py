@@ -142,14 +142,17 @@ class Pipeline:
             pause.wait(0.02)
 
 
-def build_settings(sim: Any, exchange: dict[str, Any] | None = None, **orders: Any) -> Settings:
-    """Settings against ``sim`` with generous limits; ``exchange`` overrides ExchangeSettings fields."""
+def build_settings(
+    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, **orders: Any
+) -> Settings:
+    """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` override those fields."""
     base = Settings()
     ex = ExchangeSettings(base_url=sim.rest_url, ws_url=sim.ws_url, key_id=sim.key_id,
                           private_key_file=Path(sim.private_key_path), read_rate_per_s=1000, write_rate_per_s=1000,
                           **(exchange or {}))
     limits = base.limits.model_copy(update={"max_orders_per_s": 1000.0, "max_open_orders": 1000,
-                                            "price_collar": base.limits.price_collar.__class__("1")})
+                                            "price_collar": base.limits.price_collar.__class__("1"),
+                                            **(limits or {})})
     sup = base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})
     return base.model_copy(update={"exchange": ex, "limits": limits, "supervisor": sup,
                                    "orders": base.orders.model_copy(update=orders)})
@@ -159,13 +162,16 @@ def build_settings(sim: Any, exchange: dict[str, Any] | None = None, **orders: A
 def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     made: list[tuple[Pipeline, Any]] = []
 
-    def make(*, sim: Any = None, exchange: dict[str, Any] | None = None, **orders: Any) -> Pipeline:
+    def make(
+        *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
+        **orders: Any,
+    ) -> Pipeline:
         """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
             sim = ctx.__enter__()
-        settings = build_settings(sim, exchange, **orders)
+        settings = build_settings(sim, exchange, limits, **orders)
         url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)

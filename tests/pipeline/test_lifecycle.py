@@ -178,3 +178,32 @@ class TestCancelAll:
         assert [results[i].status.value for i in range(2)] == ["CANCELED", "CANCELED"]
         assert not [o for o in p.exchange_orders() if o.status.value == "resting"]
         p.assert_matches_exchange()
+
+
+class TestRiskView:
+    def test_an_order_written_ahead_counts_at_once_against_exposure(self, pipeline_factory) -> None:
+        """The placer's cached risk view includes its own fresh write-aheads: a second order right after
+        the first is refused when both together would break the market exposure limit."""
+        from decimal import Decimal
+
+        from simulator.markets import DEFAULT_TICKERS
+
+        p = pipeline_factory(confirm_timeout_s=30, limits={"max_market_exposure": Decimal("1.00")})
+        results: list = []
+
+        def place() -> None:  # both reach the placer within milliseconds: inside one risk-view refresh
+            results.append(p.trading.place_and_confirm(DEFAULT_TICKERS[0], "yes", "buy", "10", "0.06", "gtc",
+                                                       wait_s=1))
+
+        import threading
+
+        threads = [threading.Thread(target=place) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        statuses = sorted(c.status.value for c in results)
+        assert statuses == ["REJECTED", "UNKNOWN"], "one rests (the wait gave up on it), one is refused"
+        refused = next(c for c in results if c.status.value == "REJECTED")
+        assert refused.reason == "MARKET_EXPOSURE"
+        assert p.ledger.get_order(refused.client_order_id) is None, "nothing written for a refused order"
