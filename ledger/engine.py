@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from actors.errors import LedgerError
+from ledger.hot import HotSql
 from ledger.types import to_utc
 
 BUSY_TIMEOUT_MS = 10_000
@@ -129,6 +130,8 @@ class LedgerCore:
         self._reader = sessionmaker(engine.execution_options(**{_READONLY: True}), expire_on_commit=False)
         self._write_lock: Any = threading.Lock() if self._dialect == "sqlite" else nullcontext()
         self._closed = threading.Event()
+        self._hot = HotSql(self._dialect)
+        self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
 
     @property
     def dialect(self) -> str:
@@ -170,6 +173,57 @@ class LedgerCore:
         except LedgerError:
             raise
         except (SQLAlchemyError, ValueError) as exc:
+            raise LedgerError(f"{op} failed: {describe_error(exc)}") from exc
+
+    @contextmanager
+    def _raw_write(self, op: str) -> Iterator[Any]:
+        """Like :meth:`_write`, on the pooled DB-API connection (the hot paths of :mod:`ledger.hot`).
+
+        Yields the connection; commits on exit, rolls back and raises ``LedgerError`` on failure (a body
+        may also roll back itself, the exit commit then commits nothing).
+        """
+        self._check_open()
+        try:
+            with self._write_lock:
+                conn = self._engine.raw_connection()
+                try:
+                    if self._dialect == "sqlite":
+                        conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                    except BaseException:
+                        conn.rollback()
+                        raise
+                    conn.commit()
+                finally:
+                    conn.close()
+        except LedgerError:
+            raise
+        except (SQLAlchemyError, ValueError) as exc:
+            raise LedgerError(f"{op} failed: {describe_error(exc)}") from exc
+        except self._dbapi_error as exc:
+            raise LedgerError(f"{op} failed: {describe_error(exc)}") from exc
+
+    def _raw_rows(self, op: str, sql: str, params: dict[str, Any]) -> list[Any]:
+        """Run one read-only statement (a consistent snapshot by itself) and return every row.
+
+        Raises ``LedgerError`` on failure.
+        """
+        self._check_open()
+        try:
+            conn = self._engine.raw_connection()
+            try:
+                cur = conn.cursor()
+                try:
+                    cur.execute(sql, params)
+                    return cur.fetchall()
+                finally:
+                    cur.close()
+            finally:
+                conn.close()
+        except (SQLAlchemyError, ValueError) as exc:
+            raise LedgerError(f"{op} failed: {describe_error(exc)}") from exc
+        except self._dbapi_error as exc:
             raise LedgerError(f"{op} failed: {describe_error(exc)}") from exc
 
     def close(self) -> None:

@@ -23,17 +23,18 @@ a REJECTED order is booked (the exchange's evidence wins) and logged as an anoma
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from actors.errors import LedgerError
 from actors.gate import OrderIntent
 from ledger.activity import ActivityMixin
+from ledger.hot import ORDER_COLS
 from ledger.records import OrderRecord, OrderStatus
 from ledger.schema import OrderEventRow, OrderRow
-from ledger.types import to_money
+from ledger.types import QUANTUM, to_money
 
 S = OrderStatus
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -47,6 +48,9 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.REJECTED: frozenset(),
 }
 NON_FINAL = tuple(s for s in OrderStatus if not s.is_final)
+ZERO6 = Decimal(0).quantize(QUANTUM)  # how a zero money column reads back
+_INTENTS = tuple(i.value for i in OrderIntent)
+_DYNAMIC: dict[tuple[str, bool], str] = {}  # orders() statement text per filter shape and dialect
 
 
 def can_transition(old: OrderStatus, new: OrderStatus) -> bool:
@@ -143,37 +147,41 @@ class OrdersMixin(ActivityMixin):
         """
         if not client_order_id or not ticker:
             raise LedgerError("an order needs a client_order_id and a ticker")
-        row = OrderRow(
-            client_order_id=client_order_id,
-            order_id=None,
-            ticker=ticker,
-            event_ticker=event_ticker,
-            book_side=_choice("book_side", book_side, ("bid", "ask")),
-            outcome=_choice("outcome", outcome, ("yes", "no")),
-            action=_choice("action", action, ("buy", "sell")),
-            count=_money("count", count, positive=True, places=COUNT_PLACES),
-            price=_money("price", price, unit=True, places=PRICE_PLACES),
-            time_in_force=time_in_force,
-            reference_price=None if reference_price is None else _money("reference_price", reference_price),
-            intent=_choice("intent", str(intent), [i.value for i in OrderIntent]),
-            batch_id=batch_id,
-            status=S.INTENT.value,
-            filled_count=Decimal(0),
-            fees=Decimal(0),
-            created_at=self._now(),
-            updated_at=self._now(),
+        h = self._hot
+        count_d = _money("count", count, positive=True, places=COUNT_PLACES)
+        price_d = _money("price", price, unit=True, places=PRICE_PLACES)
+        ref = None if reference_price is None else _money("reference_price", reference_price)
+        fields = {
+            "client_order_id": client_order_id,
+            "ticker": ticker,
+            "event_ticker": event_ticker,
+            "book_side": _choice("book_side", book_side, ("bid", "ask")),
+            "outcome": _choice("outcome", outcome, ("yes", "no")),
+            "action": _choice("action", action, ("buy", "sell")),
+            "time_in_force": time_in_force,
+            "intent": _choice("intent", str(intent), _INTENTS),
+            "batch_id": batch_id,
+            "status": S.INTENT.value,
+        }
+        now = self._now()
+        at = h.enc_ts(now)
+        params = {**fields, "count": h.enc_money(count_d), "price": h.enc_money(price_d),
+                  "reference_price": h.enc_opt_money(ref), "zero": h.zero, "now": at}
+        with self._raw_write("insert_intent") as conn:
+            cur = conn.cursor()
+            cur.execute(h.sql["insert_order"], params)
+            got = cur.fetchone()
+            if got is None:
+                raise LedgerError(f"duplicate client_order_id {client_order_id!r}")
+            cur.execute(h.sql["insert_event"], {"pk": got[0], "from_status": None, "to_status": S.INTENT.value,
+                                                 "reason": "intent written", "at": at})
+            cur.close()
+        ts = now.timestamp()
+        return OrderRecord(
+            client_order_id, None, ticker, event_ticker, fields["book_side"], fields["outcome"], fields["action"],
+            count_d, price_d, time_in_force, ref, fields["intent"], batch_id, S.INTENT, ZERO6, ZERO6, None, None,
+            None, ts, ts,
         )
-        try:
-            with self._write("insert_intent") as s:
-                s.add(row)
-                s.flush()
-                s.add(OrderEventRow(order_pk=row.id, from_status=None, to_status=S.INTENT.value,
-                                    reason="intent written", at=self._now()))
-                return to_record(row)
-        except LedgerError as exc:
-            if isinstance(exc.__cause__, IntegrityError):
-                raise LedgerError(f"duplicate client_order_id {client_order_id!r}") from None
-            raise
 
     def transition(
         self,
@@ -195,46 +203,50 @@ class OrdersMixin(ActivityMixin):
         new = OrderStatus(new_status)
         reported = None if filled_count is None else _money("filled_count", filled_count)
         remaining = None if remaining_count is None else _money("remaining_count", remaining_count)
-        with self._write("transition") as s:
-            row = s.scalars(
-                select(OrderRow).where(OrderRow.client_order_id == client_order_id).with_for_update()
-            ).first()
+        h = self._hot
+        now = self._now()
+        at = h.enc_ts(now)
+        with self._raw_write("transition") as conn:
+            cur = conn.cursor()
+            cur.execute(h.sql["order_by_coid"], {"k": client_order_id})
+            row = cur.fetchone()
             if row is None:
                 raise LedgerError(f"no order with client_order_id {client_order_id!r}")
-            old = OrderStatus(row.status)
+            pk, rec = row[0], h.order(row, 1)
+            old = rec.status
             if not can_transition(old, new):
                 raise LedgerError(f"illegal order transition {old} → {new} for {client_order_id!r}")
-            if order_id is not None:
-                if row.order_id is not None and row.order_id != order_id:
-                    raise LedgerError(
-                        f"order {client_order_id!r} already has exchange id {row.order_id!r}, not {order_id!r}"
-                    )
-                row.order_id = order_id
-            if reported is not None:
-                row.reported_filled_count = reported
-            if remaining is not None:
-                row.remaining_count = remaining
-            if reason is not None:
-                row.reason = reason
-            row.updated_at = self._now()
+            if order_id is not None and rec.order_id is not None and rec.order_id != order_id:
+                raise LedgerError(
+                    f"order {client_order_id!r} already has exchange id {rec.order_id!r}, not {order_id!r}"
+                )
+            cur.execute(h.sql["transition_order"], {
+                "order_id": order_id, "reported": h.enc_opt_money(reported), "remaining": h.enc_opt_money(remaining),
+                "reason": reason, "status": new.value, "now": at, "pk": pk,
+            })
             if new is not old:
-                row.status = new.value
-                s.add(OrderEventRow(order_pk=row.id, from_status=old.value, to_status=new.value,
-                                    reason=reason, at=self._now()))
-            s.flush()
-            return to_record(row)
+                cur.execute(h.sql["insert_event"], {"pk": pk, "from_status": old.value, "to_status": new.value,
+                                                     "reason": reason, "at": at})
+            cur.close()
+        return replace(
+            rec,
+            order_id=rec.order_id if order_id is None else order_id,
+            reported_filled_count=rec.reported_filled_count if reported is None else reported,
+            remaining_count=rec.remaining_count if remaining is None else remaining,
+            reason=rec.reason if reason is None else reason,
+            status=new,
+            updated_at=now.timestamp(),
+        )
 
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         """The order with this ``client_order_id``, or ``None``; raises ``LedgerError`` on failure."""
-        with self._read("get_order") as s:
-            row = s.scalars(select(OrderRow).where(OrderRow.client_order_id == client_order_id)).first()
-            return None if row is None else to_record(row)
+        rows = self._raw_rows("get_order", self._hot.sql["read_order_by_coid"], {"k": client_order_id})
+        return self._hot.order(rows[0]) if rows else None
 
     def get_order_by_exchange_id(self, order_id: str) -> OrderRecord | None:
         """The order with this exchange ``order_id``, or ``None``; raises ``LedgerError`` on failure."""
-        with self._read("get_order_by_exchange_id") as s:
-            row = s.scalars(select(OrderRow).where(OrderRow.order_id == order_id)).first()
-            return None if row is None else to_record(row)
+        rows = self._raw_rows("get_order_by_exchange_id", self._hot.sql["read_order_by_oid"], {"k": order_id})
+        return self._hot.order(rows[0]) if rows else None
 
     def orders(
         self,
@@ -248,17 +260,35 @@ class OrdersMixin(ActivityMixin):
         """Orders (optionally filtered by status, ticker or batch), oldest first (or newest first); ``limit``
         applies after the ordering. Raises ``LedgerError`` when the database cannot be read.
         """
-        q = select(OrderRow).order_by(OrderRow.id.desc() if newest_first else OrderRow.id)
+        where: list[str] = []
+        params: dict[str, object] = {}
         if statuses is not None:
-            q = q.where(OrderRow.status.in_([OrderStatus(x).value for x in statuses]))
+            values = sorted({OrderStatus(x).value for x in statuses})
+            if not values:
+                self._check_open()
+                return []
+            names = [f"s{i}" for i in range(len(values))]
+            where.append(f"status IN ({', '.join(':' + n for n in names)})")
+            params.update(zip(names, values, strict=True))
         if ticker is not None:
-            q = q.where(OrderRow.ticker == ticker)
+            where.append("ticker = :ticker")
+            params["ticker"] = ticker
         if batch_id is not None:
-            q = q.where(OrderRow.batch_id == batch_id)
+            where.append("batch_id = :batch_id")
+            params["batch_id"] = batch_id
+        sql = f"SELECT {ORDER_COLS} FROM orders"  # noqa: S608 (constant columns and bound values only)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
-            q = q.limit(max(0, int(limit)))
-        with self._read("orders") as s:
-            return [to_record(r) for r in s.scalars(q)]
+            sql += " LIMIT :limit"
+            params["limit"] = max(0, int(limit))
+        key = (sql, self._hot.sqlite)
+        text = _DYNAMIC.get(key)
+        if text is None:
+            text = _DYNAMIC.setdefault(key, self._hot.sql_for(sql))
+        dec = self._hot.order
+        return [dec(r) for r in self._raw_rows("orders", text, params)]
 
     def non_final_orders(self) -> list[OrderRecord]:
         """Every order not yet FILLED, CANCELED or REJECTED, oldest first; ``LedgerError`` on failure."""

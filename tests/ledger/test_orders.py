@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from decimal import Decimal
 
 import pytest
@@ -53,6 +54,32 @@ class TestInsertIntent:
         with pytest.raises(LedgerError, match="duplicate"):
             intent(ledger, count=Decimal(99))
         assert ledger.get_order("c1") == first
+
+    def test_duplicate_leaves_no_event_and_racing_duplicates_write_one(self, ledger):
+        """A refused duplicate (ON CONFLICT) writes no audit row, and of 6 racing same-id intents exactly 1 wins."""
+        intent(ledger)
+        with pytest.raises(LedgerError, match="duplicate"):
+            intent(ledger)
+        assert ledger.order_history("c1") == [(None, S.INTENT, "intent written")]
+        barrier, outcomes = threading.Barrier(6), []
+
+        def racer() -> None:
+            barrier.wait(timeout=10)
+            try:
+                intent(ledger, "race")
+                outcomes.append("won")
+            except LedgerError as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=racer) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(outcomes)[-1] == "won"
+        assert outcomes.count("won") == 1
+        assert all("duplicate" in o for o in outcomes if o != "won")
+        assert len(ledger.order_history("race")) == 1
 
     @pytest.mark.parametrize("bad", [{"count": Decimal(0)}, {"price": Decimal("1.5")}, {"book_side": "yes"},
                                      {"action": "hold"}, {"intent": "gamble"}, {"count": Decimal("0.001")},
@@ -129,6 +156,22 @@ class TestQueries:
         assert [o.client_order_id for o in ledger.orders([S.FILLED, S.REJECTED])] == ["c2", "c3"]
         assert ledger.get_order("missing") is None
         assert ledger.get_order_by_exchange_id("missing") is None
+        assert ledger.orders([]) == []
+
+    def test_hot_path_records_match_the_orm_view(self, ledger, clock):
+        """Records returned by the hot-path writes equal what the ORM-mapped rows say after a reload."""
+        from ledger.orders import to_record
+        from ledger.schema import OrderRow
+
+        rec = intent(ledger, reference_price=None, batch_id=None, event_ticker=None)
+        clock.advance(1.234567)
+        rec = ledger.transition("c1", S.RESTING, order_id="ex-1", reason="accepted", filled_count=Decimal("0.5"),
+                                remaining_count=Decimal("9.5"))
+        with ledger._read("reload") as s:
+            assert to_record(s.query(OrderRow).filter_by(client_order_id="c1").one()) == rec
+        assert ledger.get_order("c1") == rec == ledger.orders()[0]
+        assert rec.updated_at == clock.t
+        assert rec.created_at == pytest.approx(clock.t - 1.234567, abs=1e-6)
 
 
 class TestListing:
