@@ -64,6 +64,7 @@ STATEMENTS = {
         "status = :status, updated_at = :now WHERE id = :pk"
     ),
     "position": f"SELECT {POSITION_COLS} FROM positions WHERE ticker = :k{{lock}}",
+    "read_position": f"SELECT {POSITION_COLS} FROM positions WHERE ticker = :k",
     "insert_position": (
         "INSERT INTO positions (ticker, event_ticker, net_count, cost_basis, realized_pnl, fees, updated_at) "
         "VALUES (:ticker, :event_ticker, :zero, :zero, :zero, :zero, :now) ON CONFLICT DO NOTHING RETURNING ticker"

@@ -23,14 +23,13 @@ from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from actors.errors import LedgerError
-from ledger.activity import insert_for
+from ledger.engine import _dumps
+from ledger.hot import position_record
 from ledger.orders import COUNT_PLACES, NON_FINAL, PRICE_PLACES, OrdersMixin, _money, status_after_fill
-from ledger.records import BookResult, Exposure, FillRecord, OrderStatus, PositionRecord
-from ledger.schema import FillRow, OrderEventRow, OrderRow, PositionRow, SettlementRow
+from ledger.records import BookResult, Exposure, FillRecord, OrderRecord, OrderStatus, PositionRecord
+from ledger.schema import FillRow, OrderRow, PositionRow, SettlementRow
 from ledger.types import QUANTUM, to_utc
 
 ZERO = Decimal(0)
@@ -75,6 +74,10 @@ def _position(row: PositionRow) -> PositionRecord:
     )
 
 
+def _opt_ts(h: Any, ts: float | None) -> Any:
+    return None if ts is None else h.enc_ts(to_utc(ts))
+
+
 def _flat(ticker: str, now: float) -> PositionRecord:
     return PositionRecord(ticker, None, ZERO, ZERO, ZERO, ZERO, ZERO, None, None, None, now)
 
@@ -98,112 +101,114 @@ class PositionsMixin(OrdersMixin):
         count = _money("count", fill.count, positive=True, places=COUNT_PLACES)
         price = _money("price", fill.price, unit=True, places=PRICE_PLACES)
         fee = _money("fee", fill.fee)
-        try:
-            with self._write("book_fill") as s:
-                return self._book(s, fill, count, price, fee)
-        except LedgerError as exc:
-            if not isinstance(exc.__cause__, IntegrityError):
-                raise
-        # A concurrent transaction booked the same trade_id first: report the duplicate.
-        with self._read("book_fill") as s:
-            if s.scalar(select(FillRow.id).where(FillRow.trade_id == fill.trade_id)) is None:
-                raise LedgerError(f"book_fill failed: integrity error on fill {fill.trade_id!r}")
-            pos = s.get(PositionRow, fill.ticker)
-            order = self._find_order(s, fill, lock=False)
-            return BookResult(
-                False,
-                _flat(fill.ticker, self._now().timestamp()) if pos is None else _position(pos),
-                ZERO,
-                None if order is None else OrderStatus(order.status),
-            )
+        with self._raw_write("book_fill") as conn:
+            cur = conn.cursor()
+            try:
+                return self._book(conn, cur, fill, count, price, fee)
+            finally:
+                cur.close()
 
-    def _find_order(self, s: Session, fill: FillRecord, *, lock: bool) -> OrderRow | None:
-        for col, val in ((OrderRow.client_order_id, fill.client_order_id), (OrderRow.order_id, fill.order_id)):
-            if val:
-                q = select(OrderRow).where(col == val)
-                row = s.scalars(q.with_for_update() if lock else q).first()
-                if row is not None:
-                    return row
-        return None
-
-    def _book(self, s: Session, fill: FillRecord, count: Decimal, price: Decimal, fee: Decimal) -> BookResult:
+    def _book(self, conn: Any, cur: Any, fill: FillRecord, count: Decimal, price: Decimal, fee: Decimal) -> BookResult:
+        """The booking; lock order (PostgreSQL): order row, then position row, then the fill's trade_id."""
+        h, sql = self._hot, self._hot.sql
         now = self._now()
-        order = self._find_order(s, fill, lock=True)  # lock order: order row, then fill, then position
-        if s.scalar(select(FillRow.id).where(FillRow.trade_id == fill.trade_id)) is not None:
-            pos = s.get(PositionRow, fill.ticker)
-            return BookResult(False, _flat(fill.ticker, now.timestamp()) if pos is None else _position(pos), ZERO,
-                              None if order is None else OrderStatus(order.status))
-        row = FillRow(
-            trade_id=fill.trade_id, order_pk=None if order is None else order.id,
-            client_order_id=fill.client_order_id or (None if order is None else order.client_order_id),
-            order_id=fill.order_id or (None if order is None else order.order_id), ticker=fill.ticker,
-            book_side=fill.book_side, count=count, price=price, fee=fee, is_taker=bool(fill.is_taker),
-            ts=to_utc(fill.ts), realized_pnl=ZERO, booked_at=now,
-        )
-        s.add(row)
-        s.flush()  # a concurrent duplicate fails here (unique trade_id) and the whole booking rolls back
-        event = fill.event_ticker or (None if order is None else order.event_ticker)
-        s.execute(
-            insert_for(self.dialect, PositionRow)
-            .values(ticker=fill.ticker, event_ticker=event, net_count=ZERO, cost_basis=ZERO,
-                    realized_pnl=ZERO, fees=ZERO, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["ticker"])
-        )
-        pos = s.scalars(select(PositionRow).where(PositionRow.ticker == fill.ticker).with_for_update()).one()
+        at, now_s = h.enc_ts(now), now.timestamp()
+        order = None
+        for key, val in (("order_by_coid", fill.client_order_id), ("order_by_oid", fill.order_id)):
+            if val:
+                cur.execute(sql[key], {"k": val})
+                row = cur.fetchone()
+                if row is not None:
+                    order = row[0], h.order(row, 1)
+                    break
+        rec = None if order is None else order[1]
+        event = fill.event_ticker or (None if rec is None else rec.event_ticker)
+        cur.execute(sql["position"], {"k": fill.ticker})
+        row = cur.fetchone()
+        created = False
+        if row is None:  # first fill in this market: a zero row to lock (a racing booker may insert it too)
+            cur.execute(sql["insert_position"], {"ticker": fill.ticker, "event_ticker": event, "zero": h.zero,
+                                                 "now": at})
+            created = cur.fetchone() is not None
+            cur.execute(sql["position"], {"k": fill.ticker})
+            row = cur.fetchone()
+        pos = h.position(row)
         delta = count if fill.book_side == "bid" else -count
         was = pos.net_count
         net, basis, realized = apply_fill(was, pos.cost_basis, delta, price)
-        pos.net_count, pos.cost_basis = net, basis
-        pos.realized_pnl += realized
-        pos.fees += fee
-        pos.event_ticker = pos.event_ticker or event
-        pos.updated_at = now
+        cur.execute(sql["insert_fill"], {
+            "trade_id": fill.trade_id, "order_pk": None if order is None else order[0],
+            "client_order_id": fill.client_order_id or (None if rec is None else rec.client_order_id),
+            "order_id": fill.order_id or (None if rec is None else rec.order_id), "ticker": fill.ticker,
+            "book_side": fill.book_side, "count": h.enc_money(count), "price": h.enc_money(price),
+            "fee": h.enc_money(fee), "is_taker": bool(fill.is_taker), "ts": h.enc_ts(to_utc(fill.ts)),
+            "realized": h.enc_money(realized), "now": at,
+        })
+        if cur.fetchone() is None:  # this trade_id is booked already (perhaps by a racing transaction)
+            if created:
+                conn.rollback()
+                return BookResult(False, _flat(fill.ticker, now_s), ZERO, None if rec is None else rec.status)
+            return BookResult(False, pos, ZERO, None if rec is None else rec.status)
+        opened_at, closed_at, evidence = pos.opened_at, pos.closed_at, pos.close_evidence
         if net != 0 and (was == 0 or (was > 0) != (net > 0)):
-            pos.opened_at, pos.closed_at, pos.close_evidence = now, None, None
+            opened_at, closed_at, evidence = now_s, None, None
         elif net == 0:
-            pos.closed_at, pos.close_evidence = now, f"fill {fill.trade_id}"
-        row.realized_pnl = realized
-        status = None if order is None else self._fill_order(s, order, fill, count, fee)
-        if order is None:
-            self._log_in(s, "FILL_UNMATCHED", "WARNING", f"fill {fill.trade_id} matches no local order",
-                         {"trade_id": fill.trade_id, "ticker": fill.ticker, "order_id": fill.order_id})
-        s.flush()
-        return BookResult(True, _position(pos), realized, status)
+            closed_at, evidence = now_s, f"fill {fill.trade_id}"
+        new_pos = position_record(fill.ticker, pos.event_ticker or event, net, basis, pos.realized_pnl + realized,
+                                  pos.fees + fee, opened_at, closed_at, evidence, now_s)
+        cur.execute(sql["update_position"], {
+            "ticker": fill.ticker, "event_ticker": new_pos.event_ticker, "net": h.enc_money(net),
+            "basis": h.enc_money(basis), "realized": h.enc_money(new_pos.realized_pnl),
+            "fees": h.enc_money(new_pos.fees), "opened_at": _opt_ts(h, opened_at), "closed_at": _opt_ts(h, closed_at),
+            "close_evidence": evidence, "now": at,
+        })
+        status = None
+        if order is not None:
+            status = self._fill_order(cur, order[0], order[1], fill, count, fee, at)
+        else:
+            self._log_raw(cur, at, "FILL_UNMATCHED", "WARNING", f"fill {fill.trade_id} matches no local order",
+                          {"trade_id": fill.trade_id, "ticker": fill.ticker, "order_id": fill.order_id})
+        return BookResult(True, new_pos, realized, status)
 
-    def _fill_order(self, s: Session, order: OrderRow, fill: FillRecord, count: Decimal, fee: Decimal) -> OrderStatus:
-        old = OrderStatus(order.status)
-        order.filled_count += count
-        order.fees += fee
-        order.updated_at = self._now()
-        if fill.order_id and order.order_id is None:
-            order.order_id = fill.order_id
-        new = status_after_fill(old, order.filled_count, order.count)
-        if order.filled_count > order.count:
-            self._log_in(s, "OVERFILL", "CRITICAL", f"order {order.client_order_id} filled beyond its size",
-                         {"client_order_id": order.client_order_id, "count": order.count,
-                          "filled": order.filled_count, "trade_id": fill.trade_id})
+    def _fill_order(
+        self, cur: Any, pk: int, order: OrderRecord, fill: FillRecord, count: Decimal, fee: Decimal, at: Any
+    ) -> OrderStatus:
+        h = self._hot
+        old = order.status
+        filled = order.filled_count + count
+        new = status_after_fill(old, filled, order.count)
+        cur.execute(h.sql["fill_order"], {"filled": h.enc_money(filled), "fees": h.enc_money(order.fees + fee),
+                                          "order_id": fill.order_id or None, "status": new.value, "now": at,
+                                          "pk": pk})
+        coid = order.client_order_id
+        if filled > order.count:
+            self._log_raw(cur, at, "OVERFILL", "CRITICAL", f"order {coid} filled beyond its size",
+                          {"client_order_id": coid, "count": order.count, "filled": filled,
+                           "trade_id": fill.trade_id})
         if old is OrderStatus.REJECTED:
-            self._log_in(s, "FILL_ON_REJECTED", "CRITICAL", f"fill on rejected order {order.client_order_id}",
-                         {"client_order_id": order.client_order_id, "trade_id": fill.trade_id})
+            self._log_raw(cur, at, "FILL_ON_REJECTED", "CRITICAL", f"fill on rejected order {coid}",
+                          {"client_order_id": coid, "trade_id": fill.trade_id})
         if new is not old:
-            order.status = new.value
-            s.add(OrderEventRow(order_pk=order.id, from_status=old.value, to_status=new.value,
-                                reason=f"fill {fill.trade_id}", at=self._now()))
+            cur.execute(h.sql["insert_event"], {"pk": pk, "from_status": old.value, "to_status": new.value,
+                                                "reason": f"fill {fill.trade_id}", "at": at})
         return new
+
+    def _log_raw(self, cur: Any, at: Any, category: str, level: str, message: str, details: Mapping[str, Any]) -> None:
+        """Add an activity row inside the hot-path transaction (committed with it)."""
+        cur.execute(self._hot.sql["insert_activity"], {"at": at, "category": category, "level": level,
+                                                       "message": message, "details": _dumps(dict(details))})
 
     def position(self, ticker: str) -> PositionRecord | None:
         """The position in one market (open or closed), or ``None`` if never traded; ``LedgerError`` on failure."""
-        with self._read("position") as s:
-            row = s.get(PositionRow, ticker)
-            return None if row is None else _position(row)
+        rows = self._raw_rows("position", self._hot.sql["read_position"], {"k": ticker})
+        return self._hot.position(rows[0]) if rows else None
 
     def positions(self, open_only: bool = True) -> list[PositionRecord]:
         """Positions by ticker (only open ones by default); raises ``LedgerError`` on failure."""
-        q = select(PositionRow).order_by(PositionRow.ticker)
-        if open_only:
-            q = q.where(PositionRow.net_count != ZERO)
-        with self._read("positions") as s:
-            return [_position(r) for r in s.scalars(q)]
+        h = self._hot
+        rows = self._raw_rows("positions", h.sql["open_positions" if open_only else "all_positions"],
+                              {"zero": h.zero})
+        return [h.position(r) for r in rows]
 
     def close_position_on_evidence(
         self,

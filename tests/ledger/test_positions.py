@@ -154,6 +154,39 @@ class TestBookFill:
         assert res.position.net_count == D(5)
         assert ledger.activity("FILL_UNMATCHED")[0].details["trade_id"] == "orphan"
 
+    def test_failure_mid_booking_commits_nothing(self, ledger):
+        """A booking failing after the fill row is written (exchange id taken) rolls back fill, position and order."""
+        order(ledger, coid="c1", path=())
+        order(ledger, coid="c2")
+        ledger.transition("c2", S.RESTING, order_id="ex-2")
+        with pytest.raises(LedgerError, match="book_fill failed"):
+            ledger.book_fill(fill("t1", count="4", coid="c1", oid="ex-2"))
+        assert ledger.position("KXA-26-T1") is None
+        assert ledger.get_order("c1").filled_count == 0
+        assert ledger.order_history("c1") == [(None, S.INTENT, "intent written")]
+        assert ledger.book_fill(fill("t1", count="4", coid="c1")).booked
+
+    def test_hot_path_records_match_the_orm_view(self, ledger, clock):
+        """Positions and orders returned by book_fill equal the ORM-mapped rows and the read methods."""
+        from ledger.orders import to_record
+        from ledger.positions import _position
+        from ledger.schema import OrderRow, PositionRow
+
+        order(ledger, count="10", path=(S.SENT, S.RESTING))
+        results = []
+        for i, (side, count, price) in enumerate([("bid", "4", "0.40"), ("ask", "6", "0.55"), ("bid", "2", "0.3")]):
+            clock.advance(0.5)
+            results.append(ledger.book_fill(fill(f"t{i}", side=side, count=count, price=price, coid="c1")))
+        last = results[-1]
+        with ledger._read("reload") as s:
+            assert _position(s.get(PositionRow, "KXA-26-T1")) == last.position
+            assert to_record(s.query(OrderRow).filter_by(client_order_id="c1").one()) == ledger.get_order("c1")
+        assert ledger.position("KXA-26-T1") == last.position == ledger.positions(open_only=False)[0]
+        assert (last.position.net_count, last.position.closed_at) == (D(0), clock.t)
+        assert [r.realized_pnl for r in results] == [D(0), D("0.60"), D("0.50")]
+        assert ledger.daily_realized_pnl(DAY) == D("1.10") - D("0.21")
+        assert ledger.positions() == []
+
     @pytest.mark.parametrize("bad", [{"count": D(0)}, {"price": D("1.01")}, {"fee": D("-0.01")},
                                      {"book_side": "yes"}, {"count": D("0.001")}, {"price": D("0.12345")}])
     def test_invalid_fill_refused(self, ledger, bad):
