@@ -48,6 +48,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _order_json(row: Any) -> dict[str, Any]:
+    """A ledger order as JSON. ``remaining_count`` is what may still fill: the exchange's last report when
+    the ledger has one, else 0 for a final order and the unfilled rest for an open one (an IOC settled by
+    its booked fills never gets a separate report)."""
+    out = _plain(row)
+    if out.get("remaining_count") is None:
+        out["remaining_count"] = str(row.open_count)
+    return out
+
+
 def _invalid(field: str, rule: str, status: int = 422) -> Response:
     return JSONResponse({"error": f"{field}: {rule}", "field": field, "rule": rule}, status_code=status)
 
@@ -135,13 +145,13 @@ def order_routes(trading: TradingFacade) -> list[BaseRoute]:
         except ValueError:
             return _invalid("status", "must be an order status (INTENT, SENT, RESTING, PARTIAL, UNKNOWN, "
                             "FILLED, CANCELED, REJECTED)")
-        return JSONResponse({"orders": _plain(rows)})
+        return JSONResponse({"orders": [_order_json(r) for r in rows]})
 
     async def get_order(request: Request) -> Response:
         row = await run_in_threadpool(trading.order, request.path_params["client_order_id"])
         if row is None:
             return JSONResponse({"error": "no such order", "field": "client_order_id"}, status_code=404)
-        return JSONResponse(_plain(row))
+        return JSONResponse(_order_json(row))
 
     async def positions(_request: Request) -> Response:
         return JSONResponse({"positions": _plain(await run_in_threadpool(trading.positions))})
