@@ -63,8 +63,10 @@ class Guardian(SupervisedActor):
             return None
         if isinstance(message, Reset):
             return self.reset(message)
-        if isinstance(message, ApiSuccess | ApiError):
-            self._api(isinstance(message, ApiError))
+        if isinstance(message, ApiSuccess):
+            self._api(False, message.count)
+        elif isinstance(message, ApiError):
+            self._api(True)
         elif isinstance(message, FillBooked):
             self._fill(message)
         elif isinstance(message, Discrepancy):
@@ -105,12 +107,12 @@ class Guardian(SupervisedActor):
             return
         self.emergency_stop(f"{switch}: {reason}", f"guardian:{switch}")
 
-    def _api(self, failed: bool) -> None:
+    def _api(self, failed: bool, count: int = 1) -> None:
         limits = self._limits
         if limits is None:
             return
         now = time.monotonic()
-        self.api_calls.append((now, failed))
+        self.api_calls.extend([(now, failed)] * count)
         while self.api_calls and now - self.api_calls[0][0] > limits.api_error_window_s:
             self.api_calls.popleft()
         calls = len(self.api_calls)

@@ -50,6 +50,7 @@ class MarketCache:
         self._book_ttl = book_ttl_s
         self._meta: dict[str, tuple[float, Any]] = {}
         self._book: dict[str, tuple[float, Decimal | None, Decimal | None]] = {}
+        self._info: dict[tuple[str, bool], tuple[float, float, MarketInfo]] = {}  # built once per refresh
 
     def info(self, ticker: str, *, with_book: bool = True) -> MarketInfo | None:
         """Facts about ``ticker`` (None when the exchange does not know it). Raises on a failed read."""
@@ -66,15 +67,21 @@ class MarketCache:
         if market is None:
             return None
         bid, ask = market.yes_bid, market.yes_ask
+        book_at = 0.0
         if with_book:
             book = self._book.get(ticker)
             if book is None or now - book[0] > self._book_ttl:
                 ob = self._client.get_orderbook(ticker, depth=1)
                 book = (now, ob.best_yes_bid, ob.best_yes_ask)
                 self._book[ticker] = book
-            bid, ask = book[1], book[2]
+            bid, ask, book_at = book[1], book[2], book[0]
+        key = (ticker, with_book)
+        stamp = (cached[0], book_at)  # refresh times: a new read means a new MarketInfo
+        built = self._info.get(key)
+        if built is not None and built[:2] == stamp:
+            return built[2]
         ranges = market.price_ranges or _STRUCTURES.get(market.price_level_structure or "", ())
-        return MarketInfo(
+        info = MarketInfo(
             ticker=market.ticker,
             event_ticker=market.event_ticker,
             status=market.status,
@@ -83,8 +90,12 @@ class MarketCache:
             yes_bid=bid,
             yes_ask=ask,
         )
+        self._info[key] = (*stamp, info)
+        return info
 
     def forget(self, ticker: str) -> None:
         """Drop what is cached about ``ticker`` (after a MARKET_INACTIVE or a pause)."""
         self._meta.pop(ticker, None)
         self._book.pop(ticker, None)
+        self._info.pop((ticker, True), None)
+        self._info.pop((ticker, False), None)

@@ -118,9 +118,11 @@ class ApiError:
 
 @dataclass(frozen=True, slots=True)
 class ApiSuccess:
-    """Any actor → guardian: one exchange call succeeded (the denominator of the error rate)."""
+    """Any actor → guardian: ``count`` exchange calls succeeded (the denominator of the error rate).
+    Busy senders batch them (at every heartbeat, and before any ApiError) instead of one message a call."""
 
     source: str
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ class OrderPlacer(SupervisedActor):
         self.markets = MarketCache(self.client)
         self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
         self.requests: dict[str, OrderRequest] = {}  # client_order_id -> request, for resends
+        self._ok_calls = 0
         self._risk: tuple[dict[str, PositionView], list[OpenOrder]] | None = None
         self._risk_at = 0.0
 
@@ -338,9 +339,19 @@ class OrderPlacer(SupervisedActor):
     # -- guardian feed ----------------------------------------------------------------------------
 
     def _api_ok(self) -> None:
-        self.ctx.peers["guardian"].tell(ApiSuccess("order_placer"))
+        self._ok_calls += 1
+
+    def _flush_api_ok(self) -> None:
+        if self._ok_calls:
+            self.ctx.peers["guardian"].tell(ApiSuccess("order_placer", self._ok_calls))
+            self._ok_calls = 0
+
+    def on_tick(self) -> None:
+        """Report the successful calls of the last second to the guardian in one message."""
+        self._flush_api_ok()
 
     def _api_error(self, exc: ExchangeError) -> None:
+        self._flush_api_ok()  # the successes first: the error rate is judged over both
         self.ctx.peers["guardian"].tell(ApiError("order_placer", type(exc).__name__, str(exc)[:200]))
 
 
