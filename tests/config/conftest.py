@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from exchange.keys import generate_private_key, private_pem
 
-KG = "/work/main/.venv/bin/kalshi-guard"
+KG = str(Path(sys.executable).with_name("kalshi-guard"))  # the console script of this venv
 
 
 @pytest.fixture(scope="session")

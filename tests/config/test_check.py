@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
-KG = "/work/main/.venv/bin/kalshi-guard"
+KG = str(Path(sys.executable).with_name("kalshi-guard"))  # the console script of this venv
 PEM_TEXT = "-----BEGIN PRIVATE KEY-----\nnot really a key\n-----END PRIVATE KEY-----\n"
 
 # (id, TOML text, key paths expected in order, one line each). "{key}" is replaced by a key file path.

@@ -7,6 +7,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from config.schema import LogSettings, Settings
 from control.logs import LogHandle, setup_logging
 from control.tail import LEVELS, TailFilter, tail
 
-KG = "/work/main/.venv/bin/kalshi-guard"
+KG = str(Path(sys.executable).with_name("kalshi-guard"))  # the console script of this venv
 
 
 class Sink:
