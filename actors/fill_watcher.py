@@ -360,9 +360,14 @@ class FillWatcher(SupervisedActor):
             return
         now, mono = time.time(), time.monotonic()
         timeout = self.settings.orders.confirm_timeout_s
+        grace = self.settings.orders.poll_interval_s
         for coid, tracker in list(self.trackers.items()):
             if now - tracker.created_ts >= timeout and (not tracker.timed_out or not tracker.terminal):
                 self._feed(coid, TimeoutReached(now))
+            elif tracker.state.value == "AWAITING_FILLS" and now - tracker.created_ts >= grace:
+                # dead on the exchange with fills the stream has not brought (a message lost, or the order
+                # filled before our subscription was live): read them over REST rather than wait
+                self._feed(coid, StreamStale(now))
         pending, self.deferred = self.deferred, []
         for coid, action in pending:
             if coid in self.trackers:

@@ -98,3 +98,17 @@ class TestDisconnect:
         assert len(conf.fills) == 2
         p.wait_status(coid, "FILLED")
         p.assert_matches_exchange()
+
+
+class TestFillsTheStreamNeverBrings:
+    def test_an_ioc_whose_fills_never_arrive_on_the_stream_is_confirmed_over_rest(self, pipeline_factory) -> None:
+        """The create response says it filled; with every stream message lost the fills are read back over
+        REST within a poll interval, long before the confirmation timeout."""
+        from simulator.markets import DEFAULT_TICKERS
+
+        p = pipeline_factory(confirm_timeout_s=60, poll_interval_s=0.2)
+        p.faults(stream_drop_rate=1.0)
+        conf = p.trading.place_and_confirm(DEFAULT_TICKERS[0], "yes", "buy", "2", "0.99", "ioc", wait_s=20)
+        assert conf.status.value == "FILLED"
+        p.sim.exchange.faults.clear()
+        p.assert_matches_exchange()
