@@ -356,6 +356,4 @@ class OrderPlacer(SupervisedActor):
 
 
 def _book_side(value: str) -> Any:
-    from actors.orders_api import BookSide as ApiBookSide
-
-    return ApiBookSide(value)
+    return BookSide(value)

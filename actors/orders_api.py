@@ -26,6 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from actors.errors import RequestInvalid
+from exchange.wire_base import BookSide  # Kalshi's YES-book side: one enum for every layer
 
 if TYPE_CHECKING:
     from actors.slippage import OrderSlippage
@@ -37,6 +38,7 @@ PRICE_QUANTUM = Decimal("0.0001")
 FEE_QUANTUM = Decimal("0.000001")
 MAX_CLIENT_ORDER_ID = 64
 MAX_TICKER = 100
+
 
 _FIXED_POINT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _TICKER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -56,12 +58,6 @@ class Action(StrEnum):
     BUY = "buy"
     SELL = "sell"
 
-
-class BookSide(StrEnum):
-    """Kalshi's YES-book side: ``bid`` = become long YES, ``ask`` = become long NO."""
-
-    BID = "bid"
-    ASK = "ask"
 
 
 class TimeInForce(StrEnum):
