@@ -30,7 +30,7 @@ import pykka
 from loguru import logger
 
 from actors.base import ActorContext, ExitKind, ExitNotice, HeartbeatBoard, SupervisedActor
-from actors.gate import GateState, TradingGate
+from actors.gate import TradingGate
 from actors.messages import Alert, Halt, Ping, Severity
 from actors.peers import ChildHandle, Peers
 from config.schema import SupervisorSettings
@@ -112,7 +112,6 @@ class SupervisorStats:
     gate_reason: str
     healthy: bool
     dead_letters: int = 0
-    extra: tuple[tuple[str, str], ...] = field(default=())
 
 
 class Supervisor:
@@ -404,7 +403,3 @@ class Supervisor:
             healthy=self.healthy(),
             dead_letters=sum(c.handle.dead_letters for c in self._children),
         )
-
-    def gate_is_halted(self) -> bool:
-        """Convenience for status lines."""
-        return self.gate.state is GateState.HALTED

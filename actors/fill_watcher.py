@@ -64,7 +64,7 @@ from actors.messages import (
     StreamNotice,
     Track,
 )
-from actors.orders_api import Action, Confirmation, OrderRequest, Outcome, TimeInForce
+from actors.orders_api import Action, OrderRequest, Outcome
 from ledger import FillRecord, OrderStatus
 from ledger.orders import can_transition
 
@@ -459,5 +459,3 @@ class FillWatcher(SupervisedActor):
 def _buys_yes(req: OrderRequest) -> bool:
     return (req.outcome is Outcome.YES) == (req.action is Action.BUY)
 
-
-__all__ = ["Confirmation", "FillWatcher", "TimeInForce"]

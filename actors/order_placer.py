@@ -113,7 +113,7 @@ class OrderPlacer(SupervisedActor):
         if self.client is None or self.ledger is None or self.throttle is None:
             refuse("NO_EXCHANGE", "this order placer runs without an exchange or ledger")
             return None
-        if not self.ctx.gate.allows(OrderIntent.REDUCING) and not self.ctx.gate.allows(OrderIntent.OPENING):
+        if not self.ctx.gate.allows(OrderIntent.REDUCING):  # closed to every order (OPENING ⊂ REDUCING)
             snap = self.ctx.gate.snapshot()
             refuse(f"GATE_{snap.state.value}", snap.reason)
             return None

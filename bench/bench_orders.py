@@ -61,9 +61,8 @@ from actors.facade import TradingFacade
 from actors.gate import TradingGate
 from config.schema import ExchangeSettings, Settings
 from control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
-from exchange.endpoints import make_client, make_signer, resolve
+from exchange.endpoints import make_client, make_stream
 from exchange.keys import load_private_key
-from exchange.stream import KalshiStream
 from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from ledger import Ledger
 from simulator.markets import DEFAULT_TICKERS
@@ -194,8 +193,8 @@ def build_pipeline(sim: SimProcess, ledger_path: Path) -> Pipeline:
     gate = TradingGate(persist=ledger.save_gate)
     ex, key = settings.exchange, sim.key
 
-    def stream_factory(on_message: Any, on_event: Any) -> KalshiStream:
-        return KalshiStream(resolve(ex).ws_url, make_signer(ex, key), on_message, on_event)
+    def stream_factory(on_message: Any, on_event: Any) -> Any:
+        return make_stream(ex, key, on_message, on_event)
 
     services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
                 "exchange_factory": lambda _n: make_client(ex, key)}

@@ -81,6 +81,7 @@ class Daemon:
         self.router = router
         self.started_at = time.time()
         self.ready = False
+        self._next_reconcile = 0.0  # when a failed start-up reconciliation is tried again
         self.exchange_info: dict[str, Any] = {}
         self.sup: Supervisor | None = None
         self.gate: TradingGate | None = None
@@ -214,12 +215,9 @@ class Daemon:
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
-        from exchange.endpoints import make_signer, resolve
-        from exchange.stream import KalshiStream
+        from exchange.endpoints import make_stream
 
-        endpoints = resolve(self._ex)
-        return KalshiStream(endpoints.ws_url, make_signer(self._ex, self._key), on_message, on_event,
-                            stale_after=self.settings.orders.stream_stale_s)
+        return make_stream(self._ex, self._key, on_message, on_event, stale_after=self.settings.orders.stream_stale_s)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
@@ -323,7 +321,7 @@ class Daemon:
             sup.tick()
             if sup.escalated:
                 return EXIT_ESCALATED
-            if not self.ready and time.monotonic() >= getattr(self, "_next_reconcile", 0.0):
+            if not self.ready and time.monotonic() >= self._next_reconcile:
                 self._startup_reconcile(notifier)
             notifier.maybe_watchdog(sup.healthy() and self.ready)
             line = self._status_line()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -89,3 +90,12 @@ def make_client(settings: ExchangeSettings, key: rsa.RSAPrivateKey | None = None
     endpoints = resolve(settings)
     return KalshiClient(endpoints.rest_url, make_signer(settings, key), timeout=settings.request_timeout_s,
                         buckets=buckets if buckets is not None else make_buckets(settings), rng=rng)
+
+
+def make_stream(settings: ExchangeSettings, key: rsa.RSAPrivateKey | None, on_message: Any, on_event: Any,
+                **kw: Any) -> Any:
+    """The private-channel WebSocket stream for the same URL and key as :func:`make_client` (``kw`` goes to
+    ``KalshiStream``, e.g. ``stale_after``). Raises ConfigError like :func:`make_client`."""
+    from exchange.stream import KalshiStream
+
+    return KalshiStream(resolve(settings).ws_url, make_signer(settings, key), on_message, on_event, **kw)

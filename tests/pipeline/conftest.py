@@ -19,8 +19,7 @@ from actors.facade import TradingFacade
 from actors.gate import TradingGate
 from config.schema import ExchangeSettings, Settings
 from control.daemon import child_specs
-from exchange.endpoints import make_client, make_signer, resolve
-from exchange.stream import KalshiStream
+from exchange.endpoints import make_client, make_stream
 from ledger import Ledger, OrderStatus
 from ledger.schema import FillRow
 from simulator.testing import running_simulator
@@ -178,8 +177,8 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         key = sim.private_key
         ex = settings.exchange
 
-        def stream_factory(on_message: Any, on_event: Any) -> KalshiStream:
-            return KalshiStream(resolve(ex).ws_url, make_signer(ex, key), on_message, on_event)
+        def stream_factory(on_message: Any, on_event: Any) -> Any:
+            return make_stream(ex, key, on_message, on_event)
 
         services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
                     "exchange_factory": lambda _n: make_client(ex, key)}
