@@ -14,8 +14,9 @@ locks, no logging, no I/O. The persisted write happens afterwards, on the main l
 
 The Python-level SIGUSR1 handler runs on the main thread once it holds the GIL, which busy actor threads
 can delay by milliseconds. So the send point also asks a *probe* (``control.signals.SignalRouter``
-peeks at the wakeup socket, which the C-level handler writes at once, without the GIL): a SIGUSR1 that
-has arrived but whose Python handler has not run yet already refuses opening orders.
+peeks at the wakeup socket, which the C-level handler writes at once, without the GIL, and in the order
+placer's own thread — SIGUSR1 is delivered there): a SIGUSR1 that has arrived but whose Python handler
+has not run yet already refuses opening orders.
 """
 
 from __future__ import annotations

@@ -56,8 +56,13 @@ class OrderPlacer(SupervisedActor):
     trading = True
 
     def setup(self) -> None:
-        """Open the placer's own client and market cache."""
+        """Take SIGUSR1 in this thread (when the daemon's signal router is a service: the emergency stop's
+        C-level handler then runs in the thread that sends orders, see ``control.signals``); open the
+        placer's own client and market cache."""
         services = self.ctx.services
+        signals = services.get("signals")
+        if signals is not None:
+            signals.take_usr1_here()
         self.ledger = services.get("ledger")
         factory = services.get("exchange_factory")
         self.client = factory("order_placer") if factory is not None else None

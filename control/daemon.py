@@ -46,8 +46,10 @@ from supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
 log = logger.bind(actor="main")
 TICK_S = 0.25  # the loop also wakes at once on a signal, an exit notice or a due restart
 STARTUP_RECONCILE_RETRY_S = 5.0
-# CPython hands the GIL over every 5 ms by default: a busy actor thread could hold off the SIGUSR1
-# handler (which runs on the main thread) that long. 0.5 ms bounds the stop latency; bench/ measures it.
+# CPython hands the GIL over every 5 ms by default: a busy actor thread could hold off the Python-level
+# SIGUSR1 handler (main thread: the persisted close, Halt to every actor) that long. The send point does
+# not wait for it (the placer's thread runs the C-level handler, control/signals.py); 0.5 ms keeps the
+# rest of the stop prompt too. bench/bench_foundation.py prints both.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
@@ -140,7 +142,7 @@ class Daemon:
         notifier = Notifier()
         notifier.status("starting")
         services = {"ledger": ledger, "settings": self.settings, "exchange_factory": self._exchange_factory(),
-                    "stream_factory": self._stream_factory}
+                    "stream_factory": self._stream_factory, "signals": self.router}
         self.sup = sup = Supervisor(
             child_specs(self.settings), gate, self.settings.supervisor, services=services, wake=self.router.wake
         )

@@ -29,7 +29,34 @@ def halted_actors(d: Daemon) -> set[str]:
         led.close()
 
 
+def threads_taking_sigusr1(pid: int) -> list[int]:
+    """The daemon's threads (by id) that do not block SIGUSR1, read from /proc."""
+    bit = 1 << (signal.SIGUSR1 - 1)
+    taking = []
+    for task in sorted(Path(f"/proc/{pid}/task").iterdir()):
+        fields = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line)
+        if not int(fields["SigBlk"].strip(), 16) & bit:
+            taking.append(int(task.name))
+    return taking
+
+
 class TestEmergencyStop:
+    def test_sigusr1_is_delivered_to_one_thread_only_not_the_main_thread(
+        self, daemon_factory: Callable[..., Daemon]
+    ) -> None:
+        """Running, the daemon leaves SIGUSR1 to exactly one thread (the order placer's), never the main
+        thread sleeping in select — and SIGUSR1 still closes the gate."""
+        d = daemon_factory()
+        d.start()
+        d.wait_ready()
+        assert d.proc is not None
+        taking = threads_taking_sigusr1(d.proc.pid)
+        assert len(taking) == 1
+        assert taking != [d.proc.pid], "the main thread blocks SIGUSR1"
+        d.signal(signal.SIGUSR1)
+        d.wait_notify("gate=HALTED")
+        assert d.status()["gate"]["source"] == "signal"
+
     def test_sigusr1_halts_every_trading_actor_and_is_audited(self, daemon_factory: Callable[..., Daemon]) -> None:
         """SIGUSR1 closes the gate, every trading actor receives Halt, and a KILL_SWITCH row is written."""
         d = daemon_factory()
@@ -254,5 +281,5 @@ class TestEarlySignal:
         d.wait_ready()
         gate = d.status()["gate"]
         assert gate["state"] == "HALTED"
-        assert "start-up" in gate["reason"]
+        assert "SIGUSR1" in gate["reason"]
         wait_until(lambda: halted_actors(d) >= TRADING, what="Halt acknowledged by every trading actor")
