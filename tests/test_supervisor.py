@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
+import select
+import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +21,7 @@ from actors.messages import Crash, CrashHard, Hang, Ping
 from actors.order_placer import OrderPlacer
 from actors.reconciler import Reconciler
 from config.schema import SupervisorSettings
+from control.signals import SignalRouter
 from supervisor import ChildSpec, ChildStatus, Strategy, Supervisor
 
 
@@ -260,3 +265,74 @@ class TestEscalation:
                 assert base <= d <= base * 1.5
         finally:
             sup.stop()
+
+
+def sigusr1_blocked_in(native_id: int) -> bool:
+    """Whether the thread with this kernel id blocks SIGUSR1 (from /proc)."""
+    for line in Path(f"/proc/self/task/{native_id}/status").read_text().splitlines():
+        if line.startswith("SigBlk:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGUSR1 - 1)))
+    raise AssertionError("no SigBlk line")
+
+
+def placer_thread(sup: Supervisor) -> int:
+    """The kernel id of the current order placer's thread (pykka numbers actor threads in start order)."""
+    assert answers(sup, "order_placer")
+    placers = [t for t in threading.enumerate() if t.name.startswith("OrderPlacer-") and t.is_alive()]
+    newest = max(placers, key=lambda t: int(t.name.rsplit("-", 1)[1]))
+    assert newest.native_id is not None
+    return newest.native_id
+
+
+class TestEmergencySignalRouting:
+    @pytest.fixture
+    def routed(self, clock: FakeClock) -> Iterator[tuple[Supervisor, SignalRouter]]:
+        router = SignalRouter()
+        router.install()
+        gate = TradingGate()
+        router.attach(gate)
+        sup = Supervisor(tree_specs(), gate, SETTINGS, clock=clock, rng=random.Random(1),
+                         services={"signals": router})
+        sup.start()
+        gate.mark_ready()
+        yield sup, router
+        sup.stop()
+        router.uninstall()
+        router.close()
+
+    def test_the_placer_thread_takes_sigusr1_and_its_replacement_does_too(
+        self, routed: tuple[Supervisor, SignalRouter], clock: FakeClock
+    ) -> None:
+        """The order placer's thread unblocks SIGUSR1 (the main thread blocks it); a restarted placer's new
+        thread takes it again."""
+        sup, _ = routed
+        first = placer_thread(sup)
+        assert not sigusr1_blocked_in(first)
+        assert sigusr1_blocked_in(threading.get_native_id())
+        sup.peers["order_placer"].tell(Crash())
+        wait_for_death_and_restart(sup, clock, "order_placer")
+        assert answers(sup, "order_placer")
+        second = placer_thread(sup)
+        assert second != first
+        assert not sigusr1_blocked_in(second)
+
+    def test_a_sigusr1_while_the_placer_is_down_is_not_lost(
+        self, routed: tuple[Supervisor, SignalRouter], clock: FakeClock
+    ) -> None:
+        """Between the placer's death and its replacement nobody may take SIGUSR1; it waits in the kernel
+        and the main loop's drain applies it, so the gate ends HALTED."""
+        sup, router = routed
+        sup.peers["order_placer"].tell(Crash())
+        for _ in range(50):
+            sup.tick(block_s=5)
+            if sup.gate.state is GateState.NOT_READY:
+                break
+        os.kill(os.getpid(), signal.SIGUSR1)
+        router.drain()  # pending in the kernel: applied here
+        if sup.gate.state is not GateState.HALTED:  # the dying placer thread took it: its byte wakes us
+            select.select([router.wakeup_socket], [], [], 5)
+            router.drain()
+        assert sup.gate.state is GateState.HALTED
+        clock.advance(SETTINGS.backoff_max_s * 2)
+        sup.tick()
+        assert sup.gate.state is GateState.HALTED, "recovery does not reopen it"
