@@ -75,7 +75,8 @@ class TestEmergencyStop:
             assert rows, "a KILL_SWITCH row is written"
             assert set(rows[0].details["halted"]) == TRADING
             assert rows[0].details["cancel_all"] == "ok"
-            assert any("kill switch" in a.title for a in led.due_alerts("discord", now=4e9, limit=50))
+            wait_until(lambda: any("kill switch" in a.title for a in led.due_alerts("discord", now=4e9, limit=50)),
+                       what="a kill-switch alert in the outbox (queued by the alerter after the row)")
         finally:
             led.close()
         assert d.proc is not None
