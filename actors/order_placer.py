@@ -12,6 +12,14 @@ with its ``client_order_id`` → the gate check → send → classify → hand t
 except a :class:`~actors.messages.Resend` the fill watcher asks for (same ``client_order_id``, gate checked
 again). A read that fails while building the risk view refuses the order (fail closed).
 
+Coalescing: orders that queued up in the mailbox while the placer was busy leave together. On a
+``PlaceOrder`` the placer also takes the ``PlaceOrder`` tells waiting consecutively at the head of its
+mailbox (:func:`~actors.coalesce.take_queued`; never past any other message, so a ``Halt`` or ``Resend``
+is not overtaken), up to ``orders.coalesce_max`` and what the write bucket can pay for in one request, and
+places them as one batch (:meth:`OrderPlacer.place_batch`): each order keeps its own pre-trade check,
+write-ahead row and confirmation; the gate is checked once, immediately before the one request. An order
+alone goes out as a single create.
+
 Failures: an exception escaping a handler kills the actor (the supervisor restarts it, and every order in
 its mailbox is lost — which is why callers wait with a timeout and every order was written ahead). A
 failing ledger write before the send refuses the order; after the send it leaves the order to the fill
@@ -26,6 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
+from actors.coalesce import take_queued
 from actors.confirmation import Ambiguous as AmbiguousEvent
 from actors.confirmation import Rejected as RejectedEvent
 from actors.confirmation import Sending, Sent
@@ -88,9 +97,14 @@ class OrderPlacer(SupervisedActor):
     # -- dispatch ---------------------------------------------------------------------------------
 
     def handle(self, message: Any) -> Any:
-        """PlaceOrder, PlaceBatch, Resend."""
+        """PlaceOrder (with the PlaceOrders queued behind it, see the module docstring), PlaceBatch, Resend."""
         if isinstance(message, PlaceOrder):
-            self.place(message.request, message.reply, message.batch_id)  # type: ignore[arg-type]
+            queued = take_queued(self.actor_inbox, PlaceOrder, self._coalesce_room() - 1)
+            if queued:
+                orders = (message, *queued)
+                self.place_batch(tuple(m.request for m in orders), tuple(m.reply for m in orders))  # type: ignore[misc]
+            else:
+                self.place(message.request, message.reply, message.batch_id)  # type: ignore[arg-type]
         elif isinstance(message, PlaceBatch):
             self.place_batch(message.requests, message.replies)  # type: ignore[arg-type]
         elif isinstance(message, Resend):
@@ -98,6 +112,15 @@ class OrderPlacer(SupervisedActor):
         else:
             return super().handle(message)
         return None
+
+    def _coalesce_room(self) -> int:
+        """How many orders one coalesced batch may hold: ``orders.coalesce_max``, bounded by what the write
+        bucket can pay for in one request (a bigger batch would be refused RATE_LIMITED as a whole)."""
+        if self.client is None or "settings" not in self.ctx.services:
+            return 1
+        room = self.client.batch_create_room()
+        cap = self._orders_cfg.coalesce_max
+        return max(1, cap if room is None else min(cap, room))
 
     # -- one order --------------------------------------------------------------------------------
 
@@ -231,7 +254,14 @@ class OrderPlacer(SupervisedActor):
     # -- batches ----------------------------------------------------------------------------------
 
     def place_batch(self, requests: tuple[OrderRequest, ...], replies: tuple[Reply[Confirmation], ...]) -> None:
-        """One batch request for the orders that pass their checks; each gets its own confirmation."""
+        """One batch request for the orders that pass their checks; each gets its own confirmation.
+
+        Used for a ``PlaceBatch`` and for coalesced ``PlaceOrder``s alike: the orders share one ``batch_id``
+        in the ledger (a ``PlaceOrder``'s own ``batch_id`` gives way to it). An order refused before the
+        send is answered at once and the others go on. A closed gate at the send point refuses every order
+        (REJECTED ``GATE_<state>``, nothing sent); a failed or ambiguous request classifies each order on
+        its own (REJECTED when the exchange's no is definitive, else UNKNOWN and resolved from evidence).
+        """
         created = time.time()
         batch_id = new_client_order_id()
         ready: list[tuple[str, OrderRequest, Reply[Confirmation], OrderIntent]] = []
@@ -244,7 +274,8 @@ class OrderPlacer(SupervisedActor):
         outcome = self._send_batch(ready)
         for (coid, req, reply, _), events in zip(ready, outcome, strict=True):
             if not self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)):
-                reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=coid))
+                reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=coid,
+                                                count=req.count))
 
     def _send_batch(self, ready: list[tuple[str, OrderRequest, Any, OrderIntent]]) -> list[tuple[Any, ...]]:
         intent = OrderIntent.OPENING if any(i is OrderIntent.OPENING for *_, i in ready) else OrderIntent.REDUCING

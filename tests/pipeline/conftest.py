@@ -3,10 +3,11 @@ the simulator on loopback (REST + WebSocket). Only the bot is the test."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,17 @@ class Pipeline:
     settings: Settings
     _stop: threading.Event
     ledger_url: str = ""
+    _ticking: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def supervisor_paused(self) -> Iterator[None]:
+        """No supervisor pass runs inside (so no heartbeat Ping lands in any mailbox); it resumes on exit."""
+        with self._ticking:
+            yield
+
+    def requests(self, route: str) -> int:
+        """How many REST requests the simulator received on ``route`` (``create_order``, ``batch_create``…)."""
+        return self.sim.ctx.requests[route]
 
     def exchange_orders(self, ticker: str | None = None) -> list[Any]:
         """Every order the exchange holds for our key (via a fresh client)."""
@@ -146,9 +158,9 @@ def build_settings(
 ) -> Settings:
     """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` override those fields."""
     base = Settings()
-    ex = ExchangeSettings(base_url=sim.rest_url, ws_url=sim.ws_url, key_id=sim.key_id,
-                          private_key_file=Path(sim.private_key_path), read_rate_per_s=1000, write_rate_per_s=1000,
-                          **(exchange or {}))
+    ex = ExchangeSettings(**{"base_url": sim.rest_url, "ws_url": sim.ws_url, "key_id": sim.key_id,
+                             "private_key_file": Path(sim.private_key_path), "read_rate_per_s": 1000,
+                             "write_rate_per_s": 1000, **(exchange or {})})
     limits = base.limits.model_copy(update={"max_orders_per_s": 1000.0, "max_open_orders": 1000,
                                             "price_collar": base.limits.price_collar.__class__("1"),
                                             **(limits or {})})
@@ -186,14 +198,15 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         sup.start()
         gate.mark_ready()
         stop = threading.Event()
+        p = Pipeline(sim, ledger, gate, sup, TradingFacade(sup.peers, ledger, lambda: settings), settings, stop,
+                     url)
 
         def loop() -> None:
             while not stop.wait(0.05):
-                sup.tick()
+                with p._ticking:
+                    sup.tick()
 
         threading.Thread(target=loop, daemon=True, name="test-supervisor-loop").start()
-        p = Pipeline(sim, ledger, gate, sup, TradingFacade(sup.peers, ledger, lambda: settings), settings, stop,
-                     url)
         made.append((p, ctx))
         return p
 
