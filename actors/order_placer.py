@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 from actors.base import SupervisedActor
@@ -44,14 +44,22 @@ from actors.gate import OrderIntent
 from actors.markets import MarketCache
 from actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
 from actors.orders_api import Confirmation, OrderRequest, to_book
-from actors.pretrade import OpenOrder, OpenState, PositionView, RiskView, Throttle, check, throttle_burst
+from actors.placer_risk import PlacerRiskView
+from actors.pretrade import OpenState, Throttle, check, throttle_burst
 from actors.reply import Reply
 from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from ledger import OrderStatus
 
-ZERO = Decimal(0)
-RISK_REFRESH_S = 0.05  # how stale the placer's view of positions and open orders may get (conservatively)
-_OPEN_STATES = {s.value: OpenState(s.value) for s in OpenState}
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """An order that passed its checks: its id, request, reply, intent and write-ahead row."""
+
+    coid: str
+    req: OrderRequest
+    reply: Reply[Confirmation]
+    intent: OrderIntent
+    row: dict[str, Any]
 
 
 def new_client_order_id() -> str:
@@ -59,7 +67,7 @@ def new_client_order_id() -> str:
     return str(uuid.uuid4())
 
 
-class OrderPlacer(SupervisedActor):
+class OrderPlacer(PlacerRiskView, SupervisedActor):
     """Trading actor (rest-for-one, started last)."""
 
     trading = True
@@ -74,8 +82,7 @@ class OrderPlacer(SupervisedActor):
         self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
         self.requests: dict[str, OrderRequest] = {}  # client_order_id -> request, for resends
         self._ok_calls = 0
-        self._risk: tuple[dict[str, PositionView], list[OpenOrder]] | None = None
-        self._risk_at = 0.0
+        self._init_risk()
 
     def teardown(self) -> None:
         """Close the client."""
@@ -122,12 +129,11 @@ class OrderPlacer(SupervisedActor):
         cap = self._orders_cfg.coalesce_max
         return max(1, cap if room is None else min(cap, room))
 
-    # -- one order --------------------------------------------------------------------------------
+    # -- checks and write-ahead -------------------------------------------------------------------
 
-    def _prepare(
-        self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None
-    ) -> tuple[str, OrderIntent] | None:
-        """Checks and write-ahead. Returns (client_order_id, intent) or None after replying REJECTED."""
+    def _check(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None) -> _Ready | None:
+        """Pre-trade checks of one order. A passing order is counted in the cached risk view (so the next
+        order's checks see it) and spends a throttle token; None after replying REJECTED."""
         coid = req.client_order_id or new_client_order_id()
 
         def refuse(code: str, detail: str) -> None:
@@ -153,41 +159,54 @@ class OrderPlacer(SupervisedActor):
             return None
         side, yes_price = to_book(req)
         intent = self._intent(view, req.ticker, side.value, req.count)
-        market = view.markets[req.ticker]
-        try:
-            self._insert_intent(coid, req, market.event_ticker, yes_price, side.value, intent, batch_id)
-        except LedgerError as exc:
-            if self.ledger.get_order(coid) is not None:
-                refuse("DUPLICATE_CLIENT_ORDER_ID", "this client_order_id was used before (ids are spent forever)")
-            else:
-                refuse("LEDGER_UNAVAILABLE", f"the write-ahead record could not be written: {exc}")
-            return None
         self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
-        crash_point("after_intent")
+        self._unwritten += 1
         self.throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
-        self.requests[coid] = req
-        return coid, intent
+        row = {"client_order_id": coid, "ticker": req.ticker, "event_ticker": view.markets[req.ticker].event_ticker,
+               "book_side": side.value, "outcome": req.outcome.value, "action": req.action.value,
+               "count": req.count, "price": yes_price, "time_in_force": req.time_in_force.value,
+               "reference_price": req.reference_price, "intent": intent.value, "batch_id": batch_id}
+        return _Ready(coid, req, reply, intent, row)
 
-    def _insert_intent(
-        self, coid: str, req: OrderRequest, event_ticker: str, yes_price: Decimal, side: str, intent: OrderIntent,
-        batch_id: str | None,
-    ) -> None:
-        """The write-ahead row. Raises LedgerError (a duplicate id, or the database failing)."""
-        self.ledger.insert_intent(
-            client_order_id=coid, ticker=req.ticker, event_ticker=event_ticker, book_side=side,
-            outcome=req.outcome.value, action=req.action.value, count=req.count, price=yes_price,
-            time_in_force=req.time_in_force.value, reference_price=req.reference_price, intent=intent.value,
-            batch_id=batch_id,
-        )
+    def _write_ahead(self, passed: list[_Ready]) -> list[_Ready]:
+        """The write-ahead INTENT rows of the orders that passed their checks, in one transaction; returns the
+        ones written. An order not written is refused (DUPLICATE_CLIENT_ORDER_ID, or LEDGER_UNAVAILABLE) and
+        dropped from the risk view. When the transaction of several fails, each is written on its own, so
+        one order's failure is its own."""
+        self._unwritten = 0
+        try:
+            records = self.ledger.insert_intents([r.row for r in passed])
+        except LedgerError as exc:
+            if len(passed) > 1:
+                return [r for one in passed for r in self._write_ahead([one])]
+            records, error = [None], exc
+        else:
+            error = None
+        written = []
+        for ready, record in zip(passed, records, strict=True):
+            if record is not None:
+                self.requests[ready.coid] = ready.req
+                written.append(ready)
+                continue
+            row = ready.row
+            self._note_open(ready.coid, row["ticker"], row["book_side"], row["price"], row["count"], None)
+            code, detail = (("DUPLICATE_CLIENT_ORDER_ID", "this client_order_id was used before (ids are spent "
+                             "forever)") if error is None else
+                            ("LEDGER_UNAVAILABLE", f"the write-ahead record could not be written: {error}"))
+            ready.reply.set(Confirmation.rejected(code, detail, client_order_id=ready.coid, count=ready.req.count,
+                                                  latency_ms=0))
+        if written:
+            crash_point("after_intent")
+        return written
 
     def place(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None = None) -> None:
         """Check, write ahead, gate, send, hand over. Replies REJECTED itself when it stops early."""
         created = time.time()
-        prepared = self._prepare(req, reply, batch_id)
-        if prepared is None:
+        ready = self._check(req, reply, batch_id)
+        if ready is None or not self._write_ahead([ready]):
             return
-        coid, intent = prepared
-        events = self._send_one(coid, req, intent)
+        coid = ready.coid
+        events = self._send_one(coid, req, ready.intent)
         self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)) or reply.set(
             Confirmation.rejected("FILL_WATCHER_DOWN", "order sent but its confirmation cannot be tracked; "
                                   "start-up resolution will settle it", client_order_id=coid, count=req.count)
@@ -264,13 +283,11 @@ class OrderPlacer(SupervisedActor):
         """
         created = time.time()
         batch_id = new_client_order_id()
-        ready: list[tuple[str, OrderRequest, Reply[Confirmation], OrderIntent]] = []
-        for req, reply in zip(requests, replies, strict=True):
-            prepared = self._prepare(req, reply, batch_id)
-            if prepared is not None:
-                ready.append((prepared[0], req, reply, prepared[1]))
-        if not ready:
+        passed = [r for req, reply in zip(requests, replies, strict=True) if (r := self._check(req, reply, batch_id))]
+        written = self._write_ahead(passed) if passed else []
+        if not written:
             return
+        ready = [(r.coid, r.req, r.reply, r.intent) for r in written]
         outcome = self._send_batch(ready)
         for (coid, req, reply, _), events in zip(ready, outcome, strict=True):
             if not self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)):
@@ -309,64 +326,6 @@ class OrderPlacer(SupervisedActor):
                 out.append((sending, Sent(r.order_id, r.fill_count, r.remaining_count, time.time())))
         return out
 
-    # -- the risk view ----------------------------------------------------------------------------
-
-    def _ledger_view(self) -> tuple[dict[str, PositionView], list[OpenOrder]]:
-        """Positions and open orders as the ledger has them, re-read at most every ``RISK_REFRESH_S``.
-
-        Between reads the placer adds every order it writes ahead (at full size) and marks the ones it
-        learns are UNKNOWN, so the cached view never under-counts exposure: a fill booked meanwhile is
-        still counted as its open order, never as both, and the next read replaces everything with the
-        ledger's truth.
-        """
-        now = time.monotonic()
-        if self._risk is None or now - self._risk_at > RISK_REFRESH_S:
-            positions = {}
-            for p in self.ledger.positions(open_only=True):
-                cost = p.cost_basis if p.net_count > 0 else abs(p.net_count) - p.cost_basis
-                positions[p.ticker] = PositionView(p.net_count, cost)
-            open_orders = [
-                OpenOrder(o.client_order_id, o.ticker, _book_side(o.book_side), o.price,
-                          o.count if o.status is OrderStatus.UNKNOWN else o.open_count, _OPEN_STATES[o.status.value])
-                for o in self.ledger.non_final_orders()
-            ]
-            self._risk, self._risk_at = (positions, open_orders), now
-        return self._risk
-
-    def _note_open(
-        self, coid: str, ticker: str, side: str, yes_price: Decimal, count: Decimal, state: OpenState | None
-    ) -> None:
-        """Record a change the placer itself made in the cached view (see :meth:`_ledger_view`)."""
-        if self._risk is None:
-            return
-        orders = [o for o in self._risk[1] if o.client_order_id != coid]
-        if state is not None:
-            orders.append(OpenOrder(coid, ticker, _book_side(side), yes_price, count, state))
-        self._risk = (self._risk[0], orders)
-
-    def _view(self, ticker: str) -> RiskView:
-        """Positions and open orders from the ledger (see :meth:`_ledger_view`), market facts from the
-        exchange (cached by :class:`~actors.markets.MarketCache`)."""
-        positions, orders = self._ledger_view()
-        open_orders = tuple(orders)
-        tickers = {ticker} | set(positions) | {o.ticker for o in open_orders}
-        markets = {}
-        for t in tickers:
-            info = self.markets.info(t, with_book=t == ticker)
-            if info is not None:
-                markets[t] = info
-        return RiskView(markets, positions, open_orders, self.throttle)
-
-    @staticmethod
-    def _intent(view: RiskView, ticker: str, side: str, count: Decimal) -> OrderIntent:
-        """REDUCING when the order only shrinks an existing position (net of resting closing orders)."""
-        pos = view.positions.get(ticker)
-        if pos is None or pos.position == 0:
-            return OrderIntent.OPENING
-        closing = sum((o.remaining for o in view.open_orders if o.ticker == ticker and o.side.value == side), ZERO)
-        room = pos.position if side == "ask" else -pos.position
-        return OrderIntent.REDUCING if room > 0 and count + closing <= room else OrderIntent.OPENING
-
     # -- guardian feed ----------------------------------------------------------------------------
 
     def _api_ok(self) -> None:
@@ -385,6 +344,3 @@ class OrderPlacer(SupervisedActor):
         self._flush_api_ok()  # the successes first: the error rate is judged over both
         self.ctx.peers["guardian"].tell(ApiError("order_placer", type(exc).__name__, str(exc)[:200]))
 
-
-def _book_side(value: str) -> Any:
-    return BookSide(value)
