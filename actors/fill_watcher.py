@@ -4,7 +4,8 @@ It owns one :class:`~actors.confirmation.OrderTracker` per order in flight and i
 them: events come from the create outcome (``Track``), the private WebSocket channels ``fill`` and
 ``user_orders`` (``StreamMessage``), REST read-backs, cancels and its own timers (the heartbeat tick).
 When the stream is stale or has reconnected, every tracked order is re-read over REST. Fills are booked
-in the ledger (fill + order + position in one transaction; a duplicate ``trade_id`` changes nothing).
+in the ledger (fill + order + position in one transaction; a duplicate ``trade_id`` changes nothing);
+stream messages and hand-overs that wait together are handled as one group (``actors.fill_group``).
 
 A fill whose order nobody tracks waits briefly (it may arrive before the create response); then it is
 booked if the ledger knows its order (a fill after the confirmation), else reported to the guardian as an
@@ -26,6 +27,7 @@ from collections import OrderedDict
 from typing import Any
 
 from actors.base import SupervisedActor
+from actors.coalesce import take_queued
 from actors.confirmation import (
     BookFill,
     CancelOutcome,
@@ -47,6 +49,7 @@ from actors.confirmation import (
     TimeoutReached,
 )
 from actors.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
+from actors.fill_group import GROUP_MAX, FillGroups
 from actors.messages import (
     Alert,
     CancelAll,
@@ -82,7 +85,7 @@ def _snapshot(o: Any) -> OrderSnapshot:
                          o.client_order_id)
 
 
-class FillWatcher(StartupResolution, SupervisedActor):
+class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
     """Trading actor (rest-for-one after the reconciler)."""
 
     trading = True
@@ -134,8 +137,14 @@ class FillWatcher(StartupResolution, SupervisedActor):
 
     def handle(self, message: Any) -> Any:
         """Track, Resent, CancelOrder, stream traffic; ResolveOpenOrders (ask) returns a summary."""
-        if isinstance(message, Track):
-            self._track(message)
+        if isinstance(message, Track | StreamMessage):
+            queued = take_queued(self.actor_inbox, (Track, StreamMessage), GROUP_MAX - 1)
+            if queued:
+                self._handle_group([message, *queued])
+            elif isinstance(message, Track):
+                self._track(message)
+            else:
+                self._on_stream(message.message)
         elif isinstance(message, Resent):
             for event in message.events:
                 self._feed(message.client_order_id, event)
@@ -144,8 +153,6 @@ class FillWatcher(StartupResolution, SupervisedActor):
         elif isinstance(message, CancelOrder):
             if message.client_order_id in self.trackers:
                 self._feed(message.client_order_id, CancelRequested(time.time()))
-        elif isinstance(message, StreamMessage):
-            self._on_stream(message.message)
         elif isinstance(message, StreamNotice):
             if message.event in ("reconnected", "gap", "stale"):
                 self.log.warning("stream {}: re-reading {} tracked orders over REST", message.event,
@@ -198,6 +205,7 @@ class FillWatcher(StartupResolution, SupervisedActor):
         if coid in self.trackers:
             self._feed(coid, event)
         elif kind == "StreamFill":
+            self._flush_group(restart=True)  # in a group: book what came before it first
             self._book_untracked(msg)
 
     def _coid_for(self, order_id: str, coid: str | None) -> str | None:
@@ -228,7 +236,8 @@ class FillWatcher(StartupResolution, SupervisedActor):
             self.by_order[learned] = coid
         for action in actions:
             self._perform(coid, action, tracker=tracker)
-        self._sync(coid, tracker)
+        if not self._sync_later(coid, tracker):
+            self._sync(coid, tracker)
         if learned:
             # Only now: replaying early messages feeds this tracker again, which must not finish (and drop)
             # it while this event's actions (bookings, the reply) are still to be performed.
@@ -261,6 +270,8 @@ class FillWatcher(StartupResolution, SupervisedActor):
 
     def _perform(self, coid: str, action: Any, *, deferred: bool = False, tracker: OrderTracker | None = None) -> None:
         tracker = tracker or self.trackers.get(coid)
+        if self._hold(coid, tracker, action):
+            return
         if isinstance(action, BookFill):
             self._book(coid, tracker, action)
         elif isinstance(action, Finish):
@@ -325,14 +336,21 @@ class FillWatcher(StartupResolution, SupervisedActor):
     def _book(self, coid: str, tracker: OrderTracker | None, action: BookFill) -> None:
         if tracker is None:
             return
-        side = "bid" if _buys_yes(tracker.request) else "ask"
-        fill = FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
-                          side, action.count, action.yes_price, action.fee, True, action.ts)
         try:
-            result = self.ledger.book_fill(fill)
+            result = self.ledger.book_fill(self._fill_record(coid, tracker, action))
         except LedgerError as exc:
             self.log.critical("could not book fill {} of {}: {}", action.trade_id, coid, exc)
             return
+        self._booked(coid, tracker, action, result)
+
+    @staticmethod
+    def _fill_record(coid: str, tracker: OrderTracker, action: BookFill) -> FillRecord:
+        side = "bid" if _buys_yes(tracker.request) else "ask"
+        return FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
+                          side, action.count, action.yes_price, action.fee, True, action.ts)
+
+    def _booked(self, coid: str, tracker: OrderTracker, action: BookFill, result: Any) -> None:
+        """After a booking: the ledger status it reached, and the guardian's FillBooked."""
         if coid in self.synced and result.order_status is not None:
             self.synced[coid] = OrderStatus(result.order_status).value
         if result.booked:

@@ -7,6 +7,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import create_engine, select
 
 from actors.facade import TradingFacade
 from actors.gate import TradingGate
+from actors.messages import Hang
 from config.schema import ExchangeSettings, Settings
 from control.daemon import child_specs
 from exchange.endpoints import make_client, make_stream
@@ -44,6 +46,21 @@ class Pipeline:
         """No supervisor pass runs inside (so no heartbeat Ping lands in any mailbox); it resumes on exit."""
         with self._ticking:
             yield
+
+    @contextlib.contextmanager
+    def held(self, name: str) -> Iterator[HeldActor]:
+        """Hang the child ``name`` (a ``Hang`` test hook, the supervisor paused so no heartbeat lands in its
+        mailbox) for the block: what is told to it meanwhile waits, in order. On exit it goes on."""
+        release = _Release()
+        with ThreadPoolExecutor(8) as pool:
+            try:
+                with self.supervisor_paused():
+                    actor = HeldActor(self, name, pool)
+                    actor.handle.tell(Hang(release))
+                    assert release.entered.wait(10), f"{name} did not take the Hang"
+                    yield actor
+            finally:
+                release.set()
 
     def requests(self, route: str) -> int:
         """How many REST requests the simulator received on ``route`` (``create_order``, ``batch_create``…)."""
@@ -151,6 +168,47 @@ class Pipeline:
             if time.monotonic() > deadline:
                 pytest.fail(f"timed out after {timeout}s waiting for {what}")
             pause.wait(0.02)
+
+
+class _Release(threading.Event):
+    """The event a ``Hang`` waits on; ``entered`` is set once the actor is waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.entered.set()
+        return super().wait(timeout)
+
+
+class HeldActor:
+    """The mailbox of a child that hangs (see :meth:`Pipeline.held`)."""
+
+    def __init__(self, p: Pipeline, name: str, pool: ThreadPoolExecutor) -> None:
+        self.p = p
+        self.pool = pool
+        self.handle = p.sup.peers[name]
+        self.inbox = self.handle.ref.actor_inbox
+
+    def waiting(self, n: int, what: str, *, at_least: bool = False) -> None:
+        """Wait until ``n`` messages (or, ``at_least``, ``n`` or more) wait in the mailbox."""
+        self.p.wait(lambda: self.inbox.qsize() >= n if at_least else self.inbox.qsize() == n, 10,
+                    f"{what} ({n} in the mailbox, now {self.inbox.qsize()})")
+
+    def order(self, body: dict[str, str]) -> Future[Any]:
+        """A bot places ``body`` through the facade, in its own thread; returns once one more message waits
+        (meant for the order placer's mailbox)."""
+        before = self.inbox.qsize()
+        fut = self.pool.submit(self.p.trading.place, body, wait_s=20)
+        self.waiting(before + 1, f"order {body['client_order_id']}")
+        return fut
+
+    def tell(self, message: Any) -> None:
+        """Tell ``message`` and wait until it is in the mailbox."""
+        before = self.inbox.qsize()
+        self.handle.tell(message)
+        self.waiting(before + 1, type(message).__name__)
 
 
 def build_settings(

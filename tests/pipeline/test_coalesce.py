@@ -1,24 +1,20 @@
 """Coalescing: orders that queue up at a busy order placer leave together in one batch create, each with its own
 checks, write-ahead row and confirmation; nothing overtakes a message queued before it (DESIGN §5–6).
 
-The placer is made busy with the ``Hang`` test hook while the supervisor is paused (no heartbeat lands in its
-mailbox); orders are then told one at a time, each waited for in the mailbox, so the mailbox holds exactly
-what the test says in the order it says.
+The placer is made busy with the ``Hang`` test hook while the supervisor is paused (``Pipeline.held``: no
+heartbeat lands in its mailbox); orders are then told one at a time, each waited for in the mailbox, so the
+mailbox holds exactly what the test says in the order it says.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from actors.messages import EmergencyStop, Hang, Ping
+from actors.messages import EmergencyStop, Ping
 from simulator.markets import DEFAULT_TICKERS
 
 T0, T1, T2 = DEFAULT_TICKERS[0], DEFAULT_TICKERS[1], DEFAULT_TICKERS[2]
@@ -32,46 +28,6 @@ def ioc(ticker: str = T0, count: str = "2") -> dict[str, str]:
             "time_in_force": "ioc", "client_order_id": str(uuid.uuid4())}
 
 
-class HeldPlacer:
-    """The order placer's mailbox while the placer hangs: what is told here waits, in order."""
-
-    def __init__(self, p: Any, pool: ThreadPoolExecutor) -> None:
-        self.p = p
-        self.pool = pool
-        self.handle = p.sup.peers["order_placer"]
-        self.inbox = self.handle.ref.actor_inbox
-
-    def waiting(self, n: int, what: str) -> None:
-        self.p.wait(lambda: self.inbox.qsize() == n, 10, f"{what} ({n} in the placer's mailbox)")
-
-    def order(self, body: dict[str, str]) -> Future[Any]:
-        """A bot places ``body`` (through the facade, in its own thread); returns once it waits in the mailbox."""
-        before = self.inbox.qsize()
-        fut = self.pool.submit(self.p.trading.place, body, wait_s=20)
-        self.waiting(before + 1, f"order {body['client_order_id']}")
-        return fut
-
-    def tell(self, message: Any) -> None:
-        before = self.inbox.qsize()
-        self.handle.tell(message)
-        self.waiting(before + 1, type(message).__name__)
-
-
-@contextlib.contextmanager
-def held_placer(p: Any) -> Iterator[HeldPlacer]:
-    """Hang the order placer (supervisor paused) for the block; on exit it goes on with its mailbox."""
-    release = threading.Event()
-    with ThreadPoolExecutor(8) as pool:
-        try:
-            with p.supervisor_paused():
-                held = HeldPlacer(p, pool)
-                held.handle.tell(Hang(release))
-                held.waiting(0, "the placer taking the Hang")
-                yield held
-        finally:
-            release.set()
-
-
 def batch_ids(p: Any, confirmations: list[Any]) -> list[str | None]:
     return [p.ledger.get_order(c.client_order_id).batch_id for c in confirmations]
 
@@ -82,7 +38,7 @@ class TestCoalescing:
         own FILLED confirmation; the three share a batch id; ledger = exchange."""
         p = pipeline_factory(**FAST)
         bodies = [ioc(T0, "1"), ioc(T1, "2"), ioc(T2, "3")]
-        with held_placer(p) as held:
+        with p.held("order_placer") as held:
             futures = [held.order(b) for b in bodies]
         confs = [f.result(timeout=30) for f in futures]
         for body, conf in zip(bodies, confs, strict=True):
@@ -108,7 +64,7 @@ class TestCoalescing:
     def test_coalesce_max_1_never_batches(self, pipeline_factory) -> None:
         """orders.coalesce_max = 1: three queued orders leave as three single creates."""
         p = pipeline_factory(coalesce_max=1, **FAST)
-        with held_placer(p) as held:
+        with p.held("order_placer") as held:
             futures = [held.order(ioc(t)) for t in (T0, T1, T2)]
         confs = [f.result(timeout=30) for f in futures]
         assert [c.status.value for c in confs] == ["FILLED"] * 3, confs
@@ -118,7 +74,7 @@ class TestCoalescing:
     def test_a_batch_holds_at_most_coalesce_max_orders(self, pipeline_factory) -> None:
         """orders.coalesce_max = 2: three queued orders leave as a batch of two, then the third alone."""
         p = pipeline_factory(coalesce_max=2, **FAST)
-        with held_placer(p) as held:
+        with p.held("order_placer") as held:
             futures = [held.order(ioc(t)) for t in (T0, T1, T2)]
         confs = [f.result(timeout=30) for f in futures]
         assert [c.status.value for c in confs] == ["FILLED"] * 3, confs
@@ -131,7 +87,7 @@ class TestCoalescing:
         """At 3 creates/s with a 20 % reserve one request can pay for 2 creates (24 tokens above the floor): three
         queued orders leave as a batch of two, then one, instead of one batch refused RATE_LIMITED."""
         p = pipeline_factory(exchange={"write_rate_per_s": 3.0}, **FAST)
-        with held_placer(p) as held:
+        with p.held("order_placer") as held:
             futures = [held.order(ioc(t)) for t in (T0, T1, T2)]
         confs = [f.result(timeout=30) for f in futures]
         assert [c.status.value for c in confs] == ["FILLED"] * 3, confs
@@ -141,7 +97,7 @@ class TestCoalescing:
         """Orders queued either side of another message (here a heartbeat) are never taken past it: two
         batch requests, one per side, each with its own batch id."""
         p = pipeline_factory(**FAST)
-        with held_placer(p) as held:
+        with p.held("order_placer") as held:
             before = [held.order(ioc(T0)), held.order(ioc(T1))]
             held.tell(Ping(0))
             after = [held.order(ioc(T2)), held.order(ioc(T0))]
@@ -160,7 +116,7 @@ class TestSafety:
         """Orders queued before and behind the Halt of an emergency stop: the gate closed first, so every one is
         refused GATE_HALTED, nothing is written or sent, and the placer took the Halt."""
         p = pipeline_factory(**FAST)
-        with held_placer(p) as held:
+        with p.held("order_placer") as held:
             before = [held.order(ioc(T0)), held.order(ioc(T1))]
             p.sup.peers["guardian"].tell(EmergencyStop("test", "stop with orders queued"))
             held.waiting(3, "the Halt behind the queued orders")
@@ -178,7 +134,7 @@ class TestSafety:
         other two leave in one batch request and fill."""
         p = pipeline_factory(**FAST)
         bodies = [ioc(T0), ioc(T1, "101"), ioc(T2)]
-        with held_placer(p) as held:
+        with p.held("order_placer") as held:
             futures = [held.order(b) for b in bodies]
         ok1, refused, ok2 = (f.result(timeout=30) for f in futures)
         assert (refused.status.value, refused.reason) == ("REJECTED", "SIZE_LIMIT"), refused
@@ -201,7 +157,7 @@ class TestSafety:
         exchange evidence (found, or re-sent once with its own id), fills, and is on the exchange exactly once."""
         p = pipeline_factory(exchange=SHORT_CLIENT, **FAST)
         p.faults(**fault)
-        with held_placer(p) as held:
+        with p.held("order_placer") as held:
             futures = [held.order(ioc(t)) for t in (T0, T1, T2)]
         confs = [f.result(timeout=30) for f in futures]
         assert [c.status.value for c in confs] == ["FILLED"] * 3, confs
