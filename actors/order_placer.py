@@ -17,8 +17,8 @@ Coalescing: orders that queued up in the mailbox while the placer was busy leave
 mailbox (:func:`~actors.coalesce.take_queued`; never past any other message, so a ``Halt`` or ``Resend``
 is not overtaken), up to ``orders.coalesce_max`` and what the write bucket can pay for in one request, and
 places them as one batch (:meth:`OrderPlacer.place_batch`): each order keeps its own pre-trade check,
-write-ahead row and confirmation; the gate is checked once, immediately before the one request. An order
-alone goes out as a single create.
+write-ahead row (the rows of a batch are written in one transaction) and confirmation; the gate is checked
+once, immediately before the one request. An order alone goes out as a single create.
 
 Failures: an exception escaping a handler kills the actor (the supervisor restarts it, and every order in
 its mailbox is lost — which is why callers wait with a timeout and every order was written ahead). A
@@ -295,6 +295,8 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
                                                 count=req.count))
 
     def _send_batch(self, ready: list[tuple[str, OrderRequest, Any, OrderIntent]]) -> list[tuple[Any, ...]]:
+        """The send point of a batch: one gate check, then the one request. Returns each order's tracker
+        events (a closed gate refuses them all, nothing sent; a failed request is classified order by order)."""
         intent = OrderIntent.OPENING if any(i is OrderIntent.OPENING for *_, i in ready) else OrderIntent.REDUCING
         try:
             self.ctx.gate.check(intent)
