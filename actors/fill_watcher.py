@@ -4,7 +4,8 @@ It owns one :class:`~actors.confirmation.OrderTracker` per order in flight and i
 them: events come from the create outcome (``Track``), the private WebSocket channels ``fill`` and
 ``user_orders`` (``StreamMessage``), REST read-backs, cancels and its own timers (the heartbeat tick).
 When the stream is stale or has reconnected, every tracked order is re-read over REST. Fills are booked
-in the ledger (fill + order + position in one transaction; a duplicate ``trade_id`` changes nothing).
+in the ledger (fill + order + position in one transaction; a duplicate ``trade_id`` changes nothing);
+stream messages and hand-overs that wait together are handled as one group (``actors.fill_group``).
 
 A fill whose order nobody tracks waits briefly (it may arrive before the create response); then it is
 booked if the ledger knows its order (a fill after the confirmation), else reported to the guardian as an
@@ -23,10 +24,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from decimal import Decimal
 from typing import Any
 
 from actors.base import SupervisedActor
+from actors.coalesce import take_queued
 from actors.confirmation import (
     BookFill,
     CancelOutcome,
@@ -48,6 +49,7 @@ from actors.confirmation import (
     TimeoutReached,
 )
 from actors.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
+from actors.fill_group import GROUP_MAX, FillGroups
 from actors.messages import (
     Alert,
     CancelAll,
@@ -65,6 +67,7 @@ from actors.messages import (
     Track,
 )
 from actors.orders_api import Action, OrderRequest, Outcome
+from actors.startup_resolution import StartupResolution
 from ledger import FillRecord, OrderStatus
 from ledger.orders import can_transition
 
@@ -82,7 +85,7 @@ def _snapshot(o: Any) -> OrderSnapshot:
                          o.client_order_id)
 
 
-class FillWatcher(SupervisedActor):
+class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
     """Trading actor (rest-for-one after the reconciler)."""
 
     trading = True
@@ -134,8 +137,14 @@ class FillWatcher(SupervisedActor):
 
     def handle(self, message: Any) -> Any:
         """Track, Resent, CancelOrder, stream traffic; ResolveOpenOrders (ask) returns a summary."""
-        if isinstance(message, Track):
-            self._track(message)
+        if isinstance(message, Track | StreamMessage):
+            queued = take_queued(self.actor_inbox, (Track, StreamMessage), GROUP_MAX - 1)
+            if queued:
+                self._handle_group([message, *queued])
+            elif isinstance(message, Track):
+                self._track(message)
+            else:
+                self._on_stream(message.message)
         elif isinstance(message, Resent):
             for event in message.events:
                 self._feed(message.client_order_id, event)
@@ -144,8 +153,6 @@ class FillWatcher(SupervisedActor):
         elif isinstance(message, CancelOrder):
             if message.client_order_id in self.trackers:
                 self._feed(message.client_order_id, CancelRequested(time.time()))
-        elif isinstance(message, StreamMessage):
-            self._on_stream(message.message)
         elif isinstance(message, StreamNotice):
             if message.event in ("reconnected", "gap", "stale"):
                 self.log.warning("stream {}: re-reading {} tracked orders over REST", message.event,
@@ -198,6 +205,7 @@ class FillWatcher(SupervisedActor):
         if coid in self.trackers:
             self._feed(coid, event)
         elif kind == "StreamFill":
+            self._flush_group(restart=True)  # in a group: book what came before it first
             self._book_untracked(msg)
 
     def _coid_for(self, order_id: str, coid: str | None) -> str | None:
@@ -228,7 +236,8 @@ class FillWatcher(SupervisedActor):
             self.by_order[learned] = coid
         for action in actions:
             self._perform(coid, action, tracker=tracker)
-        self._sync(coid, tracker)
+        if not self._sync_later(coid, tracker):
+            self._sync(coid, tracker)
         if learned:
             # Only now: replaying early messages feeds this tracker again, which must not finish (and drop)
             # it while this event's actions (bookings, the reply) are still to be performed.
@@ -261,6 +270,8 @@ class FillWatcher(SupervisedActor):
 
     def _perform(self, coid: str, action: Any, *, deferred: bool = False, tracker: OrderTracker | None = None) -> None:
         tracker = tracker or self.trackers.get(coid)
+        if self._hold(coid, tracker, action):
+            return
         if isinstance(action, BookFill):
             self._book(coid, tracker, action)
         elif isinstance(action, Finish):
@@ -325,14 +336,21 @@ class FillWatcher(SupervisedActor):
     def _book(self, coid: str, tracker: OrderTracker | None, action: BookFill) -> None:
         if tracker is None:
             return
-        side = "bid" if _buys_yes(tracker.request) else "ask"
-        fill = FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
-                          side, action.count, action.yes_price, action.fee, True, action.ts)
         try:
-            result = self.ledger.book_fill(fill)
+            result = self.ledger.book_fill(self._fill_record(coid, tracker, action))
         except LedgerError as exc:
             self.log.critical("could not book fill {} of {}: {}", action.trade_id, coid, exc)
             return
+        self._booked(coid, tracker, action, result)
+
+    @staticmethod
+    def _fill_record(coid: str, tracker: OrderTracker, action: BookFill) -> FillRecord:
+        side = "bid" if _buys_yes(tracker.request) else "ask"
+        return FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
+                          side, action.count, action.yes_price, action.fee, True, action.ts)
+
+    def _booked(self, coid: str, tracker: OrderTracker, action: BookFill, result: Any) -> None:
+        """After a booking: the ledger status it reached, and the guardian's FillBooked."""
         if coid in self.synced and result.order_status is not None:
             self.synced[coid] = OrderStatus(result.order_status).value
         if result.booked:
@@ -391,69 +409,6 @@ class FillWatcher(SupervisedActor):
         detail = f"fill {msg.trade_id} of unknown order {msg.order_id}: {msg.count} @ {msg.price}"
         self.log.critical("ORPHAN: {}", detail)
         self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.ORPHAN, msg.ticker, detail))
-
-    # -- start-up resolution ----------------------------------------------------------------------
-
-    def resolve_open_orders(self, reason: str) -> str:
-        """Settle every non-final ledger order nobody tracks. Raises ExchangeError when the exchange
-        cannot be read (the caller keeps the gate closed)."""
-        settled = []
-        for record in self.ledger.non_final_orders():
-            if record.client_order_id in self.trackers:
-                continue
-            settled.append(f"{record.client_order_id}: {self._resolve_one(record)}")
-        summary = f"{len(settled)} open orders resolved ({reason})"
-        self.ledger.log_activity("STARTUP_RESOLUTION", "WARNING" if settled else "INFO", summary,
-                                 {"orders": settled})
-        return summary
-
-    def _resolve_missing(self, record: Any) -> str:
-        """The listing does not show the order. REJECTED ("it never landed") only when the market has no
-        fill we cannot attribute since the order was written; otherwise it may be ours (REST fills carry no
-        client_order_id): it stays UNKNOWN — blocking its market — and the fills are reported as orphans,
-        which halts trading until an operator has looked (fail closed; never assume it did not fill)."""
-        since = int(record.created_at) - 60
-        strangers = [f for f in self.client.get_fills(ticker=record.ticker, min_ts=since)
-                     if self.ledger.get_order_by_exchange_id(f.order_id) is None]
-        if not strangers:
-            self.ledger.transition(record.client_order_id, OrderStatus.REJECTED, reason="not on the exchange at "
-                                   "start-up resolution and no unattributed fill: it never landed")
-            return "not on the exchange -> REJECTED"
-        detail = (f"order {record.client_order_id} is not listed, but {len(strangers)} fill(s) in {record.ticker} "
-                  f"belong to no known order (e.g. {strangers[0].trade_id}): it may have filled")
-        self.ledger.transition(record.client_order_id, OrderStatus.UNKNOWN, reason=detail)
-        self.log.critical("start-up resolution: {}", detail)
-        self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.ORPHAN, record.ticker, detail))
-        return "not listed, unattributed fills -> UNKNOWN (orphan reported)"
-
-    def _resolve_one(self, record: Any) -> str:
-        order = None
-        if record.order_id:
-            with contextlib.suppress(NotFoundError):
-                order = self.client.get_order(record.order_id)
-        if order is None:
-            order = next((o for o in self.client.list_orders(ticker=record.ticker)
-                          if o.client_order_id == record.client_order_id), None)
-        if order is None:
-            return self._resolve_missing(record)
-        if order.status.value == "resting":
-            with contextlib.suppress(NotFoundError):
-                self.client.cancel_order(order.order_id, market_ticker=record.ticker)
-            order = self.client.get_order(order.order_id)
-        fills = self.client.get_fills(order_id=order.order_id)
-        booked = Decimal(0)
-        for f in fills:
-            self.ledger.book_fill(FillRecord(f.trade_id, record.client_order_id, order.order_id, record.ticker,
-                                             f.book_side.value, f.count, f.price, f.fee, f.is_taker,
-                                             time.time()))
-            booked += f.count
-        final = OrderStatus.FILLED if order.remaining_count == 0 and booked >= record.count else OrderStatus.CANCELED
-        if order.status.value == "resting":
-            final = OrderStatus.PARTIAL if booked > 0 else OrderStatus.RESTING  # cancel failed: keep watching
-        self.ledger.transition(record.client_order_id, final, order_id=order.order_id,
-                               reason=f"start-up resolution: exchange says {order.status.value}",
-                               filled_count=order.fill_count, remaining_count=order.remaining_count)
-        return f"{order.status.value}, {booked} filled -> {final.value}"
 
 
 def _buys_yes(req: OrderRequest) -> bool:

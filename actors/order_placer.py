@@ -12,6 +12,14 @@ with its ``client_order_id`` → the gate check → send → classify → hand t
 except a :class:`~actors.messages.Resend` the fill watcher asks for (same ``client_order_id``, gate checked
 again). A read that fails while building the risk view refuses the order (fail closed).
 
+Coalescing: orders that queued up in the mailbox while the placer was busy leave together. On a
+``PlaceOrder`` the placer also takes the ``PlaceOrder`` tells waiting consecutively at the head of its
+mailbox (:func:`~actors.coalesce.take_queued`; never past any other message, so a ``Halt`` or ``Resend``
+is not overtaken), up to ``orders.coalesce_max`` and what the write bucket can pay for in one request, and
+places them as one batch (:meth:`OrderPlacer.place_batch`): each order keeps its own pre-trade check,
+write-ahead row (the rows of a batch are written in one transaction) and confirmation; the gate is checked
+once, immediately before the one request. An order alone goes out as a single create.
+
 Failures: an exception escaping a handler kills the actor (the supervisor restarts it, and every order in
 its mailbox is lost — which is why callers wait with a timeout and every order was written ahead). A
 failing ledger write before the send refuses the order; after the send it leaves the order to the fill
@@ -22,10 +30,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 from actors.base import SupervisedActor
+from actors.coalesce import take_queued
 from actors.confirmation import Ambiguous as AmbiguousEvent
 from actors.confirmation import Rejected as RejectedEvent
 from actors.confirmation import Sending, Sent
@@ -35,14 +44,22 @@ from actors.gate import OrderIntent
 from actors.markets import MarketCache
 from actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
 from actors.orders_api import Confirmation, OrderRequest, to_book
-from actors.pretrade import OpenOrder, OpenState, PositionView, RiskView, Throttle, check, throttle_burst
+from actors.placer_risk import PlacerRiskView
+from actors.pretrade import OpenState, Throttle, check, throttle_burst
 from actors.reply import Reply
 from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from ledger import OrderStatus
 
-ZERO = Decimal(0)
-RISK_REFRESH_S = 0.05  # how stale the placer's view of positions and open orders may get (conservatively)
-_OPEN_STATES = {s.value: OpenState(s.value) for s in OpenState}
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """An order that passed its checks: its id, request, reply, intent and write-ahead row."""
+
+    coid: str
+    req: OrderRequest
+    reply: Reply[Confirmation]
+    intent: OrderIntent
+    row: dict[str, Any]
 
 
 def new_client_order_id() -> str:
@@ -50,7 +67,7 @@ def new_client_order_id() -> str:
     return str(uuid.uuid4())
 
 
-class OrderPlacer(SupervisedActor):
+class OrderPlacer(PlacerRiskView, SupervisedActor):
     """Trading actor (rest-for-one, started last)."""
 
     trading = True
@@ -70,8 +87,7 @@ class OrderPlacer(SupervisedActor):
         self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
         self.requests: dict[str, OrderRequest] = {}  # client_order_id -> request, for resends
         self._ok_calls = 0
-        self._risk: tuple[dict[str, PositionView], list[OpenOrder]] | None = None
-        self._risk_at = 0.0
+        self._init_risk()
 
     def teardown(self) -> None:
         """Close the client."""
@@ -93,9 +109,14 @@ class OrderPlacer(SupervisedActor):
     # -- dispatch ---------------------------------------------------------------------------------
 
     def handle(self, message: Any) -> Any:
-        """PlaceOrder, PlaceBatch, Resend."""
+        """PlaceOrder (with the PlaceOrders queued behind it, see the module docstring), PlaceBatch, Resend."""
         if isinstance(message, PlaceOrder):
-            self.place(message.request, message.reply, message.batch_id)  # type: ignore[arg-type]
+            queued = take_queued(self.actor_inbox, PlaceOrder, self._coalesce_room() - 1)
+            if queued:
+                orders = (message, *queued)
+                self.place_batch(tuple(m.request for m in orders), tuple(m.reply for m in orders))  # type: ignore[misc]
+            else:
+                self.place(message.request, message.reply, message.batch_id)  # type: ignore[arg-type]
         elif isinstance(message, PlaceBatch):
             self.place_batch(message.requests, message.replies)  # type: ignore[arg-type]
         elif isinstance(message, Resend):
@@ -104,12 +125,20 @@ class OrderPlacer(SupervisedActor):
             return super().handle(message)
         return None
 
-    # -- one order --------------------------------------------------------------------------------
+    def _coalesce_room(self) -> int:
+        """How many orders one coalesced batch may hold: ``orders.coalesce_max``, bounded by what the write
+        bucket can pay for in one request (a bigger batch would be refused RATE_LIMITED as a whole)."""
+        if self.client is None or "settings" not in self.ctx.services:
+            return 1
+        room = self.client.batch_create_room()
+        cap = self._orders_cfg.coalesce_max
+        return max(1, cap if room is None else min(cap, room))
 
-    def _prepare(
-        self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None
-    ) -> tuple[str, OrderIntent] | None:
-        """Checks and write-ahead. Returns (client_order_id, intent) or None after replying REJECTED."""
+    # -- checks and write-ahead -------------------------------------------------------------------
+
+    def _check(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None) -> _Ready | None:
+        """Pre-trade checks of one order. A passing order is counted in the cached risk view (so the next
+        order's checks see it) and spends a throttle token; None after replying REJECTED."""
         coid = req.client_order_id or new_client_order_id()
 
         def refuse(code: str, detail: str) -> None:
@@ -135,41 +164,54 @@ class OrderPlacer(SupervisedActor):
             return None
         side, yes_price = to_book(req)
         intent = self._intent(view, req.ticker, side.value, req.count)
-        market = view.markets[req.ticker]
-        try:
-            self._insert_intent(coid, req, market.event_ticker, yes_price, side.value, intent, batch_id)
-        except LedgerError as exc:
-            if self.ledger.get_order(coid) is not None:
-                refuse("DUPLICATE_CLIENT_ORDER_ID", "this client_order_id was used before (ids are spent forever)")
-            else:
-                refuse("LEDGER_UNAVAILABLE", f"the write-ahead record could not be written: {exc}")
-            return None
         self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
-        crash_point("after_intent")
+        self._unwritten += 1
         self.throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
-        self.requests[coid] = req
-        return coid, intent
+        row = {"client_order_id": coid, "ticker": req.ticker, "event_ticker": view.markets[req.ticker].event_ticker,
+               "book_side": side.value, "outcome": req.outcome.value, "action": req.action.value,
+               "count": req.count, "price": yes_price, "time_in_force": req.time_in_force.value,
+               "reference_price": req.reference_price, "intent": intent.value, "batch_id": batch_id}
+        return _Ready(coid, req, reply, intent, row)
 
-    def _insert_intent(
-        self, coid: str, req: OrderRequest, event_ticker: str, yes_price: Decimal, side: str, intent: OrderIntent,
-        batch_id: str | None,
-    ) -> None:
-        """The write-ahead row. Raises LedgerError (a duplicate id, or the database failing)."""
-        self.ledger.insert_intent(
-            client_order_id=coid, ticker=req.ticker, event_ticker=event_ticker, book_side=side,
-            outcome=req.outcome.value, action=req.action.value, count=req.count, price=yes_price,
-            time_in_force=req.time_in_force.value, reference_price=req.reference_price, intent=intent.value,
-            batch_id=batch_id,
-        )
+    def _write_ahead(self, passed: list[_Ready]) -> list[_Ready]:
+        """The write-ahead INTENT rows of the orders that passed their checks, in one transaction; returns the
+        ones written. An order not written is refused (DUPLICATE_CLIENT_ORDER_ID, or LEDGER_UNAVAILABLE) and
+        dropped from the risk view. When the transaction of several fails, each is written on its own, so
+        one order's failure is its own."""
+        self._unwritten = 0
+        try:
+            records = self.ledger.insert_intents([r.row for r in passed])
+        except LedgerError as exc:
+            if len(passed) > 1:
+                return [r for one in passed for r in self._write_ahead([one])]
+            records, error = [None], exc
+        else:
+            error = None
+        written = []
+        for ready, record in zip(passed, records, strict=True):
+            if record is not None:
+                self.requests[ready.coid] = ready.req
+                written.append(ready)
+                continue
+            row = ready.row
+            self._note_open(ready.coid, row["ticker"], row["book_side"], row["price"], row["count"], None)
+            code, detail = (("DUPLICATE_CLIENT_ORDER_ID", "this client_order_id was used before (ids are spent "
+                             "forever)") if error is None else
+                            ("LEDGER_UNAVAILABLE", f"the write-ahead record could not be written: {error}"))
+            ready.reply.set(Confirmation.rejected(code, detail, client_order_id=ready.coid, count=ready.req.count,
+                                                  latency_ms=0))
+        if written:
+            crash_point("after_intent")
+        return written
 
     def place(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None = None) -> None:
         """Check, write ahead, gate, send, hand over. Replies REJECTED itself when it stops early."""
         created = time.time()
-        prepared = self._prepare(req, reply, batch_id)
-        if prepared is None:
+        ready = self._check(req, reply, batch_id)
+        if ready is None or not self._write_ahead([ready]):
             return
-        coid, intent = prepared
-        events = self._send_one(coid, req, intent)
+        coid = ready.coid
+        events = self._send_one(coid, req, ready.intent)
         self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)) or reply.set(
             Confirmation.rejected("FILL_WATCHER_DOWN", "order sent but its confirmation cannot be tracked; "
                                   "start-up resolution will settle it", client_order_id=coid, count=req.count)
@@ -236,22 +278,30 @@ class OrderPlacer(SupervisedActor):
     # -- batches ----------------------------------------------------------------------------------
 
     def place_batch(self, requests: tuple[OrderRequest, ...], replies: tuple[Reply[Confirmation], ...]) -> None:
-        """One batch request for the orders that pass their checks; each gets its own confirmation."""
+        """One batch request for the orders that pass their checks; each gets its own confirmation.
+
+        Used for a ``PlaceBatch`` and for coalesced ``PlaceOrder``s alike: the orders share one ``batch_id``
+        in the ledger (a ``PlaceOrder``'s own ``batch_id`` gives way to it). An order refused before the
+        send is answered at once and the others go on. A closed gate at the send point refuses every order
+        (REJECTED ``GATE_<state>``, nothing sent); a failed or ambiguous request classifies each order on
+        its own (REJECTED when the exchange's no is definitive, else UNKNOWN and resolved from evidence).
+        """
         created = time.time()
         batch_id = new_client_order_id()
-        ready: list[tuple[str, OrderRequest, Reply[Confirmation], OrderIntent]] = []
-        for req, reply in zip(requests, replies, strict=True):
-            prepared = self._prepare(req, reply, batch_id)
-            if prepared is not None:
-                ready.append((prepared[0], req, reply, prepared[1]))
-        if not ready:
+        passed = [r for req, reply in zip(requests, replies, strict=True) if (r := self._check(req, reply, batch_id))]
+        written = self._write_ahead(passed) if passed else []
+        if not written:
             return
+        ready = [(r.coid, r.req, r.reply, r.intent) for r in written]
         outcome = self._send_batch(ready)
         for (coid, req, reply, _), events in zip(ready, outcome, strict=True):
             if not self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)):
-                reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=coid))
+                reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=coid,
+                                                count=req.count))
 
     def _send_batch(self, ready: list[tuple[str, OrderRequest, Any, OrderIntent]]) -> list[tuple[Any, ...]]:
+        """The send point of a batch: one gate check, then the one request. Returns each order's tracker
+        events (a closed gate refuses them all, nothing sent; a failed request is classified order by order)."""
         intent = OrderIntent.OPENING if any(i is OrderIntent.OPENING for *_, i in ready) else OrderIntent.REDUCING
         try:
             self.ctx.gate.check(intent)
@@ -283,64 +333,6 @@ class OrderPlacer(SupervisedActor):
                 out.append((sending, Sent(r.order_id, r.fill_count, r.remaining_count, time.time())))
         return out
 
-    # -- the risk view ----------------------------------------------------------------------------
-
-    def _ledger_view(self) -> tuple[dict[str, PositionView], list[OpenOrder]]:
-        """Positions and open orders as the ledger has them, re-read at most every ``RISK_REFRESH_S``.
-
-        Between reads the placer adds every order it writes ahead (at full size) and marks the ones it
-        learns are UNKNOWN, so the cached view never under-counts exposure: a fill booked meanwhile is
-        still counted as its open order, never as both, and the next read replaces everything with the
-        ledger's truth.
-        """
-        now = time.monotonic()
-        if self._risk is None or now - self._risk_at > RISK_REFRESH_S:
-            positions = {}
-            for p in self.ledger.positions(open_only=True):
-                cost = p.cost_basis if p.net_count > 0 else abs(p.net_count) - p.cost_basis
-                positions[p.ticker] = PositionView(p.net_count, cost)
-            open_orders = [
-                OpenOrder(o.client_order_id, o.ticker, _book_side(o.book_side), o.price,
-                          o.count if o.status is OrderStatus.UNKNOWN else o.open_count, _OPEN_STATES[o.status.value])
-                for o in self.ledger.non_final_orders()
-            ]
-            self._risk, self._risk_at = (positions, open_orders), now
-        return self._risk
-
-    def _note_open(
-        self, coid: str, ticker: str, side: str, yes_price: Decimal, count: Decimal, state: OpenState | None
-    ) -> None:
-        """Record a change the placer itself made in the cached view (see :meth:`_ledger_view`)."""
-        if self._risk is None:
-            return
-        orders = [o for o in self._risk[1] if o.client_order_id != coid]
-        if state is not None:
-            orders.append(OpenOrder(coid, ticker, _book_side(side), yes_price, count, state))
-        self._risk = (self._risk[0], orders)
-
-    def _view(self, ticker: str) -> RiskView:
-        """Positions and open orders from the ledger (see :meth:`_ledger_view`), market facts from the
-        exchange (cached by :class:`~actors.markets.MarketCache`)."""
-        positions, orders = self._ledger_view()
-        open_orders = tuple(orders)
-        tickers = {ticker} | set(positions) | {o.ticker for o in open_orders}
-        markets = {}
-        for t in tickers:
-            info = self.markets.info(t, with_book=t == ticker)
-            if info is not None:
-                markets[t] = info
-        return RiskView(markets, positions, open_orders, self.throttle)
-
-    @staticmethod
-    def _intent(view: RiskView, ticker: str, side: str, count: Decimal) -> OrderIntent:
-        """REDUCING when the order only shrinks an existing position (net of resting closing orders)."""
-        pos = view.positions.get(ticker)
-        if pos is None or pos.position == 0:
-            return OrderIntent.OPENING
-        closing = sum((o.remaining for o in view.open_orders if o.ticker == ticker and o.side.value == side), ZERO)
-        room = pos.position if side == "ask" else -pos.position
-        return OrderIntent.REDUCING if room > 0 and count + closing <= room else OrderIntent.OPENING
-
     # -- guardian feed ----------------------------------------------------------------------------
 
     def _api_ok(self) -> None:
@@ -359,6 +351,3 @@ class OrderPlacer(SupervisedActor):
         self._flush_api_ok()  # the successes first: the error rate is judged over both
         self.ctx.peers["guardian"].tell(ApiError("order_placer", type(exc).__name__, str(exc)[:200]))
 
-
-def _book_side(value: str) -> Any:
-    return BookSide(value)

@@ -166,15 +166,23 @@ def open_order_loss(o: OpenOrder) -> Decimal:
     return order_loss(o.side, o.yes_price, o.remaining, ZERO)[0]
 
 
+def exposures(view: RiskView) -> dict[str, Decimal]:
+    """The exposure of every market with a position or an open order, in one pass: position cost plus the
+    full-size worst-case loss of every open order (RESTING and UNKNOWN) in it."""
+    out = {ticker: pos.cost for ticker, pos in view.positions.items()}
+    for o in view.open_orders:
+        out[o.ticker] = out.get(o.ticker, ZERO) + open_order_loss(o)
+    return out
+
+
 def market_exposure(view: RiskView, ticker: str) -> Decimal:
     """Position cost plus full-size worst-case loss of every open order (RESTING and UNKNOWN) in ``ticker``."""
-    pos = view.positions.get(ticker)
-    orders = sum((open_order_loss(o) for o in view.open_orders if o.ticker == ticker), ZERO)
-    return (pos.cost if pos else ZERO) + orders
+    return exposures(view).get(ticker, ZERO)
 
 
-def _tickers(view: RiskView) -> set[str]:
-    return set(view.positions) | {o.ticker for o in view.open_orders}
+def _event_sum(view: RiskView, by_market: Mapping[str, Decimal], event_ticker: str) -> Decimal:
+    return sum((e for t, e in by_market.items()
+                if (m := view.markets.get(t)) is not None and m.event_ticker == event_ticker), ZERO)
 
 
 def event_exposure(view: RiskView, event_ticker: str) -> Decimal:
@@ -183,16 +191,12 @@ def event_exposure(view: RiskView, event_ticker: str) -> Decimal:
     A market is attributed to an event through ``view.markets``, so the view builder must include every
     market where we hold a position or an open order (total exposure counts them regardless).
     """
-    return sum(
-        (market_exposure(view, t) for t in _tickers(view)
-         if (m := view.markets.get(t)) is not None and m.event_ticker == event_ticker),
-        ZERO,
-    )
+    return _event_sum(view, exposures(view), event_ticker)
 
 
 def total_exposure(view: RiskView) -> Decimal:
     """Sum of every market's exposure, whether or not the market is in the view."""
-    return sum((market_exposure(view, t) for t in _tickers(view)), ZERO)
+    return sum(exposures(view).values(), ZERO)
 
 
 def _collar(side: BookSide, y: Decimal, m: MarketInfo, collar: Decimal) -> str | None:
@@ -242,11 +246,12 @@ def check(req: OrderRequest, view: RiskView, limits: LimitSettings, now: float) 
     if loss > limits.max_order_loss:
         return Rejection(RejectCode.ORDER_LOSS_LIMIT, f"worst-case loss {loss} exceeds {limits.max_order_loss}")
     if opening > 0:
-        if market_exposure(view, req.ticker) + loss > limits.max_market_exposure:
+        by_market = exposures(view)  # once for the three limits
+        if by_market.get(req.ticker, ZERO) + loss > limits.max_market_exposure:
             return Rejection(RejectCode.MARKET_EXPOSURE, f"market exposure would exceed {limits.max_market_exposure}")
-        if event_exposure(view, m.event_ticker) + loss > limits.max_event_exposure:
+        if _event_sum(view, by_market, m.event_ticker) + loss > limits.max_event_exposure:
             return Rejection(RejectCode.EVENT_EXPOSURE, f"event exposure would exceed {limits.max_event_exposure}")
-        if total_exposure(view) + loss > limits.max_total_exposure:
+        if sum(by_market.values(), ZERO) + loss > limits.max_total_exposure:
             return Rejection(RejectCode.TOTAL_EXPOSURE, f"total exposure would exceed {limits.max_total_exposure}")
     if len(view.open_orders) >= limits.max_open_orders:
         return Rejection(RejectCode.OPEN_ORDERS, f"{len(view.open_orders)} open orders (max {limits.max_open_orders})")

@@ -101,6 +101,9 @@ class OrderSettings(Frozen):
     cancel_order_on_pause: bool = True
     stream_stale_s: Annotated[float, Field(gt=0, le=600)] = 15.0
     poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # orders queued at the placer go out together in one batch create of at most this many (1 = never);
+    # also bounded by what the client's write bucket can pay for in one request
+    coalesce_max: Annotated[int, Field(ge=1, le=100)] = 20
 
 
 class ReconcileSettings(Frozen):

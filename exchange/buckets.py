@@ -77,6 +77,11 @@ class TokenBucket:
             self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
+    def most(self, priority: Priority = Priority.NORMAL) -> float:
+        """The largest cost one request of ``priority`` can ever be granted (capacity above its floor)."""
+        with self._lock:
+            return self.capacity - self._floor(priority)
+
     def _floor(self, priority: Priority) -> float:
         return 0.0 if priority is Priority.URGENT else self.reserve
 

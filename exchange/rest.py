@@ -231,6 +231,14 @@ class KalshiClient:
         return self._write("POST", "/portfolio/events/orders/batched", body, parse,
                            cost=DEFAULT_COST * max(1, len(requests)), priority=priority)
 
+    def batch_create_room(self, priority: Priority = Priority.NORMAL) -> int | None:
+        """How many orders one batch create may carry: as many as the client's write bucket can ever pay for
+        in one request (10 tokens each); a bigger batch would fail RateLimited however long it waited.
+        None when the client has no buckets."""
+        if self._buckets is None:
+            return None
+        return int(self._buckets.write.most(priority) + 1e-9) // DEFAULT_COST
+
     def cancel_order(self, order_id: str, *, market_ticker: str | None = None, subaccount: int | None = None,
                      exchange_index: int | None = None,
                      priority: Priority = Priority.URGENT) -> CancelResult:

@@ -36,6 +36,7 @@ from exchange.stream_msgs import (
 from exchange.wire_base import OutcomeSide
 from exchange.wire_reads import Orderbook, PriceLevel
 
+_DECODE = json.JSONDecoder(parse_float=Decimal).decode  # one decoder for every frame (json.loads makes one per call)
 BOOK_CHANNEL = "orderbook_delta"
 TERMINAL_ERRORS = frozenset({10, 25})
 
@@ -365,7 +366,7 @@ class KalshiStream:
 
     def _handle_raw(self, raw: str | bytes) -> None:
         try:
-            frame = json.loads(raw, parse_float=Decimal)
+            frame = _DECODE(raw if isinstance(raw, str) else raw.decode())
             msg = parse_stream_message(frame)
         except (ValueError, ExchangeError) as exc:
             logger.warning("kalshi stream: unparseable frame dropped ({})", exc)

@@ -69,6 +69,7 @@ STATEMENTS = {
         "INSERT INTO positions (ticker, event_ticker, net_count, cost_basis, realized_pnl, fees, updated_at) "
         "VALUES (:ticker, :event_ticker, :zero, :zero, :zero, :zero, :now) ON CONFLICT DO NOTHING RETURNING ticker"
     ),
+    "delete_position": "DELETE FROM positions WHERE ticker = :k",
     "update_position": (
         "UPDATE positions SET event_ticker = :event_ticker, net_count = :net, cost_basis = :basis, "
         "realized_pnl = :realized, fees = :fees, opened_at = :opened_at, closed_at = :closed_at, "

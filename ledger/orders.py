@@ -22,9 +22,10 @@ a REJECTED order is booked (the exchange's evidence wins) and logged as an anoma
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -145,43 +146,73 @@ class OrdersMixin(ActivityMixin):
         (count ≤ 0, price outside 0..1, unknown side/outcome/action/intent, too many decimals) or a
         database failure. The caller must not send an order whose intent was not written.
         """
-        if not client_order_id or not ticker:
-            raise LedgerError("an order needs a client_order_id and a ticker")
-        h = self._hot
-        count_d = _money("count", count, positive=True, places=COUNT_PLACES)
-        price_d = _money("price", price, unit=True, places=PRICE_PLACES)
-        ref = None if reference_price is None else _money("reference_price", reference_price)
-        fields = {
-            "client_order_id": client_order_id,
-            "ticker": ticker,
-            "event_ticker": event_ticker,
-            "book_side": _choice("book_side", book_side, ("bid", "ask")),
-            "outcome": _choice("outcome", outcome, ("yes", "no")),
-            "action": _choice("action", action, ("buy", "sell")),
-            "time_in_force": time_in_force,
-            "intent": _choice("intent", str(intent), _INTENTS),
+        [rec] = self.insert_intents([{
+            "client_order_id": client_order_id, "ticker": ticker, "event_ticker": event_ticker,
+            "book_side": book_side, "outcome": outcome, "action": action, "count": count, "price": price,
+            "time_in_force": time_in_force, "reference_price": reference_price, "intent": intent,
             "batch_id": batch_id,
-            "status": S.INTENT.value,
-        }
+        }])
+        if rec is None:
+            raise LedgerError(f"duplicate client_order_id {client_order_id!r}")
+        return rec
+
+    def insert_intents(self, intents: Sequence[Mapping[str, Any]]) -> list[OrderRecord | None]:
+        """Write several orders in state ``INTENT`` in one transaction (the write-ahead of a batch).
+
+        Each mapping holds :meth:`insert_intent`'s keyword arguments. Returns one entry per order, in
+        order: its record, or None when its ``client_order_id`` was used before (that order alone is not
+        written). Raises ``LedgerError`` and writes nothing when any order has an invalid field or the
+        database fails.
+        """
+        h = self._hot
         now = self._now()
         at = h.enc_ts(now)
-        params = {**fields, "count": h.enc_money(count_d), "price": h.enc_money(price_d),
-                  "reference_price": h.enc_opt_money(ref), "zero": h.zero, "now": at}
+        rows = [self._intent_params(fields, at) for fields in intents]
+        pks: list[int | None] = []
         with self._raw_write("insert_intent") as conn:
             cur = conn.cursor()
-            cur.execute(h.sql["insert_order"], params)
-            got = cur.fetchone()
-            if got is None:
-                raise LedgerError(f"duplicate client_order_id {client_order_id!r}")
-            cur.execute(h.sql["insert_event"], {"pk": got[0], "from_status": None, "to_status": S.INTENT.value,
-                                                 "reason": "intent written", "at": at})
+            for params in rows:
+                cur.execute(h.sql["insert_order"], params)
+                got = cur.fetchone()
+                pks.append(None if got is None else got[0])
+                if got is not None:
+                    cur.execute(h.sql["insert_event"], {"pk": got[0], "from_status": None,
+                                                         "to_status": S.INTENT.value, "reason": "intent written",
+                                                         "at": at})
             cur.close()
         ts = now.timestamp()
-        return OrderRecord(
-            client_order_id, None, ticker, event_ticker, fields["book_side"], fields["outcome"], fields["action"],
-            count_d, price_d, time_in_force, ref, fields["intent"], batch_id, S.INTENT, ZERO6, ZERO6, None, None,
-            None, ts, ts,
-        )
+        return [None if pk is None else OrderRecord(
+            p["client_order_id"], None, p["ticker"], p["event_ticker"], p["book_side"], p["outcome"], p["action"],
+            p["_count"], p["_price"], p["time_in_force"], p["_ref"], p["intent"], p["batch_id"], S.INTENT, ZERO6,
+            ZERO6, None, None, None, ts, ts,
+        ) for pk, p in zip(pks, rows, strict=True)]
+
+    def _intent_params(self, f: Mapping[str, Any], at: Any) -> dict[str, Any]:
+        """Validated bind parameters of one INTENT row (plus ``_count``/``_price``/``_ref`` for its record).
+
+        Raises ``LedgerError`` naming the unfit field.
+        """
+        if not f.get("client_order_id") or not f.get("ticker"):
+            raise LedgerError("an order needs a client_order_id and a ticker")
+        h = self._hot
+        count_d = _money("count", f["count"], positive=True, places=COUNT_PLACES)
+        price_d = _money("price", f["price"], unit=True, places=PRICE_PLACES)
+        ref_in = f.get("reference_price")
+        ref = None if ref_in is None else _money("reference_price", ref_in)
+        return {
+            "client_order_id": f["client_order_id"],
+            "ticker": f["ticker"],
+            "event_ticker": f.get("event_ticker"),
+            "book_side": _choice("book_side", f["book_side"], ("bid", "ask")),
+            "outcome": _choice("outcome", f["outcome"], ("yes", "no")),
+            "action": _choice("action", f["action"], ("buy", "sell")),
+            "time_in_force": f["time_in_force"],
+            "intent": _choice("intent", str(f.get("intent", OrderIntent.OPENING)), _INTENTS),
+            "batch_id": f.get("batch_id"),
+            "status": S.INTENT.value,
+            "count": h.enc_money(count_d), "price": h.enc_money(price_d), "reference_price": h.enc_opt_money(ref),
+            "zero": h.zero, "now": at, "_count": count_d, "_price": price_d, "_ref": ref,
+        }
 
     def transition(
         self,

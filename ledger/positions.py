@@ -16,7 +16,7 @@ evidence: a fill that brings it to zero, or :meth:`PositionsMixin.close_position
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from types import MappingProxyType
@@ -94,21 +94,28 @@ class PositionsMixin(OrdersMixin):
         ``LedgerError`` (nothing written) for an invalid fill (count ≤ 0, price outside 0..1, negative fee,
         unknown book side) or a database failure.
         """
-        if fill.book_side not in ("bid", "ask"):
-            raise LedgerError(f"book_side must be bid or ask, got {fill.book_side!r}")
-        if not fill.trade_id or not fill.ticker:
-            raise LedgerError("a fill needs a trade_id and a ticker")
-        count = _money("count", fill.count, positive=True, places=COUNT_PLACES)
-        price = _money("price", fill.price, unit=True, places=PRICE_PLACES)
-        fee = _money("fee", fill.fee)
+        return self.book_fills([fill])[0]
+
+    def book_fills(self, fills: Sequence[FillRecord]) -> list[BookResult]:
+        """Book several fills, in order, in one transaction: each exactly as :meth:`book_fill` would, one
+        result per fill. Raises ``LedgerError`` and books none of them when any fill is invalid or the
+        database fails."""
+        checked = []
+        for fill in fills:
+            if fill.book_side not in ("bid", "ask"):
+                raise LedgerError(f"book_side must be bid or ask, got {fill.book_side!r}")
+            if not fill.trade_id or not fill.ticker:
+                raise LedgerError("a fill needs a trade_id and a ticker")
+            checked.append((fill, _money("count", fill.count, positive=True, places=COUNT_PLACES),
+                            _money("price", fill.price, unit=True, places=PRICE_PLACES), _money("fee", fill.fee)))
         with self._raw_write("book_fill") as conn:
             cur = conn.cursor()
             try:
-                return self._book(conn, cur, fill, count, price, fee)
+                return [self._book(cur, fill, count, price, fee) for fill, count, price, fee in checked]
             finally:
                 cur.close()
 
-    def _book(self, conn: Any, cur: Any, fill: FillRecord, count: Decimal, price: Decimal, fee: Decimal) -> BookResult:
+    def _book(self, cur: Any, fill: FillRecord, count: Decimal, price: Decimal, fee: Decimal) -> BookResult:
         """The booking; lock order (PostgreSQL): order row, then position row, then the fill's trade_id."""
         h, sql = self._hot, self._hot.sql
         now = self._now()
@@ -145,8 +152,8 @@ class PositionsMixin(OrdersMixin):
             "realized": h.enc_money(realized), "now": at,
         })
         if cur.fetchone() is None:  # this trade_id is booked already (perhaps by a racing transaction)
-            if created:
-                conn.rollback()
+            if created:  # undo the zero row this booking added (the transaction may hold other fills)
+                cur.execute(sql["delete_position"], {"k": fill.ticker})
                 return BookResult(False, _flat(fill.ticker, now_s), ZERO, None if rec is None else rec.status)
             return BookResult(False, pos, ZERO, None if rec is None else rec.status)
         opened_at, closed_at, evidence = pos.opened_at, pos.closed_at, pos.close_evidence

@@ -21,7 +21,8 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
     """Routes: ``GET/POST/DELETE /_sim/faults``, ``POST /_sim/pause``, ``POST /_sim/markets/{ticker}/{action}``,
     ``POST /_sim/external/trade``, ``POST /_sim/external/close``,
     ``POST /_sim/external/counterparty`` (``{"order_id", "count"}``: a stranger trades against a resting
-    order), ``POST /_sim/disconnect``, ``GET /_sim/stats``.
+    order), ``POST /_sim/disconnect``, ``GET /_sim/stats`` (orders created, WebSocket connections, pings sent, and
+    ``requests``: REST requests received per route name, e.g. ``{"create_order": 3, "batch_create": 1}``).
 
     Errors answer 400 ``{"error": "..."}``.
     """
@@ -95,7 +96,7 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
 
     async def stats(request: Request) -> dict[str, Any]:
         return {"created_orders": ex.created_order_count(), "ws_connections": len(server.ctx.hub.conns),
-                "pings_sent": server.ctx.hub.pings_sent}
+                "pings_sent": server.ctx.hub.pings_sent, "requests": dict(server.ctx.requests)}
 
     return [
         Route(PREFIX + "/faults", guarded(faults), methods=["GET", "POST", "DELETE"]),

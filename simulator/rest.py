@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 PREFIX = "/trade-api/v2"
 TOO_MANY = b'{"error":"too many requests"}'
+PER_ITEM = frozenset({"batch_create", "batch_cancel"})  # billed per item of ``orders`` (REFERENCE §4.3)
 Handler = Callable[["SimContext", str, "Call"], tuple[int, Any]]
 
 
@@ -65,11 +66,32 @@ def _json(status: int, body: Any) -> Response:
     return Response(dumps(body), status_code=status, media_type="application/json")
 
 
+def _decode(raw: bytes) -> tuple[Any, bool]:
+    """``(body, ok)``: the decoded JSON body (None when empty); ``ok`` False when it does not decode."""
+    if not raw:
+        return None, True
+    try:
+        return json.loads(raw), True
+    except ValueError:
+        return None, False
+
+
+def _items(body: Any) -> int:
+    """How many items a batch body bills for: the length of its ``orders`` array (at least 1)."""
+    orders = body.get("orders") if isinstance(body, dict) else None
+    return max(1, len(orders)) if isinstance(orders, list) else 1
+
+
 def endpoint(ctx: SimContext, name: str, handler: Handler, *, kind: str = "read", cost: int = DEFAULT_COST,
              auth: bool = True) -> Callable[[Request], Any]:
-    """Wrap a sync handler with faults, signature check, token bucket and the error envelope."""
+    """Wrap a sync handler with faults, signature check, token bucket and the error envelope.
+
+    Every request is counted in ``ctx.requests[name]`` as it arrives (faulted ones too). Batch routes
+    (:data:`PER_ITEM`) cost ``cost`` per item, like Kalshi.
+    """
 
     async def run(request: Request) -> Response:
+        ctx.requests[name] += 1
         fault = ctx.exchange.faults.http_decision(name)
         if fault.latency:
             await asyncio.sleep(fault.latency)
@@ -80,18 +102,15 @@ def endpoint(ctx: SimContext, name: str, handler: Handler, *, kind: str = "read"
             account = ctx.default_account
             if auth:
                 account = ctx.keys.authenticate(request.headers, request.method, request.url.path)
-            if fault.rate_limited or not ctx.buckets.take(account, kind, cost):
+            body, decoded = _decode(await request.body())
+            billed = cost * _items(body) if name in PER_ITEM else cost
+            if fault.rate_limited or not ctx.buckets.take(account, kind, billed):
                 return Response(TOO_MANY, status_code=429, media_type="application/json")
             if fault.error_5xx:
                 raise ApiError(500, "internal_server_error", "internal server error (injected)")
-            raw = await request.body()
-            body: Any = None
-            if raw:
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    return _json(400, {"code": "bad_request", "message": "invalid JSON body",
-                                       "details": "request body could not be decoded"})
+            if not decoded:
+                return _json(400, {"code": "bad_request", "message": "invalid JSON body",
+                                   "details": "request body could not be decoded"})
             call = Call(dict(request.path_params), dict(request.query_params), body)
             status, out = handler(ctx, account, call)
         except ApiError as err:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import socket
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -30,7 +31,8 @@ KEY_ID_FILE = "sim-key-id.json"
 
 @dataclass
 class SimContext:
-    """What the routes share: the exchange, keys, buckets, the WebSocket hub, the stop signal."""
+    """What the routes share: the exchange, keys, buckets, the WebSocket hub, the stop signal, and a count
+    of the REST requests received per route name (``batch_create``, ``create_order``, …)."""
 
     exchange: Exchange
     keys: KeyRegistry
@@ -39,6 +41,7 @@ class SimContext:
     hub: Any = None
     liquidity: Liquidity | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    requests: Counter[str] = field(default_factory=Counter)  # REST requests received, by route name
 
 
 def load_or_create_key(key_dir: Path) -> tuple[rsa.RSAPrivateKey, Path, str]:

@@ -34,6 +34,8 @@ MALFORMED = [
      ["exchange.environment"]),
     ("inconsistent-limits", '[limits]\nmax_market_exposure = "300"\n', ["limits.max_market_exposure"]),
     ("too-many-decimals", '[limits]\nmax_daily_loss = "1.1234567"\n', ["limits.max_daily_loss"]),
+    ("coalesce-max-out-of-range", "[orders]\ncoalesce_max = 0\n", ["orders.coalesce_max"]),
+    ("coalesce-max-not-an-int", '[orders]\ncoalesce_max = "lots"\n', ["orders.coalesce_max"]),
     ("several-at-once", '[limits]\nmax_open_orders = 0\nprice_collar = 2\n[orders]\nfill_threshold = 0\n',
      ["limits.max_open_orders", "limits.price_collar", "orders.fill_threshold"]),
 ]

@@ -59,6 +59,12 @@ class TestTokenBucket:
         assert b.wait_time(10, Priority.NORMAL) == pytest.approx(2.0)
         assert b.wait_time(15, Priority.NORMAL) == float("inf")
 
+    def test_most_is_capacity_above_the_floor(self):
+        """The largest cost a request can ever get: the capacity, less the reserve for NORMAL."""
+        b = TokenBucket(100, 200, reserve_fraction=0.2, clock=FakeClock())
+        assert b.most(Priority.NORMAL) == pytest.approx(160)
+        assert b.most(Priority.URGENT) == pytest.approx(200)
+
     def test_configure_caps_tokens(self):
         """Shrinking the capacity caps the tokens held."""
         clock = FakeClock()

@@ -163,6 +163,16 @@ class TestOrderWrites:
         assert cancels[0].reduced_by == Decimal("3.00")
         assert cancels[1].error.code == "not_found"
 
+    def test_batch_create_room_is_what_the_write_bucket_can_pay(self, sim):
+        """A batch may carry as many creates as the write bucket pays for at once (10 tokens each, above the
+        reserve); without buckets there is no client-side bound."""
+        signer = Signer(sim.key_id, sim.private_key)
+        with KalshiClient(sim.rest_url, signer, buckets=RateBuckets.from_requests_per_s(20, 10, 0.2)) as c:
+            assert c.batch_create_room() == 8
+            assert c.batch_create_room(Priority.URGENT) == 10
+        with KalshiClient(sim.rest_url, signer) as c:
+            assert c.batch_create_room() is None
+
     def test_cancel_all(self, client):
         """Cancel-all leaves no resting order."""
         client.create_order(rest())

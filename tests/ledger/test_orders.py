@@ -91,6 +91,42 @@ class TestInsertIntent:
         assert ledger.orders() == []
 
 
+def fields(coid, **kw):
+    args = dict(client_order_id=coid, ticker="KXA-26-T1", event_ticker="KXA-26", book_side="bid", outcome="yes",
+                action="buy", count=Decimal("2"), price=Decimal("0.4200"), time_in_force="immediate_or_cancel",
+                batch_id="b7")
+    args.update(kw)
+    return args
+
+
+class TestInsertIntents:
+    def test_writes_every_intent_of_a_batch(self, ledger, clock):
+        """insert_intents writes each order as INTENT with its own history row and returns the records in order."""
+        recs = ledger.insert_intents([fields("a"), fields("b", book_side="ask", count=Decimal(3))])
+        assert [r.client_order_id for r in recs] == ["a", "b"]
+        assert [ledger.get_order(c) for c in ("a", "b")] == recs
+        assert (recs[1].book_side, recs[1].count, recs[1].status, recs[1].created_at) == ("ask", 3, S.INTENT, clock.t)
+        assert ledger.order_history("b") == [(None, S.INTENT, "intent written")]
+        assert sorted(r.client_order_id for r in ledger.orders(batch_id="b7")) == ["a", "b"]
+
+    def test_a_used_client_order_id_is_none_and_the_others_are_written(self, ledger):
+        """An order whose id was used before (here: earlier, and twice in the same batch) comes back None and is
+        not written again; the rest of the batch is."""
+        first = intent(ledger, "used")
+        recs = ledger.insert_intents([fields("used"), fields("new"), fields("new")])
+        assert recs[0] is None
+        assert recs[1] is not None
+        assert recs[2] is None
+        assert ledger.get_order("used") == first
+        assert len(ledger.order_history("new")) == 1
+
+    def test_an_invalid_field_writes_nothing(self, ledger):
+        """One order with an invalid field: LedgerError and no order of the batch written."""
+        with pytest.raises(LedgerError, match="count"):
+            ledger.insert_intents([fields("ok"), fields("bad", count=Decimal(0))])
+        assert ledger.orders() == []
+
+
 class TestTransitions:
     @pytest.mark.parametrize(("old", "new"), EDGES, ids=[f"{a}->{b}" for a, b in EDGES])
     def test_allowed(self, ledger, old, new):

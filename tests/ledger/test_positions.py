@@ -166,6 +166,37 @@ class TestBookFill:
         assert ledger.order_history("c1") == [(None, S.INTENT, "intent written")]
         assert ledger.book_fill(fill("t1", count="4", coid="c1")).booked
 
+    def test_book_fills_books_several_in_order_in_one_call(self, ledger):
+        """book_fills books each fill as book_fill would, in order: the order goes PARTIAL then FILLED, a trade
+        seen twice is booked once, a fill of no known order still moves the position."""
+        order(ledger, count="10")
+        results = ledger.book_fills([fill("t1", count="4", coid="c1"), fill("t1", count="4", coid="c1"),
+                                     fill("t2", count="6", coid="c1"), fill("t3", count="1", oid="ex-x")])
+        assert [r.booked for r in results] == [True, False, True, True]
+        assert [r.order_status for r in results] == [S.PARTIAL, S.PARTIAL, S.FILLED, None]
+        assert [r.position.net_count for r in results] == [D(4), D(4), D(10), D(11)]
+        assert ledger.get_order("c1").filled_count == D(10)
+        assert [to for _, to, _ in ledger.order_history("c1")] == [S.INTENT, S.SENT, S.PARTIAL, S.FILLED]
+
+    def test_a_duplicate_trade_in_a_new_market_leaves_no_position_row(self, ledger):
+        """A trade_id booked before, seen again for a market without a position, is not booked and leaves no
+        (zero) position row there — also when booked together with other fills, which stay booked."""
+        order(ledger)
+        ledger.book_fill(fill("t1", count="4", coid="c1"))
+        again = ledger.book_fills([fill("t1", count="4", ticker="KXB-26-T1"), fill("t2", count="2", coid="c1")])
+        assert [r.booked for r in again] == [False, True]
+        assert again[0].position.net_count == 0
+        assert ledger.position("KXB-26-T1") is None
+        assert ledger.position("KXA-26-T1").net_count == D(6)
+
+    def test_book_fills_with_an_invalid_fill_books_none(self, ledger):
+        """One invalid fill among several: LedgerError and none of them booked."""
+        order(ledger)
+        with pytest.raises(LedgerError, match="count"):
+            ledger.book_fills([fill("t1", count="4", coid="c1"), fill("t2", count="0", coid="c1")])
+        assert ledger.position("KXA-26-T1") is None
+        assert ledger.get_order("c1").filled_count == 0
+
     def test_hot_path_records_match_the_orm_view(self, ledger, clock):
         """Positions and orders returned by book_fill equal the ORM-mapped rows and the read methods."""
         from ledger.orders import to_record

@@ -3,10 +3,12 @@ the simulator on loopback (REST + WebSocket). Only the bot is the test."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy import create_engine, select
 
 from actors.facade import TradingFacade
 from actors.gate import TradingGate
+from actors.messages import Hang
 from config.schema import ExchangeSettings, Settings
 from control.daemon import child_specs
 from exchange.endpoints import make_client, make_stream
@@ -36,6 +39,32 @@ class Pipeline:
     settings: Settings
     _stop: threading.Event
     ledger_url: str = ""
+    _ticking: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextlib.contextmanager
+    def supervisor_paused(self) -> Iterator[None]:
+        """No supervisor pass runs inside (so no heartbeat Ping lands in any mailbox); it resumes on exit."""
+        with self._ticking:
+            yield
+
+    @contextlib.contextmanager
+    def held(self, name: str) -> Iterator[HeldActor]:
+        """Hang the child ``name`` (a ``Hang`` test hook, the supervisor paused so no heartbeat lands in its
+        mailbox) for the block: what is told to it meanwhile waits, in order. On exit it goes on."""
+        release = _Release()
+        with ThreadPoolExecutor(8) as pool:
+            try:
+                with self.supervisor_paused():
+                    actor = HeldActor(self, name, pool)
+                    actor.handle.tell(Hang(release))
+                    assert release.entered.wait(10), f"{name} did not take the Hang"
+                    yield actor
+            finally:
+                release.set()
+
+    def requests(self, route: str) -> int:
+        """How many REST requests the simulator received on ``route`` (``create_order``, ``batch_create``…)."""
+        return self.sim.ctx.requests[route]
 
     def exchange_orders(self, ticker: str | None = None) -> list[Any]:
         """Every order the exchange holds for our key (via a fresh client)."""
@@ -141,14 +170,55 @@ class Pipeline:
             pause.wait(0.02)
 
 
+class _Release(threading.Event):
+    """The event a ``Hang`` waits on; ``entered`` is set once the actor is waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.entered.set()
+        return super().wait(timeout)
+
+
+class HeldActor:
+    """The mailbox of a child that hangs (see :meth:`Pipeline.held`)."""
+
+    def __init__(self, p: Pipeline, name: str, pool: ThreadPoolExecutor) -> None:
+        self.p = p
+        self.pool = pool
+        self.handle = p.sup.peers[name]
+        self.inbox = self.handle.ref.actor_inbox
+
+    def waiting(self, n: int, what: str, *, at_least: bool = False) -> None:
+        """Wait until ``n`` messages (or, ``at_least``, ``n`` or more) wait in the mailbox."""
+        self.p.wait(lambda: self.inbox.qsize() >= n if at_least else self.inbox.qsize() == n, 10,
+                    f"{what} ({n} in the mailbox, now {self.inbox.qsize()})")
+
+    def order(self, body: dict[str, str]) -> Future[Any]:
+        """A bot places ``body`` through the facade, in its own thread; returns once one more message waits
+        (meant for the order placer's mailbox)."""
+        before = self.inbox.qsize()
+        fut = self.pool.submit(self.p.trading.place, body, wait_s=20)
+        self.waiting(before + 1, f"order {body['client_order_id']}")
+        return fut
+
+    def tell(self, message: Any) -> None:
+        """Tell ``message`` and wait until it is in the mailbox."""
+        before = self.inbox.qsize()
+        self.handle.tell(message)
+        self.waiting(before + 1, type(message).__name__)
+
+
 def build_settings(
     sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, **orders: Any
 ) -> Settings:
     """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` override those fields."""
     base = Settings()
-    ex = ExchangeSettings(base_url=sim.rest_url, ws_url=sim.ws_url, key_id=sim.key_id,
-                          private_key_file=Path(sim.private_key_path), read_rate_per_s=1000, write_rate_per_s=1000,
-                          **(exchange or {}))
+    ex = ExchangeSettings(**{"base_url": sim.rest_url, "ws_url": sim.ws_url, "key_id": sim.key_id,
+                             "private_key_file": Path(sim.private_key_path), "read_rate_per_s": 1000,
+                             "write_rate_per_s": 1000, **(exchange or {})})
     limits = base.limits.model_copy(update={"max_orders_per_s": 1000.0, "max_open_orders": 1000,
                                             "price_collar": base.limits.price_collar.__class__("1"),
                                             **(limits or {})})
@@ -186,14 +256,15 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         sup.start()
         gate.mark_ready()
         stop = threading.Event()
+        p = Pipeline(sim, ledger, gate, sup, TradingFacade(sup.peers, ledger, lambda: settings), settings, stop,
+                     url)
 
         def loop() -> None:
             while not stop.wait(0.05):
-                sup.tick()
+                with p._ticking:
+                    sup.tick()
 
         threading.Thread(target=loop, daemon=True, name="test-supervisor-loop").start()
-        p = Pipeline(sim, ledger, gate, sup, TradingFacade(sup.peers, ledger, lambda: settings), settings, stop,
-                     url)
         made.append((p, ctx))
         return p
 

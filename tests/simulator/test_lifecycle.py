@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
+
 from simulator.testing import ORDERS, T0, SignedClient, order_body, running_simulator
 
 
@@ -117,3 +119,23 @@ class TestRateLimits:
             assert codes[:20] == [201] * 20
             limits = client.get("/account/limits").json()
             assert limits["write"] == {"refill_rate": 100, "bucket_capacity": 200}
+
+    def test_a_batch_create_is_billed_per_item(self):
+        """On the basic tier (200 write tokens of burst) a batch of 20 creates spends the whole bucket, as 20
+        single creates would (10 tokens each, REFERENCE §4.3): the next create is a 429."""
+        with running_simulator(tier="basic") as sim, SignedClient(sim) as client:
+            orders = [order_body(price="0.10", count="1.00") for _ in range(20)]
+            assert client.post(ORDERS + "/batched", {"orders": orders}).status_code == 201
+            assert client.post(ORDERS, order_body(price="0.10", count="1.00")).status_code == 429
+
+
+class TestRequestCounts:
+    def test_requests_are_counted_per_route_and_reported_in_stats(self, sim, client):
+        """Every REST request is counted under its route name (faulted ones too); /_sim/stats reports them."""
+        client.post(ORDERS, order_body(price="0.10"))
+        client.post(ORDERS + "/batched", {"orders": [order_body(price="0.10"), order_body(price="0.11")]})
+        sim.exchange.faults.configure({"error_5xx_next": {"create_order": 1}})
+        assert client.post(ORDERS, order_body(price="0.10")).status_code == 500
+        stats = httpx.get(sim.admin_url + "/stats", timeout=5).json()
+        assert stats["requests"] == {"create_order": 2, "batch_create": 1}
+        assert stats["created_orders"] == 3
