@@ -46,7 +46,8 @@ class Guardian(SupervisedActor):
         factory = self.ctx.services.get("exchange_factory")
         self.client = factory("guardian") if factory is not None else None
         self.stops = 0
-        self.api_calls: deque[tuple[float, bool]] = deque()
+        self.api_calls: deque[tuple[float, int, int]] = deque()  # (when, calls, of which failed) per report
+        self.api_totals = [0, 0]  # calls and failures inside the window, kept as reports enter and leave
         self.losing_streak = 0
         self.pnl_day: Any = None  # the UTC day the running P&L below belongs to
         self.pnl_today = Decimal(0)  # realised, net of fees: seeded from the ledger, then kept from FillBooked
@@ -111,12 +112,16 @@ class Guardian(SupervisedActor):
         limits = self._limits
         if limits is None:
             return
-        now = time.monotonic()
-        self.api_calls.extend([(now, failed)] * count)
+        now = self.ctx.clock()  # the actors' injectable clock
+        totals = self.api_totals
+        self.api_calls.append((now, count, count if failed else 0))
+        totals[0] += count
+        totals[1] += count if failed else 0
         while self.api_calls and now - self.api_calls[0][0] > limits.api_error_window_s:
-            self.api_calls.popleft()
-        calls = len(self.api_calls)
-        errors = sum(1 for _, f in self.api_calls if f)
+            _, gone, gone_failed = self.api_calls.popleft()
+            totals[0] -= gone
+            totals[1] -= gone_failed
+        calls, errors = totals
         if calls >= limits.api_error_min_calls and Decimal(errors) / Decimal(calls) > limits.max_api_error_rate:
             self._trip("api_error_rate", f"{errors}/{calls} exchange calls failed in {limits.api_error_window_s}s")
 

@@ -62,6 +62,9 @@ class _Ready:
     row: dict[str, Any]
 
 
+REQUESTS_KEPT_S = 900.0  # a resend comes within the confirmation timeout (at most minutes)
+REQUESTS_KEPT_MAX = 100_000
+
 def new_client_order_id() -> str:
     """A fresh client order id (UUID4): spent forever once sent (Kalshi: 409 order_already_exists)."""
     return str(uuid.uuid4())
@@ -85,7 +88,8 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         self.client = factory("order_placer") if factory is not None else None
         self.markets = MarketCache(self.client)
         self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
-        self.requests: dict[str, OrderRequest] = {}  # client_order_id -> request, for resends
+        # client_order_id -> (request, when written), for resends of ambiguous creates; pruned by age and size
+        self.requests: dict[str, tuple[OrderRequest, float]] = {}
         self._ok_calls = 0
         self._init_risk()
 
@@ -158,6 +162,9 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             self._api_error(exc)
             refuse("EXCHANGE_UNAVAILABLE", f"market facts could not be read: {type(exc).__name__}")
             return None
+        except LedgerError as exc:
+            refuse("LEDGER_UNAVAILABLE", f"positions and open orders could not be read: {type(exc).__name__}")
+            return None
         rejection = check(req, view, self._limits, now)
         if rejection is not None:
             refuse(rejection.code.value, rejection.detail)
@@ -190,7 +197,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         written = []
         for ready, record in zip(passed, records, strict=True):
             if record is not None:
-                self.requests[ready.coid] = ready.req
+                self._remember(ready.coid, ready.req)
                 written.append(ready)
                 continue
             row = ready.row
@@ -217,9 +224,22 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
                                   "start-up resolution will settle it", client_order_id=coid, count=req.count)
         )
 
+    def _remember(self, coid: str, req: OrderRequest) -> None:
+        """Keep a written order's request for a resend. A resend comes within the confirmation timeout, so
+        requests older than ``REQUESTS_KEPT_S`` (or beyond ``REQUESTS_KEPT_MAX``) are dropped, oldest
+        first; a resend of a dropped one is answered RESEND_UNAVAILABLE."""
+        now = time.monotonic()
+        kept = self.requests
+        kept[coid] = (req, now)
+        while kept:
+            oldest = next(iter(kept))
+            if len(kept) <= REQUESTS_KEPT_MAX and now - kept[oldest][1] <= REQUESTS_KEPT_S:
+                break
+            del kept[oldest]
+
     def resend(self, coid: str) -> None:
         """Re-send an ambiguous create with the same id (the fill watcher found nothing on the exchange)."""
-        req = self.requests.get(coid)
+        req = self.requests.get(coid, (None, 0.0))[0]
         record = self.ledger.get_order(coid)
         if req is None or record is None:
             events: tuple[Any, ...] = (RejectedEvent("RESEND_UNAVAILABLE", time.time(), "request not known"),)
@@ -258,7 +278,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive)."""
         self._api_error(exc)
         now = time.time()
-        req = self.requests[coid]
+        req = self.requests[coid][0]
         side, yes_price = to_book(req)
         if isinstance(exc, Rejected) and exc.code == "order_already_exists":
             self.ledger.transition(coid, OrderStatus.UNKNOWN, reason="409 order_already_exists")

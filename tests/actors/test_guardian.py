@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,7 @@ from ledger import Ledger
 
 
 class Rig:
-    def __init__(self, tmp: Path, **limits: object) -> None:
+    def __init__(self, tmp: Path, clock: Callable[[], float] = time.time, **limits: object) -> None:
         self.ledger = Ledger.open(f"sqlite:///{tmp / 'ledger.sqlite'}")
         self.gate = TradingGate(persist=self.ledger.save_gate)
         self.gate.mark_ready()
@@ -37,7 +38,7 @@ class Rig:
         self.settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)})
         peers = Peers(["guardian"])
         ctx = ActorContext("guardian", 1, self.gate, HeartbeatBoard(), queue.Queue(), peers,
-                           {"ledger": self.ledger, "settings": self.settings})
+                           {"ledger": self.ledger, "settings": self.settings}, clock=clock)
         self.ref = Guardian.start(ctx)
         peers["guardian"].ref = self.ref
 
@@ -54,8 +55,8 @@ class Rig:
 def rig_factory(tmp_path: Path) -> Iterator:
     made: list[Rig] = []
 
-    def make(**limits: object) -> Rig:
-        r = Rig(tmp_path, **limits)
+    def make(clock: Callable[[], float] = time.time, **limits: object) -> Rig:
+        r = Rig(tmp_path, clock, **limits)
         made.append(r)
         return r
 
@@ -80,6 +81,23 @@ class TestApiErrorRate:
         r = rig_factory(max_api_error_rate=Decimal("0.5"), api_error_min_calls=10)
         r.send(ApiSuccess("order_placer", 50), *[ApiError("order_placer", "Ambiguous")] * 10)
         assert r.gate.state is GateState.ACTIVE
+
+
+    def test_calls_older_than_the_window_no_longer_count(self, rig_factory) -> None:
+        """Failures that have left the window are forgotten with their calls: a later burst is judged on
+        the window alone."""
+        now = [1000.0]
+        r = rig_factory(clock=lambda: now[0], max_api_error_rate=Decimal("0.5"), api_error_min_calls=10,
+                        api_error_window_s=60)
+        r.send(ApiSuccess("order_placer", 1), *[ApiError("order_placer", "Ambiguous")] * 8)
+        assert r.gate.state is GateState.ACTIVE, "9 calls: below the minimum sample"
+        now[0] += 61
+        r.send(ApiSuccess("order_placer", 6), *[ApiError("order_placer", "Ambiguous")] * 4)
+        assert r.gate.state is GateState.ACTIVE, "4 of 10 in the window (the 8 old failures left it)"
+        r.send(ApiError("order_placer", "Ambiguous"), ApiError("order_placer", "Ambiguous"))
+        assert r.gate.state is GateState.ACTIVE, "6 of 12: not above 0.5"
+        r.send(ApiError("order_placer", "Ambiguous"))
+        assert r.gate.state is GateState.HALTED, "7 of 13 in the window"
 
 
 class TestLosses:
