@@ -58,7 +58,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def line(name: str, value: str, goal: str, ok: bool) -> None:
-    print(f"  {name:<48} {value:>18}   goal {goal:<14} {'PASS' if ok else 'MISS'}")
+    verdict = "" if goal == "-" else ("PASS" if ok else "MISS")  # "-": printed for information
+    print(f"  {name:<58} {value:>12}   goal {goal:<12} {verdict}")
 
 
 @dataclass(frozen=True)
