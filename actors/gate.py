@@ -102,11 +102,15 @@ class TradingGate:
             return GateSnapshot(self._state, reason, source, snap.changed_at)
         return snap
 
-    def allows(self, intent: OrderIntent) -> bool:
-        """Whether an order with this intent may leave the process right now."""
+    def _effective(self) -> GateState:
+        """The state an order meets now: HALTED as soon as the probe sees an emergency stop."""
         state = self._state
         if state is not GateState.HALTED and self._probe is not None and self._probe():
-            state = GateState.HALTED
+            return GateState.HALTED
+        return state
+
+    @staticmethod
+    def _permits(state: GateState, intent: OrderIntent) -> bool:
         if state is GateState.ACTIVE:
             return True
         if state is GateState.REDUCING:
@@ -115,10 +119,18 @@ class TradingGate:
             return intent is OrderIntent.FLATTEN
         return False
 
+    def allows(self, intent: OrderIntent) -> bool:
+        """Whether an order with this intent may leave the process right now."""
+        return self._permits(self._effective(), intent)
+
     def check(self, intent: OrderIntent) -> None:
-        """Raise :class:`GateClosedError` unless :meth:`allows` ``intent``. Called at the send point."""
-        if not self.allows(intent):
+        """Raise :class:`GateClosedError` unless :meth:`allows` ``intent``. Called at the send point. A
+        refusal by the probe (a SIGUSR1 whose Python handler has not run yet) says HALTED, as it will be."""
+        state = self._effective()
+        if not self._permits(state, intent):
             snap = self.snapshot()
+            if state is not snap.state:
+                raise GateClosedError(state.value, "emergency stop (SIGUSR1)")
             raise GateClosedError(snap.state.value, snap.reason)
 
     # -- closing ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from actors.errors import GateClosedError
 from actors.gate import GateState, OrderIntent, TradingGate
 from control.signals import SignalRouter
 
@@ -190,6 +191,9 @@ class TestProbe:
             router._wsock.send(bytes([signal.SIGUSR1]))
             assert gate.state is GateState.ACTIVE, "the Python handler has not run"
             assert not gate.allows(OrderIntent.OPENING)
+            with pytest.raises(GateClosedError) as refused:
+                gate.check(OrderIntent.OPENING)
+            assert refused.value.state == "HALTED", "the refusal names the state the order really met"
             assert gate.allows(OrderIntent.FLATTEN)
             router.drain()
             assert gate.allows(OrderIntent.OPENING)
