@@ -24,3 +24,20 @@ class TestLedgerUnreadable:
         assert p.sup.peers["order_placer"].epoch == epoch
         p.sup.peers["order_placer"].ask(Ping(0), timeout=10)  # the same instance still answers
         assert p.sup.peers["order_placer"].epoch == epoch
+
+
+class TestResendMemory:
+    def test_requests_kept_for_resends_are_bounded(self, pipeline_factory, monkeypatch) -> None:
+        """The placer keeps each written order's request for a resend, but not forever: beyond the bound the
+        oldest go first (a resend of one of those is answered RESEND_UNAVAILABLE)."""
+        monkeypatch.setattr("actors.order_placer.REQUESTS_KEPT_MAX", 2)
+        p = pipeline_factory()
+        ids = []
+        for _ in range(3):
+            conf = p.trading.place_and_confirm(DEFAULT_TICKERS[0], "yes", "buy", "1", "0.99", "ioc", wait_s=20)
+            assert conf.status.value == "FILLED", conf
+            ids.append(conf.client_order_id)
+        ref = p.sup.peers["order_placer"].ref
+        assert ref is not None
+        kept = ref.proxy().requests.get(timeout=10)
+        assert list(kept) == ids[1:]
