@@ -17,8 +17,6 @@ stop or a health check. Access lines go to loguru (never the Authorization heade
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import socket
 import threading
@@ -43,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from actors.errors import GuardError
 from control.auth import check_bearer
 from control.port import ControlPort
+from simulator.quiet_server import QuietServer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -253,36 +252,12 @@ def build_app(
 # -- the server -------------------------------------------------------------------------------------
 
 
-IDLE_TICK_S = 0.5  # uvicorn polls should_exit every 0.1 s; 0.5 s halves an idle daemon's CPU, stop ≤ 0.5 s
-
-
-class _Server(uvicorn.Server):
+class _Server(QuietServer):
     """uvicorn's server that sets an event once it is serving (or has given up), and idles quietly."""
 
     def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
         super().__init__(config)
         self._ready = ready
-
-    async def main_loop(self) -> None:
-        """uvicorn's loop with a slower tick; ``counter`` advances in tenths so its once-a-second
-        housekeeping (date header, request limits) still runs on every pass."""
-        self._wake = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 10) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_TICK_S)
-            should_exit = await self.on_tick(counter)
-
-    def request_exit(self) -> None:
-        """Ask the server to stop and wake its loop now (thread-safe)."""
-        self.should_exit = True
-        loop, wake = getattr(self, "_loop", None), getattr(self, "_wake", None)
-        if loop is not None and wake is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(wake.set)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import threading
@@ -23,6 +22,7 @@ from simulator.buckets import Buckets
 from simulator.engine import DEFAULT_ACCOUNT, Exchange
 from simulator.handlers import TABLE
 from simulator.liquidity import Liquidity
+from simulator.quiet_server import QuietServer
 from simulator.rest import routes
 
 KEY_FILE = "sim-private-key.pem"
@@ -71,30 +71,6 @@ def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
-
-
-class _QuietServer(uvicorn.Server):
-    """uvicorn with a 0.5 s idle tick instead of 0.1 s (an idle paper daemon stays under 1 % of a core);
-    the counter advances in tenths so uvicorn's once-a-second housekeeping still runs every pass."""
-
-    async def main_loop(self) -> None:
-        self._wake = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 10) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.5)
-            should_exit = await self.on_tick(counter)
-
-    def request_exit(self) -> None:
-        """Ask the server to stop and wake its loop now (thread-safe)."""
-        self.should_exit = True
-        loop, wake = getattr(self, "_loop", None), getattr(self, "_wake", None)
-        if loop is not None and wake is not None:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(wake.set)
 
 
 class SimulatorServer:
@@ -182,7 +158,7 @@ class SimulatorServer:
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
                                 ws_ping_interval=None, ws_ping_timeout=None, timeout_graceful_shutdown=2,
                                 access_log=False)
-        self._server = _QuietServer(config)
+        self._server = QuietServer(config)
         self._server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
         started = threading.Event()
         failed: list[BaseException] = []
