@@ -39,7 +39,7 @@ class Group:
 
 class FillGroups:
     """Mixin of the fill watcher. Expects its ``_track``, ``_on_stream``, ``_perform``, ``_sync``,
-    ``_fill_record`` and ``_booked`` methods, ``self.ledger`` and ``self.log``."""
+    ``_fill_record``, ``_book_one`` and ``_booked`` methods, ``self.ledger`` and ``self.log``."""
 
     ledger: Any
     log: Any
@@ -104,11 +104,5 @@ class FillGroups:
                 return list(self.ledger.book_fills(records))
             except LedgerError as exc:
                 self.log.error("booking {} fills together failed ({}); booking each on its own", len(records), exc)
-        out: list[Any] = []
-        for (coid, _, action), record in zip(books, records, strict=True):
-            try:
-                out.append(self.ledger.book_fill(record))
-            except LedgerError as exc:
-                self.log.critical("could not book fill {} of {}: {}", action.trade_id, coid, exc)
-                out.append(None)
-        return out
+        return [self._book_one(coid, action, record)  # type: ignore[attr-defined]
+                for (coid, _, action), record in zip(books, records, strict=True)]

@@ -336,12 +336,17 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
     def _book(self, coid: str, tracker: OrderTracker | None, action: BookFill) -> None:
         if tracker is None:
             return
+        result = self._book_one(coid, action, self._fill_record(coid, tracker, action))
+        if result is not None:
+            self._booked(coid, tracker, action, result)
+
+    def _book_one(self, coid: str, action: BookFill, record: FillRecord) -> Any:
+        """Book one fill; None (logged CRITICAL, left for the next read-back) when the ledger fails."""
         try:
-            result = self.ledger.book_fill(self._fill_record(coid, tracker, action))
+            return self.ledger.book_fill(record)
         except LedgerError as exc:
             self.log.critical("could not book fill {} of {}: {}", action.trade_id, coid, exc)
-            return
-        self._booked(coid, tracker, action, result)
+            return None
 
     @staticmethod
     def _fill_record(coid: str, tracker: OrderTracker, action: BookFill) -> FillRecord:

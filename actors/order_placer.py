@@ -65,6 +65,7 @@ class _Ready:
 REQUESTS_KEPT_S = 900.0  # a resend comes within the confirmation timeout (at most minutes)
 REQUESTS_KEPT_MAX = 100_000
 
+
 def new_client_order_id() -> str:
     """A fresh client order id (UUID4): spent forever once sent (Kalshi: 409 order_already_exists)."""
     return str(uuid.uuid4())
@@ -312,37 +313,37 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         written = self._write_ahead(passed) if passed else []
         if not written:
             return
-        ready = [(r.coid, r.req, r.reply, r.intent) for r in written]
-        outcome = self._send_batch(ready)
-        for (coid, req, reply, _), events in zip(ready, outcome, strict=True):
-            if not self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)):
-                reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=coid,
-                                                count=req.count))
+        outcome = self._send_batch(written)
+        for r, events in zip(written, outcome, strict=True):
+            if not self.ctx.peers["fill_watcher"].tell(Track(r.req, r.coid, created, events, r.reply)):
+                r.reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=r.coid,
+                                                  count=r.req.count))
 
-    def _send_batch(self, ready: list[tuple[str, OrderRequest, Any, OrderIntent]]) -> list[tuple[Any, ...]]:
+    def _send_batch(self, ready: list[_Ready]) -> list[tuple[Any, ...]]:
         """The send point of a batch: one gate check, then the one request. Returns each order's tracker
         events (a closed gate refuses them all, nothing sent; a failed request is classified order by order)."""
-        intent = OrderIntent.OPENING if any(i is OrderIntent.OPENING for *_, i in ready) else OrderIntent.REDUCING
+        intent = OrderIntent.OPENING if any(r.intent is OrderIntent.OPENING for r in ready) else OrderIntent.REDUCING
         try:
             self.ctx.gate.check(intent)
         except GateClosedError as exc:
             out = []
-            for coid, *_ in ready:
-                self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"GATE_{exc.state}: {exc.reason}")
+            for r in ready:
+                self.ledger.transition(r.coid, OrderStatus.REJECTED, reason=f"GATE_{exc.state}: {exc.reason}")
                 out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
             return out
         sending = Sending(time.time())
-        wires = [self._wire(coid, req) for coid, req, _, _ in ready]
+        wires = [self._wire(r.coid, r.req) for r in ready]
         try:
             items = self.client.batch_create_orders(wires)
         except ExchangeError as exc:
-            return [(sending, self._classify_failure(coid, exc)) for coid, *_ in ready]
+            return [(sending, self._classify_failure(r.coid, exc)) for r in ready]
         self._api_ok()
         by_coid = {item.client_order_id: item for item in items}
         out = []
-        for n, (coid, *_) in enumerate(ready):
+        for n, r in enumerate(ready):
             if n == 1:
                 crash_point("mid_batch")
+            coid = r.coid
             item = by_coid.get(coid)
             if item is None:
                 out.append((sending, self._classify_failure(coid, Ambiguous("batch answer lacks this order"))))
