@@ -29,11 +29,11 @@ from typing import Any
 import pykka
 from loguru import logger
 
-from actors.base import ActorContext, ExitKind, ExitNotice, HeartbeatBoard, SupervisedActor
-from actors.gate import TradingGate
-from actors.messages import Alert, Halt, Ping, Severity
-from actors.peers import ChildHandle, Peers
-from config.schema import SupervisorSettings
+from kalshi_guard.actors.base import ActorContext, ExitKind, ExitNotice, HeartbeatBoard, SupervisedActor
+from kalshi_guard.actors.messages import Alert, Halt, Ping, Severity
+from kalshi_guard.actors.peers import ChildHandle, Peers
+from kalshi_guard.config.schema import SupervisorSettings
+from kalshi_guard.core.gate import TradingGate
 
 EXIT_OK = 0
 EXIT_ESCALATED = 3

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.base import SupervisedActor
-from actors.messages import Alert, Severity
+from kalshi_guard.actors.base import SupervisedActor
+from kalshi_guard.actors.messages import Alert, Severity
 
 _LEVEL = {Severity.INFO: "INFO", Severity.WARNING: "WARNING", Severity.CRITICAL: "CRITICAL"}
 

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import pykka
 from loguru import logger
 
-from actors.gate import TradingGate
-from actors.messages import Crash, CrashHard, Halt, Hang, Ping
+from kalshi_guard.actors.messages import Crash, CrashHard, Halt, Hang, Ping
+from kalshi_guard.core.gate import TradingGate
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from actors.peers import Peers
+    from kalshi_guard.actors.peers import Peers
 
 
 class ExitKind(StrEnum):

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from actors.orders_api import (
+from kalshi_guard.actors.orders_api import (
     ONE,
     ZERO,
     Confirmation,
@@ -38,7 +38,7 @@ from actors.orders_api import (
     OrderRequest,
     outcome_price,
 )
-from actors.slippage import order_slippage
+from kalshi_guard.actors.slippage import order_slippage
 
 ALREADY_EXISTS = "order_already_exists"
 

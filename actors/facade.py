@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from actors.messages import CancelAll, CancelOrder, PlaceBatch, PlaceOrder
-from actors.orders_api import ZERO, Confirmation, ConfirmationStatus, OrderRequest, parse_order_request
-from actors.peers import Peers
-from actors.reply import Reply
+from kalshi_guard.actors.messages import CancelAll, CancelOrder, PlaceBatch, PlaceOrder
+from kalshi_guard.actors.orders_api import ZERO, Confirmation, ConfirmationStatus, OrderRequest, parse_order_request
+from kalshi_guard.actors.peers import Peers
+from kalshi_guard.actors.reply import Reply
 
 WAIT_MARGIN_S = 30.0
 
@@ -75,7 +75,7 @@ class TradingFacade:
         """Place a parsed request (or an API-shaped mapping) and wait for its confirmation."""
         req = _as_request(order)
         if req.client_order_id is None:
-            from actors.order_placer import new_client_order_id
+            from kalshi_guard.actors.order_placer import new_client_order_id
 
             req = OrderRequest(req.ticker, req.outcome, req.action, req.count, req.price, req.time_in_force,
                                req.reference_price, new_client_order_id())
@@ -96,7 +96,7 @@ class TradingFacade:
 
         Every order is validated first: one malformed order raises RequestInvalid and nothing is sent.
         """
-        from actors.order_placer import new_client_order_id
+        from kalshi_guard.actors.order_placer import new_client_order_id
 
         reqs = []
         for order in orders:
@@ -131,7 +131,7 @@ class TradingFacade:
 
     def orders(self, *, status: str | None = None, limit: int = 100) -> list[Any]:
         """Recent ledger orders (``OrderRecord``), newest first, optionally one status."""
-        from ledger import OrderStatus
+        from kalshi_guard.ledger import OrderStatus
 
         statuses = [OrderStatus(status)] if status else None
         return list(self._ledger.orders(statuses, limit=limit, newest_first=True))

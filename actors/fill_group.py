@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.confirmation import BookFill, Finish
-from actors.errors import LedgerError
-from actors.messages import Track
+from kalshi_guard.actors.confirmation import BookFill, Finish
+from kalshi_guard.actors.messages import Track
+from kalshi_guard.core.errors import LedgerError
 
 GROUP_MAX = 64  # messages handled as one group at most
 

@@ -26,9 +26,9 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from actors.base import SupervisedActor
-from actors.coalesce import take_queued
-from actors.confirmation import (
+from kalshi_guard.actors.base import SupervisedActor
+from kalshi_guard.actors.coalesce import take_queued
+from kalshi_guard.actors.confirmation import (
     BookFill,
     CancelOutcome,
     CancelRequested,
@@ -48,9 +48,8 @@ from actors.confirmation import (
     StreamStale,
     TimeoutReached,
 )
-from actors.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
-from actors.fill_group import GROUP_MAX, FillGroups
-from actors.messages import (
+from kalshi_guard.actors.fill_group import GROUP_MAX, FillGroups
+from kalshi_guard.actors.messages import (
     Alert,
     CancelAll,
     CancelOrder,
@@ -66,10 +65,11 @@ from actors.messages import (
     StreamNotice,
     Track,
 )
-from actors.orders_api import Action, OrderRequest, Outcome
-from actors.startup_resolution import StartupResolution
-from ledger import FillRecord, OrderStatus
-from ledger.orders import can_transition
+from kalshi_guard.actors.orders_api import Action, OrderRequest, Outcome
+from kalshi_guard.actors.startup_resolution import StartupResolution
+from kalshi_guard.core.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
+from kalshi_guard.ledger import FillRecord, OrderStatus
+from kalshi_guard.ledger.orders import can_transition
 
 EARLY_FILL_GRACE_S = 5.0
 RECENT_FINISHED = 2000  # terminal trackers kept to absorb late stream messages

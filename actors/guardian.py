@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from actors.base import SupervisedActor
-from actors.gate import GateState
-from actors.messages import (
+from kalshi_guard.actors.base import SupervisedActor
+from kalshi_guard.actors.messages import (
     Alert,
     ApiError,
     ApiSuccess,
@@ -33,6 +32,7 @@ from actors.messages import (
     Reset,
     Severity,
 )
+from kalshi_guard.core.gate import GateState
 
 TRADING_CHILDREN = ("reconciler", "fill_watcher", "order_placer")
 PNL_RESEED_S = 10.0

@@ -13,8 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from actors.errors import NotFoundError
-from actors.pretrade import MarketInfo, PriceRange
+from kalshi_guard.actors.pretrade import MarketInfo, PriceRange
+from kalshi_guard.core.errors import NotFoundError
 
 # Tick grids by structure name (REFERENCE §2.1), used when a market omits ``price_ranges``.
 _STRUCTURES = {

@@ -33,22 +33,22 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from actors.base import SupervisedActor
-from actors.coalesce import take_queued
-from actors.confirmation import Ambiguous as AmbiguousEvent
-from actors.confirmation import Rejected as RejectedEvent
-from actors.confirmation import Sending, Sent
-from actors.crashpoints import crash_point
-from actors.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
-from actors.gate import OrderIntent
-from actors.markets import MarketCache
-from actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
-from actors.orders_api import Confirmation, OrderRequest, to_book
-from actors.placer_risk import PlacerRiskView
-from actors.pretrade import OpenState, Throttle, check, throttle_burst
-from actors.reply import Reply
-from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
-from ledger import OrderStatus
+from kalshi_guard.actors.base import SupervisedActor
+from kalshi_guard.actors.coalesce import take_queued
+from kalshi_guard.actors.confirmation import Ambiguous as AmbiguousEvent
+from kalshi_guard.actors.confirmation import Rejected as RejectedEvent
+from kalshi_guard.actors.confirmation import Sending, Sent
+from kalshi_guard.actors.crashpoints import crash_point
+from kalshi_guard.actors.markets import MarketCache
+from kalshi_guard.actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
+from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
+from kalshi_guard.actors.placer_risk import PlacerRiskView
+from kalshi_guard.actors.pretrade import OpenState, Throttle, check, throttle_burst
+from kalshi_guard.actors.reply import Reply
+from kalshi_guard.core.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
+from kalshi_guard.core.gate import OrderIntent
+from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
+from kalshi_guard.ledger import OrderStatus
 
 
 @dataclass(frozen=True, slots=True)

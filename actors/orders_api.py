@@ -25,11 +25,11 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from actors.errors import RequestInvalid
-from exchange.wire_base import BookSide  # Kalshi's YES-book side: one enum for every layer
+from kalshi_guard.core.errors import RequestInvalid
+from kalshi_guard.exchange.wire_base import BookSide  # Kalshi's YES-book side: one enum for every layer
 
 if TYPE_CHECKING:
-    from actors.slippage import OrderSlippage
+    from kalshi_guard.actors.slippage import OrderSlippage
 
 ONE = Decimal(1)
 ZERO = Decimal(0)

@@ -11,10 +11,10 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from actors.gate import OrderIntent
-from actors.pretrade import OpenOrder, OpenState, PositionView, RiskView
-from exchange.wire import BookSide
-from ledger import OrderStatus
+from kalshi_guard.actors.pretrade import OpenOrder, OpenState, PositionView, RiskView
+from kalshi_guard.core.gate import OrderIntent
+from kalshi_guard.exchange.wire import BookSide
+from kalshi_guard.ledger import OrderStatus
 
 ZERO = Decimal(0)
 RISK_REFRESH_S = 0.05  # how stale the placer's view of positions and open orders may get (conservatively)

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from actors.errors import PreTradeRejected
-from actors.orders_api import ONE, ZERO, BookSide, OrderRequest, to_book
-from config.schema import LimitSettings
-from exchange.fees import max_taker_fee
+from kalshi_guard.actors.orders_api import ONE, ZERO, BookSide, OrderRequest, to_book
+from kalshi_guard.config.schema import LimitSettings
+from kalshi_guard.core.errors import PreTradeRejected
+from kalshi_guard.exchange.fees import max_taker_fee
 
 
 class RejectCode(StrEnum):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from actors.base import SupervisedActor
-from actors.messages import BalanceObserved, ReconcileNow, ReconcileResult
+from kalshi_guard.actors.base import SupervisedActor
+from kalshi_guard.actors.messages import BalanceObserved, ReconcileNow, ReconcileResult
 
 
 class Reconciler(SupervisedActor):

@@ -14,9 +14,9 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from actors.errors import NotFoundError
-from actors.messages import Discrepancy, DiscrepancyKind
-from ledger import FillRecord, OrderStatus
+from kalshi_guard.actors.messages import Discrepancy, DiscrepancyKind
+from kalshi_guard.core.errors import NotFoundError
+from kalshi_guard.ledger import FillRecord, OrderStatus
 
 
 class StartupResolution:

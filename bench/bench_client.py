@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 from loguru import logger
 
-from exchange.keys import generate_private_key, load_private_key
-from exchange.rest import KalshiClient
-from exchange.signing import Signer, sign
-from exchange.wire import BookSide, CreateOrderRequest
-from simulator.markets import DEFAULT_TICKERS
-from simulator.testing import running_simulator
+from kalshi_guard.exchange.keys import generate_private_key, load_private_key
+from kalshi_guard.exchange.rest import KalshiClient
+from kalshi_guard.exchange.signing import Signer, sign
+from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.testing import running_simulator
 
 N = 2000
 

@@ -43,13 +43,13 @@ from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from actors.gate import OrderIntent, TradingGate
-from actors.messages import Crash, Ping
-from actors.order_placer import OrderPlacer
-from config.schema import Settings, SupervisorSettings
-from control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
-from control.signals import SignalRouter
-from supervisor import Supervisor
+from kalshi_guard.actors.messages import Crash, Ping
+from kalshi_guard.actors.order_placer import OrderPlacer
+from kalshi_guard.config.schema import Settings, SupervisorSettings
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.control.signals import SignalRouter
+from kalshi_guard.core.gate import OrderIntent, TradingGate
+from kalshi_guard.supervisor import Supervisor
 
 
 def pct(values: list[float], q: float) -> float:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from ledger import FillRecord, Ledger, OrderStatus
+from kalshi_guard.ledger import FillRecord, Ledger, OrderStatus
 
 GOAL_P99_MS = 20.0  # one write-ahead step must not hold an order back noticeably
 GOAL_ORDERS_PER_S = 50.0  # full intent → sent → fill cycles per second, far above Kalshi's write budget

@@ -62,16 +62,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 from loguru import logger
 
-from actors.facade import TradingFacade
-from actors.gate import TradingGate
-from config.schema import ExchangeSettings, Settings
-from control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
-from exchange.endpoints import make_client, make_stream
-from exchange.keys import load_private_key
-from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
-from ledger import Ledger
-from simulator.markets import DEFAULT_TICKERS
-from supervisor import Supervisor
+from kalshi_guard.actors.facade import TradingFacade
+from kalshi_guard.config.schema import ExchangeSettings, Settings
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.core.gate import TradingGate
+from kalshi_guard.exchange.endpoints import make_client, make_stream
+from kalshi_guard.exchange.keys import load_private_key
+from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
+from kalshi_guard.ledger import Ledger
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.supervisor import Supervisor
 
 EXE = str(Path(sys.executable).with_name("kalshi-guard"))
 N_BARE = 1000
@@ -289,7 +289,7 @@ def ack_to_recorded_ms(ledger_path: Path, coids: list[str], sim: Any) -> list[fl
     from sqlalchemy import create_engine, select
     from sqlalchemy.orm import Session
 
-    from ledger.schema import OrderEventRow, OrderRow
+    from kalshi_guard.ledger.schema import OrderEventRow, OrderRow
 
     engine = create_engine(f"sqlite:///{ledger_path}")
     wanted = set(coids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from simulator.testing import ORDERS, SignedClient, order_body, running_simulator
+from kalshi_guard.simulator.testing import ORDERS, SignedClient, order_body, running_simulator
 
 N = 2000
 GOAL = 500

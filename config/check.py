@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from actors.errors import ConfigError
-from config.loader import DEFAULT_CONFIG, load_settings
-from config.paths import resolve_log_file, resolve_state_dir
-from config.schema import Settings
+from kalshi_guard.config.loader import DEFAULT_CONFIG, load_settings
+from kalshi_guard.config.paths import resolve_log_file, resolve_state_dir
+from kalshi_guard.config.schema import Settings
+from kalshi_guard.core.errors import ConfigError
 
 EX_OK = 0
 EX_CONFIG = 78

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from actors.errors import ConfigError
-from config.schema import Environment, Mode, Settings
+from kalshi_guard.config.schema import Environment, Mode, Settings
+from kalshi_guard.core.errors import ConfigError
 
 ENV_PREFIX = "KALSHI_GUARD_"
 ENV_IGNORED_PREFIXES = ("KALSHI_GUARD_TEST_",)
@@ -287,7 +287,7 @@ def _url_problem(key: str, url: str, schemes: tuple[str, ...], *, secret: bool, 
 
 def _semantic_problems(s: Settings) -> list[str]:
     """Cross-field and file-system checks the schema cannot express."""
-    from exchange.keys import key_file_problems, load_private_key
+    from kalshi_guard.exchange.keys import key_file_problems, load_private_key
 
     problems: list[str] = []
     ex = s.exchange

@@ -18,8 +18,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from actors.errors import ConfigError
-from config.schema import Settings
+from kalshi_guard.config.schema import Settings
+from kalshi_guard.core.errors import ConfigError
 
 APP = "kalshi-guard"
 DIR_MODE = 0o700

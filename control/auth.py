@@ -23,8 +23,8 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from actors.errors import ConfigError
-from config.schema import Settings
+from kalshi_guard.config.schema import Settings
+from kalshi_guard.core.errors import ConfigError
 
 TOKEN_FILE = "control-token"  # noqa: S105 - a file name, not a secret
 CREDENTIAL_NAME = "control-token"

@@ -22,15 +22,15 @@ EX_CONFIG = 78
 
 # subcommand -> module that implements it (add_parser(subparsers, name))
 COMMANDS: dict[str, str] = {
-    "run": "control.cmd_run",
-    "sim": "simulator.cli",
-    "keygen": "exchange.keygen",
-    "check-config": "config.check",
-    "tail": "control.tail",
-    "status": "control.cmd_ops",
-    "stop": "control.cmd_ops",
-    "reset": "control.cmd_ops",
-    "order": "control.cmd_order",
+    "run": "kalshi_guard.control.cmd_run",
+    "sim": "kalshi_guard.simulator.cli",
+    "keygen": "kalshi_guard.exchange.keygen",
+    "check-config": "kalshi_guard.config.check",
+    "tail": "kalshi_guard.control.tail",
+    "status": "kalshi_guard.control.cmd_ops",
+    "stop": "kalshi_guard.control.cmd_ops",
+    "reset": "kalshi_guard.control.cmd_ops",
+    "order": "kalshi_guard.control.cmd_order",
 }
 
 
@@ -74,8 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     words = list(sys.argv[1:] if argv is None else argv)
     if "run" in words:
-        from control import cmd_run
-        from control.signals import SignalRouter
+        from kalshi_guard.control import cmd_run
+        from kalshi_guard.control.signals import SignalRouter
 
         cmd_run.EARLY_ROUTER = SignalRouter()
         cmd_run.EARLY_ROUTER.install()
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         code = 130
     except Exception as exc:  # last resort: one line, never a traceback
-        from actors.errors import ConfigError
+        from kalshi_guard.core.errors import ConfigError
 
         if isinstance(exc, ConfigError):
             for line in exc.problems:

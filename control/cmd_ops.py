@@ -78,9 +78,9 @@ def resolve_target(args: argparse.Namespace, env: Mapping[str, str] | None = Non
 
     Raises ``ConfigError`` for a bad configuration or an unsafe token file.
     """
-    from config.loader import load_settings
-    from config.paths import resolve_state_dir
-    from control.auth import read_token_for_cli
+    from kalshi_guard.config.loader import load_settings
+    from kalshi_guard.config.paths import resolve_state_dir
+    from kalshi_guard.control.auth import read_token_for_cli
 
     env = os.environ if env is None else env
     config = getattr(args, "config", None)
@@ -211,7 +211,7 @@ def signal_daemon(state_dir: Path) -> tuple[bool, str]:
     Refuses a pid whose process started after the file was written (a reused pid: SIGUSR1 would kill
     an unrelated process). Never raises.
     """
-    from control.pidfile import holder_pid, pidfile_path, read_pid
+    from kalshi_guard.control.pidfile import holder_pid, pidfile_path, read_pid
 
     path = pidfile_path(state_dir)
     pid = read_pid(path)

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
-from control.cmd_ops import Target, _client, _err, _no_token, _refusal, resolve_target
+from kalshi_guard.control.cmd_ops import Target, _client, _err, _no_token, _refusal, resolve_target
 
 EX_OK = 0
 EX_FAIL = 1

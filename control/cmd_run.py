@@ -22,20 +22,20 @@ def add_parser(sub: Any, name: str, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Install signal handlers, load the config (exit 78 when bad), run the daemon, return its exit code."""
-    from control.signals import SignalRouter
+    from kalshi_guard.control.signals import SignalRouter
 
     router = EARLY_ROUTER
     if router is None:
         router = SignalRouter()
         router.install()  # first: a SIGUSR1 from now on is never fatal
-    from control.sdnotify import Notifier
+    from kalshi_guard.control.sdnotify import Notifier
 
     Notifier().status("starting: signal handlers armed")
     try:
-        from actors.errors import ConfigError
-        from config.loader import load_settings
-        from control.cli import EX_CONFIG
-        from control.daemon import Daemon
+        from kalshi_guard.config.loader import load_settings
+        from kalshi_guard.control.cli import EX_CONFIG
+        from kalshi_guard.control.daemon import Daemon
+        from kalshi_guard.core.errors import ConfigError
 
         path = Path(args.config) if args.config else None
         try:
@@ -57,7 +57,7 @@ def _load_bot(spec: str) -> Any:
     """Import ``module:function``. Raises ConfigError (exit 78) when it cannot be found."""
     import importlib
 
-    from actors.errors import ConfigError
+    from kalshi_guard.core.errors import ConfigError
 
     module_name, _, func_name = spec.partition(":")
     try:

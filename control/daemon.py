@@ -22,12 +22,10 @@ from typing import Any
 
 from loguru import logger
 
-from actors.alerter import Alerter
-from actors.errors import ConfigError, ReconcileError
-from actors.fill_watcher import FillWatcher
-from actors.gate import GateState, TradingGate
-from actors.guardian import Guardian
-from actors.messages import (
+from kalshi_guard.actors.alerter import Alerter
+from kalshi_guard.actors.fill_watcher import FillWatcher
+from kalshi_guard.actors.guardian import Guardian
+from kalshi_guard.actors.messages import (
     Alert,
     EmergencyStop,
     GatePersist,
@@ -37,11 +35,13 @@ from actors.messages import (
     ResolveOpenOrders,
     Severity,
 )
-from actors.order_placer import OrderPlacer
-from actors.reconciler import Reconciler
-from config.schema import Mode, Settings
-from control.signals import SignalRouter
-from supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
+from kalshi_guard.actors.order_placer import OrderPlacer
+from kalshi_guard.actors.reconciler import Reconciler
+from kalshi_guard.config.schema import Mode, Settings
+from kalshi_guard.control.signals import SignalRouter
+from kalshi_guard.core.errors import ConfigError, ReconcileError
+from kalshi_guard.core.gate import GateState, TradingGate
+from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
 
 log = logger.bind(actor="main")
 TICK_S = 0.25  # the loop also wakes at once on a signal, an exit notice or a due restart
@@ -96,10 +96,10 @@ class Daemon:
 
     def run(self) -> int:
         """Start, loop until a stop signal or escalation, stop. Raises ConfigError for bad config."""
-        from config.loader import secret_values
-        from config.paths import ledger_sqlite_path, state_dir
-        from control.logs import setup_logging
-        from control.pidfile import pidfile_path, remove_pidfile, write_pidfile
+        from kalshi_guard.config.loader import secret_values
+        from kalshi_guard.config.paths import ledger_sqlite_path, state_dir
+        from kalshi_guard.control.logs import setup_logging
+        from kalshi_guard.control.pidfile import pidfile_path, remove_pidfile, write_pidfile
 
         settings = self.settings
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -110,7 +110,7 @@ class Daemon:
         write_pidfile(pidfile)
         self._closers.append(lambda: remove_pidfile(pidfile))
         try:
-            from ledger.store import Ledger
+            from kalshi_guard.ledger.store import Ledger
 
             url = (
                 settings.ledger.url.get_secret_value()
@@ -126,7 +126,7 @@ class Daemon:
                     close()
 
     def _run_with_ledger(self, state: Path) -> int:
-        from control.sdnotify import Notifier
+        from kalshi_guard.control.sdnotify import Notifier
 
         ledger = self.ledger
         unclean = ledger.previous_run_unclean()
@@ -146,7 +146,7 @@ class Daemon:
         self.sup = sup = Supervisor(
             child_specs(self.settings), gate, self.settings.supervisor, services=services, wake=self.router.wake
         )
-        from actors.facade import TradingFacade
+        from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
         code = EXIT_OK
@@ -169,14 +169,14 @@ class Daemon:
 
     def _exchange_factory(self) -> Callable[[str], Any]:
         """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
-        from exchange.endpoints import make_buckets, make_client
-        from exchange.keys import load_private_key
+        from kalshi_guard.exchange.endpoints import make_buckets, make_client
+        from kalshi_guard.exchange.keys import load_private_key
 
         settings = self.settings
         ex = settings.exchange
         if settings.mode is Mode.PAPER and ex.base_url is None:  # else: an external `kalshi-guard sim`
-            from config.paths import state_dir
-            from simulator.server import SimulatorServer
+            from kalshi_guard.config.paths import state_dir
+            from kalshi_guard.simulator.server import SimulatorServer
 
             sim_cfg = settings.simulator
             state = state_dir(settings)
@@ -217,14 +217,14 @@ class Daemon:
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
-        from exchange.endpoints import make_stream
+        from kalshi_guard.exchange.endpoints import make_stream
 
         return make_stream(self._ex, self._key, on_message, on_event, stale_after=self.settings.orders.stream_stale_s)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
         """Size the buckets from ``/account/limits``; keep the configured rates when that fails."""
-        from exchange.endpoints import make_client
+        from kalshi_guard.exchange.endpoints import make_client
 
         try:
             with make_client(ex, key, buckets=buckets) as client:
@@ -233,13 +233,13 @@ class Daemon:
             log.warning("account limits unavailable, using configured rates: {!r}", exc)
 
     def _start_control(self, state: Path) -> None:
-        from control.auth import resolve_token
-        from control.logs import register_secret
-        from control.server import ControlServer
+        from kalshi_guard.control.auth import resolve_token
+        from kalshi_guard.control.logs import register_secret
+        from kalshi_guard.control.server import ControlServer
 
         token = resolve_token(self.settings, state)
         register_secret(token)
-        from control.order_routes import order_routes
+        from kalshi_guard.control.order_routes import order_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
@@ -355,7 +355,7 @@ class Daemon:
                 self.ledger.log_activity("KILL_SWITCH", "CRITICAL", f"emergency stop: {reason}", {"source": source})
 
     def _reload(self) -> None:
-        from config.loader import reload_changes, validate_reload
+        from kalshi_guard.config.loader import reload_changes, validate_reload
 
         try:
             new = validate_reload(self.config_path)

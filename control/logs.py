@@ -34,9 +34,9 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 from loguru import logger
 
-from config.loader import MASK, secret_values
-from config.paths import LOG_FILE_NAME, logs_dir
-from config.schema import Settings
+from kalshi_guard.config.loader import MASK, secret_values
+from kalshi_guard.config.paths import LOG_FILE_NAME, logs_dir
+from kalshi_guard.config.schema import Settings
 
 FILE_MODE = 0o600
 MIN_SECRET_LEN = 4  # shorter values are not masked (they would mangle every line)

@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from actors.errors import RequestInvalid
-from actors.facade import TradingFacade
-from actors.orders_api import Confirmation, ConfirmationStatus, parse_order_request
+from kalshi_guard.actors.facade import TradingFacade
+from kalshi_guard.actors.orders_api import Confirmation, ConfirmationStatus, parse_order_request
+from kalshi_guard.core.errors import RequestInvalid
 
 # Pre-trade reasons that are really request errors: the caller named something that does not exist.
 _FIELD_OF_REASON = {"MARKET_UNKNOWN": ("ticker", "must be a market the exchange knows"),

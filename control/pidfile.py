@@ -13,7 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
-from actors.errors import ConfigError
+from kalshi_guard.core.errors import ConfigError
 
 PID_FILE = "kalshi-guard.pid"
 

@@ -38,10 +38,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from actors.errors import GuardError
-from control.auth import check_bearer
-from control.port import ControlPort
-from simulator.quiet_server import QuietServer
+from kalshi_guard.control.auth import check_bearer
+from kalshi_guard.control.port import ControlPort
+from kalshi_guard.core.errors import GuardError
+from kalshi_guard.simulator.quiet_server import QuietServer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787

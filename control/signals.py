@@ -38,7 +38,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from actors.gate import TradingGate
+from kalshi_guard.core.gate import TradingGate
 
 _USR1 = bytes([signal.SIGUSR1])
 _USR1_SET = {signal.SIGUSR1}

@@ -246,8 +246,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.file:
         path = Path(args.file)
     else:
-        from config.loader import load_settings
-        from config.paths import resolve_log_file
+        from kalshi_guard.config.loader import load_settings
+        from kalshi_guard.config.paths import resolve_log_file
 
         path = resolve_log_file(load_settings(Path(args.config) if args.config else None))
     try:

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
-from actors.errors import RateLimited
-from exchange.wire_reads import AccountLimits
+from kalshi_guard.core.errors import RateLimited
+from kalshi_guard.exchange.wire_reads import AccountLimits
 
 DEFAULT_COST = 10
 CHEAP_COST = 2

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from actors.errors import Ambiguous, AuthError, ExchangeError, NotFoundError, RateLimited, Rejected
+from kalshi_guard.core.errors import Ambiguous, AuthError, ExchangeError, NotFoundError, RateLimited, Rejected
 
 # Codes that prove the exchange refused the operation even when they ride on a 5xx status (REFERENCE §7.2).
 DEFINITIVE_CODES = frozenset({"MARKET_INACTIVE", "market_closed", "trading_is_paused", "exchange_paused"})

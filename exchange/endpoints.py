@@ -13,12 +13,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from actors.errors import ConfigError
-from config.schema import Environment, ExchangeSettings
-from exchange.buckets import RateBuckets
-from exchange.keys import load_private_key
-from exchange.rest import KalshiClient
-from exchange.signing import Signer
+from kalshi_guard.config.schema import Environment, ExchangeSettings
+from kalshi_guard.core.errors import ConfigError
+from kalshi_guard.exchange.buckets import RateBuckets
+from kalshi_guard.exchange.keys import load_private_key
+from kalshi_guard.exchange.rest import KalshiClient
+from kalshi_guard.exchange.signing import Signer
 
 REST_PATH = "/trade-api/v2"
 WS_PATH = "/trade-api/ws/v2"
@@ -96,6 +96,6 @@ def make_stream(settings: ExchangeSettings, key: rsa.RSAPrivateKey | None, on_me
                 **kw: Any) -> Any:
     """The private-channel WebSocket stream for the same URL and key as :func:`make_client` (``kw`` goes to
     ``KalshiStream``, e.g. ``stale_after``). Raises ConfigError like :func:`make_client`."""
-    from exchange.stream import KalshiStream
+    from kalshi_guard.exchange.stream import KalshiStream
 
     return KalshiStream(resolve(settings).ws_url, make_signer(settings, key), on_message, on_event, **kw)

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from exchange.keys import generate_private_key, public_pem, write_private_key
+from kalshi_guard.exchange.keys import generate_private_key, public_pem, write_private_key
 
 PRIVATE_NAME = "kalshi-private-key.pem"
 PUBLIC_NAME = "kalshi-public-key.pem"

@@ -12,7 +12,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from actors.errors import ConfigError
+from kalshi_guard.core.errors import ConfigError
 
 PRIVATE_MODE = 0o600
 

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 from loguru import logger
 
-from actors.errors import Ambiguous, ExchangeError, RateLimited
-from exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
-from exchange.classify import classify_exception, classify_response
-from exchange.signing import Signer
-from exchange.wire import (
+from kalshi_guard.core.errors import Ambiguous, ExchangeError, RateLimited
+from kalshi_guard.exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
+from kalshi_guard.exchange.classify import classify_exception, classify_response
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.exchange.wire import (
     AmendOrderRequest,
     AmendResult,
     BatchCancelItem,
@@ -36,8 +36,8 @@ from exchange.wire import (
     Order,
     OrderStatus,
 )
-from exchange.wire_base import Fields, fmt_count
-from exchange.wire_reads import (
+from kalshi_guard.exchange.wire_base import Fields, fmt_count
+from kalshi_guard.exchange.wire_reads import (
     AccountLimits,
     Balance,
     EventPosition,

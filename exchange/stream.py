@@ -22,9 +22,9 @@ from loguru import logger
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-from actors.errors import ExchangeError
-from exchange.signing import Signer
-from exchange.stream_msgs import (
+from kalshi_guard.core.errors import ExchangeError
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.exchange.stream_msgs import (
     OrderbookDelta,
     OrderbookSnapshot,
     StreamError,
@@ -33,8 +33,8 @@ from exchange.stream_msgs import (
     UnknownMessage,
     parse_stream_message,
 )
-from exchange.wire_base import OutcomeSide
-from exchange.wire_reads import Orderbook, PriceLevel
+from kalshi_guard.exchange.wire_base import OutcomeSide
+from kalshi_guard.exchange.wire_reads import Orderbook, PriceLevel
 
 _DECODE = json.JSONDecoder(parse_float=Decimal).decode  # one decoder for every frame (json.loads makes one per call)
 BOOK_CHANNEL = "orderbook_delta"

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from actors.errors import Ambiguous
-from exchange.wire_base import BookSide, Fields, OrderStatus, OutcomeSide, book_of
-from exchange.wire_reads import PriceLevel, parse_levels
+from kalshi_guard.core.errors import Ambiguous
+from kalshi_guard.exchange.wire_base import BookSide, Fields, OrderStatus, OutcomeSide, book_of
+from kalshi_guard.exchange.wire_reads import PriceLevel, parse_levels
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from actors.errors import Ambiguous, Rejected
-from exchange.wire_base import (
+from kalshi_guard.core.errors import Ambiguous, Rejected
+from kalshi_guard.exchange.wire_base import (
     BookSide,
     Fields,
     OrderStatus,

@@ -9,7 +9,7 @@ from typing import Any
 
 from loguru import logger
 
-from actors.errors import Ambiguous
+from kalshi_guard.core.errors import Ambiguous
 
 PRICE_QUANTUM = Decimal("0.0001")
 COUNT_QUANTUM = Decimal("0.01")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from actors.errors import Ambiguous
-from exchange.wire_base import Fields, to_decimal
+from kalshi_guard.core.errors import Ambiguous
+from kalshi_guard.exchange.wire_base import Fields, to_decimal
 
 
 def _k(*names: str) -> frozenset[str]:

@@ -1,6 +1,6 @@
 """The ledger: SQLAlchemy 2 schema and queries (orders, fills, positions, activity, alerts, gate)."""
 
-from ledger.records import (
+from kalshi_guard.ledger.records import (
     ActivityRecord,
     BookResult,
     DeliveryStatus,
@@ -13,8 +13,8 @@ from ledger.records import (
     ReconciliationRecord,
     RunStatus,
 )
-from ledger.schema import SCHEMA_VERSION
-from ledger.store import Ledger
+from kalshi_guard.ledger.schema import SCHEMA_VERSION
+from kalshi_guard.ledger.store import Ledger
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from actors.errors import LedgerError
-from ledger.engine import LedgerCore
-from ledger.records import ActivityRecord, ReconciliationRecord
-from ledger.schema import ActivityRow, DailyAnchorRow, ReconciliationRow
-from ledger.types import to_money, to_utc
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.ledger.engine import LedgerCore
+from kalshi_guard.ledger.records import ActivityRecord, ReconciliationRecord
+from kalshi_guard.ledger.schema import ActivityRow, DailyAnchorRow, ReconciliationRow
+from kalshi_guard.ledger.types import to_money, to_utc
 
 
 def insert_for(dialect: str, table: Any) -> Any:

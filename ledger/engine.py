@@ -33,9 +33,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from actors.errors import LedgerError
-from ledger.hot import HotSql
-from ledger.types import to_utc
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.ledger.hot import HotSql
+from kalshi_guard.ledger.types import to_utc
 
 BUSY_TIMEOUT_MS = 10_000
 _READONLY = "ledger_readonly"

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from ledger.records import OrderRecord, OrderStatus, PositionRecord
-from ledger.types import QUANTUM, SCALE, to_money
+from kalshi_guard.ledger.records import OrderRecord, OrderStatus, PositionRecord
+from kalshi_guard.ledger.types import QUANTUM, SCALE, to_money
 
 ZERO = Decimal(0)
 _STATUS = {s.value: s for s in OrderStatus}

@@ -29,13 +29,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from actors.errors import LedgerError
-from actors.gate import OrderIntent
-from ledger.activity import ActivityMixin
-from ledger.hot import ORDER_COLS
-from ledger.records import OrderRecord, OrderStatus
-from ledger.schema import OrderEventRow, OrderRow
-from ledger.types import QUANTUM, to_money
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.core.gate import OrderIntent
+from kalshi_guard.ledger.activity import ActivityMixin
+from kalshi_guard.ledger.hot import ORDER_COLS
+from kalshi_guard.ledger.records import OrderRecord, OrderStatus
+from kalshi_guard.ledger.schema import OrderEventRow, OrderRow
+from kalshi_guard.ledger.types import QUANTUM, to_money
 
 S = OrderStatus
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {

@@ -12,11 +12,11 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from actors.errors import LedgerError
-from ledger.activity import ActivityMixin
-from ledger.records import DeliveryStatus, OutboxAlert
-from ledger.schema import AlertRow, DeliveryRow
-from ledger.types import to_utc
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.ledger.activity import ActivityMixin
+from kalshi_guard.ledger.records import DeliveryStatus, OutboxAlert
+from kalshi_guard.ledger.schema import AlertRow, DeliveryRow
+from kalshi_guard.ledger.types import to_utc
 
 CHANNELS = ("discord", "pagerduty")
 DEFAULT_MAX_ATTEMPTS = 10

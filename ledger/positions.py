@@ -24,13 +24,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from actors.errors import LedgerError
-from ledger.engine import _dumps
-from ledger.hot import position_record
-from ledger.orders import COUNT_PLACES, NON_FINAL, PRICE_PLACES, OrdersMixin, _money, status_after_fill
-from ledger.records import BookResult, Exposure, FillRecord, OrderRecord, OrderStatus, PositionRecord
-from ledger.schema import FillRow, OrderRow, PositionRow, SettlementRow
-from ledger.types import QUANTUM, to_utc
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.ledger.engine import _dumps
+from kalshi_guard.ledger.hot import position_record
+from kalshi_guard.ledger.orders import COUNT_PLACES, NON_FINAL, PRICE_PLACES, OrdersMixin, _money, status_after_fill
+from kalshi_guard.ledger.records import BookResult, Exposure, FillRecord, OrderRecord, OrderStatus, PositionRecord
+from kalshi_guard.ledger.schema import FillRow, OrderRow, PositionRow, SettlementRow
+from kalshi_guard.ledger.types import QUANTUM, to_utc
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ledger.types import Money, UTCDateTime
+from kalshi_guard.ledger.types import Money, UTCDateTime
 
 SCHEMA_VERSION = 1
 ZERO = Decimal(0)

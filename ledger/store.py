@@ -13,16 +13,16 @@ from collections.abc import Callable
 from sqlalchemy import Connection, func, inspect, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from actors.errors import LedgerError
-from actors.gate import GateSnapshot, GateState
-from ledger.activity import ActivityMixin, insert_for
-from ledger.engine import create_ledger_engine, describe_error
-from ledger.orders import OrdersMixin
-from ledger.outbox import OutboxMixin
-from ledger.positions import PositionsMixin
-from ledger.records import RunStatus
-from ledger.schema import SCHEMA_VERSION, Base, GateHistoryRow, GateRow, RunRow, SchemaVersion
-from ledger.types import to_utc
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.core.gate import GateSnapshot, GateState
+from kalshi_guard.ledger.activity import ActivityMixin, insert_for
+from kalshi_guard.ledger.engine import create_ledger_engine, describe_error
+from kalshi_guard.ledger.orders import OrdersMixin
+from kalshi_guard.ledger.outbox import OutboxMixin
+from kalshi_guard.ledger.positions import PositionsMixin
+from kalshi_guard.ledger.records import RunStatus
+from kalshi_guard.ledger.schema import SCHEMA_VERSION, Base, GateHistoryRow, GateRow, RunRow, SchemaVersion
+from kalshi_guard.ledger.types import to_utc
 
 _GATE_ROW = 1
 _PG_SCHEMA_LOCK = 7_420_001  # advisory lock key serialising concurrent schema creation

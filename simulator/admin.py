@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from simulator.wire import ApiError
+from kalshi_guard.simulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from simulator.server import SimulatorServer
+    from kalshi_guard.simulator.server import SimulatorServer
 
 PREFIX = "/_sim"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from simulator.accounts import ZERO, OrderStatus
-from simulator.wire import ApiError, fp, parse_count, parse_price
+from kalshi_guard.simulator.accounts import ZERO, OrderStatus
+from kalshi_guard.simulator.wire import ApiError, fp, parse_count, parse_price
 
 if TYPE_CHECKING:
-    from simulator.engine import Exchange
+    from kalshi_guard.simulator.engine import Exchange
 
 
 class AmendMixin:

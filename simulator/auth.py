@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from exchange.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
-from simulator.wire import ApiError
+from kalshi_guard.exchange.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
+from kalshi_guard.simulator.wire import ApiError
 
 
 class KeyRegistry:

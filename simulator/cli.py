@@ -28,7 +28,7 @@ def add_parser(subparsers: Any, name: str, common: argparse.ArgumentParser) -> N
 
 def run(args: argparse.Namespace) -> int:
     """Start, print the URLs, key id and key path, serve until a stop signal. Returns the exit code."""
-    from simulator.server import SimulatorServer
+    from kalshi_guard.simulator.server import SimulatorServer
 
     server = SimulatorServer(args.host, args.port, args.seed, args.state_file, args.key_dir, tier=args.tier,
                              liquidity_interval_s=args.liquidity_interval or None)

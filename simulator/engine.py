@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from exchange.fees import max_taker_fee, trade_fee
-from simulator.accounts import ONE, ZERO, Account, Fill, Order, OrderStatus
-from simulator.amend import AmendMixin
-from simulator.book import Book
-from simulator.events import EventsMixin
-from simulator.faults import FaultPlan
-from simulator.groups import GroupsMixin
-from simulator.lifecycle import LifecycleMixin
-from simulator.markets import DEFAULT_MARKETS, Market, MarketSpec
-from simulator.queries import QueriesMixin
-from simulator.wire import ApiError, fp, parse_count, parse_price, usd, usd6
+from kalshi_guard.exchange.fees import max_taker_fee, trade_fee
+from kalshi_guard.simulator.accounts import ONE, ZERO, Account, Fill, Order, OrderStatus
+from kalshi_guard.simulator.amend import AmendMixin
+from kalshi_guard.simulator.book import Book
+from kalshi_guard.simulator.events import EventsMixin
+from kalshi_guard.simulator.faults import FaultPlan
+from kalshi_guard.simulator.groups import GroupsMixin
+from kalshi_guard.simulator.lifecycle import LifecycleMixin
+from kalshi_guard.simulator.markets import DEFAULT_MARKETS, Market, MarketSpec
+from kalshi_guard.simulator.queries import QueriesMixin
+from kalshi_guard.simulator.wire import ApiError, fp, parse_count, parse_price, usd, usd6
 
 DEFAULT_ACCOUNT = "sim-user"
 MAKER_ACCOUNT = "sim-maker"

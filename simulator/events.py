@@ -6,12 +6,12 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from simulator.accounts import ONE, ZERO, Account, Fill, Order
-from simulator.markets import Market
-from simulator.wire import fill_msg, fp, position_msg, rfc3339, usd, user_order_msg
+from kalshi_guard.simulator.accounts import ONE, ZERO, Account, Fill, Order
+from kalshi_guard.simulator.markets import Market
+from kalshi_guard.simulator.wire import fill_msg, fp, position_msg, rfc3339, usd, user_order_msg
 
 if TYPE_CHECKING:
-    from simulator.engine import Exchange
+    from kalshi_guard.simulator.engine import Exchange
 
 MAKER_ACCOUNT = "sim-maker"
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from simulator.accounts import ZERO, Order, OrderStatus
-from simulator.wire import ApiError, fp, parse_count
+from kalshi_guard.simulator.accounts import ZERO, Order, OrderStatus
+from kalshi_guard.simulator.wire import ApiError, fp, parse_count
 
 if TYPE_CHECKING:
-    from simulator.engine import Exchange
+    from kalshi_guard.simulator.engine import Exchange
 
 WINDOW_S = 15.0
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from simulator.rest import Call
-from simulator.wire import ApiError
+from kalshi_guard.simulator.rest import Call
+from kalshi_guard.simulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from simulator.server import SimContext
+    from kalshi_guard.simulator.server import SimContext
 
 R = tuple[int, Any]
 
@@ -131,7 +131,7 @@ def exchange_schedule(ctx: SimContext, acct: str, call: Call) -> R:
 
 
 def user_data_timestamp(ctx: SimContext, acct: str, call: Call) -> R:
-    from simulator.wire import rfc3339
+    from kalshi_guard.simulator.wire import rfc3339
 
     return 200, {"as_of_time": rfc3339(ctx.exchange.clock())}
 

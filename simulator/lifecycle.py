@@ -6,13 +6,13 @@ import uuid
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from exchange.fees import trade_fee
-from simulator.accounts import ONE, ZERO, Fill, Order, OrderStatus, Settlement
-from simulator.markets import MarketStatus
-from simulator.wire import ApiError, usd
+from kalshi_guard.exchange.fees import trade_fee
+from kalshi_guard.simulator.accounts import ONE, ZERO, Fill, Order, OrderStatus, Settlement
+from kalshi_guard.simulator.markets import MarketStatus
+from kalshi_guard.simulator.wire import ApiError, usd
 
 if TYPE_CHECKING:
-    from simulator.engine import Exchange
+    from kalshi_guard.simulator.engine import Exchange
 
 DEFAULT = "sim-user"
 
@@ -113,7 +113,7 @@ class LifecycleMixin:
                     pos.position = ZERO
                     pos.cost = ZERO
                     pos.updated_ts = now
-                    from simulator.wire import position_msg
+                    from kalshi_guard.simulator.wire import position_msg
 
                     self._emit("market_position", position_msg(pos, self.user_id(acct.name)), acct.name, ticker)
             m.status = MarketStatus.FINALIZED
@@ -228,7 +228,7 @@ class LifecycleMixin:
         Raises ApiError 404 for an unknown order, 400 when it is not resting, the count exceeds what
         remains, or the market is not tradable.
         """
-        from simulator.engine import MAKER_ACCOUNT
+        from kalshi_guard.simulator.engine import MAKER_ACCOUNT
 
         q = Decimal(str(count))
         with self.lock:

@@ -6,10 +6,10 @@ import random
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from simulator.markets import DEFAULT_MARKETS, MarketSpec
+from kalshi_guard.simulator.markets import DEFAULT_MARKETS, MarketSpec
 
 if TYPE_CHECKING:
-    from simulator.engine import Exchange
+    from kalshi_guard.simulator.engine import Exchange
 
 CENT = Decimal("0.01")
 LO, HI = Decimal("0.05"), Decimal("0.95")

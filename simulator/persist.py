@@ -16,12 +16,12 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from simulator.accounts import Fill, Order, OrderStatus, Position, Settlement
-from simulator.groups import OrderGroup
-from simulator.markets import MarketStatus
+from kalshi_guard.simulator.accounts import Fill, Order, OrderStatus, Position, Settlement
+from kalshi_guard.simulator.groups import OrderGroup
+from kalshi_guard.simulator.markets import MarketStatus
 
 if TYPE_CHECKING:
-    from simulator.engine import Exchange
+    from kalshi_guard.simulator.engine import Exchange
 
 MAKER = "sim-maker"
 

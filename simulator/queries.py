@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
-from simulator.accounts import ZERO, OrderStatus
-from simulator.markets import STATUS_FILTER
-from simulator.wire import (
+from kalshi_guard.simulator.accounts import ZERO, OrderStatus
+from kalshi_guard.simulator.markets import STATUS_FILTER
+from kalshi_guard.simulator.wire import (
     ApiError,
     fill_json,
     market_json,
@@ -18,7 +18,7 @@ from simulator.wire import (
 )
 
 if TYPE_CHECKING:
-    from simulator.engine import Exchange
+    from kalshi_guard.simulator.engine import Exchange
 
 MAX_LIMIT = 1000
 
@@ -107,7 +107,7 @@ class QueriesMixin:
                 e["shares"] += abs(p.position)
                 e["pnl"] += p.realized_pnl
                 e["fees"] += p.fees_paid
-            from simulator.wire import fp
+            from kalshi_guard.simulator.wire import fp
 
             return {
                 "market_positions": [position_json(p) for p in chunk],

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from simulator.buckets import DEFAULT_COST
-from simulator.wire import ApiError
+from kalshi_guard.simulator.buckets import DEFAULT_COST
+from kalshi_guard.simulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from simulator.server import SimContext
+    from kalshi_guard.simulator.server import SimContext
 
 PREFIX = "/trade-api/v2"
 TOO_MANY = b'{"error":"too many requests"}'

@@ -16,14 +16,14 @@ import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
-from exchange.keys import generate_private_key, load_private_key, public_pem, write_private_key
-from simulator.auth import KeyRegistry
-from simulator.buckets import Buckets
-from simulator.engine import DEFAULT_ACCOUNT, Exchange
-from simulator.handlers import TABLE
-from simulator.liquidity import Liquidity
-from simulator.quiet_server import QuietServer
-from simulator.rest import routes
+from kalshi_guard.exchange.keys import generate_private_key, load_private_key, public_pem, write_private_key
+from kalshi_guard.simulator.auth import KeyRegistry
+from kalshi_guard.simulator.buckets import Buckets
+from kalshi_guard.simulator.engine import DEFAULT_ACCOUNT, Exchange
+from kalshi_guard.simulator.handlers import TABLE
+from kalshi_guard.simulator.liquidity import Liquidity
+from kalshi_guard.simulator.quiet_server import QuietServer
+from kalshi_guard.simulator.rest import routes
 
 KEY_FILE = "sim-private-key.pem"
 KEY_ID_FILE = "sim-key-id.json"
@@ -101,7 +101,7 @@ class SimulatorServer:
         self.private_key, self.private_key_path, self.key_id = load_or_create_key(self.key_dir)
         journal = None
         if state_file is not None:
-            from simulator.persist import Journal
+            from kalshi_guard.simulator.persist import Journal
 
             journal = Journal(Path(state_file))
         self.state_file = state_file
@@ -138,8 +138,8 @@ class SimulatorServer:
         return self.ctx.keys.register(public_pem_bytes, account)
 
     def _build_app(self) -> Any:
-        from simulator.admin import admin_routes
-        from simulator.ws import WsHub
+        from kalshi_guard.simulator.admin import admin_routes
+        from kalshi_guard.simulator.ws import WsHub
 
         self.ctx.hub = WsHub(self.ctx, ping_interval_s=self.ping_interval_s)
         app = Starlette(routes=[*routes(self.ctx, TABLE), *self.ctx.hub.routes(), *admin_routes(self)])

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from exchange.signing import Signer
-from simulator.markets import DEFAULT_TICKERS
-from simulator.server import SimulatorServer
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.server import SimulatorServer
 
 __all__ = ["ORDERS", "T0", "SignedClient", "order_body", "running_simulator"]
 

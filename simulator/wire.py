@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from simulator.accounts import ONE, Fill, Order, Position, Settlement
-from simulator.markets import Market
+from kalshi_guard.simulator.accounts import ONE, Fill, Order, Position, Settlement
+from kalshi_guard.simulator.markets import Market
 
 Q2 = Decimal("0.01")
 Q4 = Decimal("0.0001")

@@ -14,12 +14,12 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from simulator.engine import Event
-from simulator.faults import StreamFault
-from simulator.wire import ApiError
+from kalshi_guard.simulator.engine import Event
+from kalshi_guard.simulator.faults import StreamFault
+from kalshi_guard.simulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from simulator.server import SimContext
+    from kalshi_guard.simulator.server import SimContext
 
 WS_PATH = "/trade-api/ws/v2"
 # subscribe name -> (msg types it carries, sequenced, private)

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from actors.alerter import Alerter
-from actors.base import SupervisedActor
-from actors.fill_watcher import FillWatcher
-from actors.gate import GateState, TradingGate
-from actors.guardian import Guardian
-from actors.messages import Crash, CrashHard, Hang, Ping
-from actors.order_placer import OrderPlacer
-from actors.reconciler import Reconciler
-from config.schema import SupervisorSettings
-from control.signals import SignalRouter
-from supervisor import ChildSpec, ChildStatus, Strategy, Supervisor
+from kalshi_guard.actors.alerter import Alerter
+from kalshi_guard.actors.base import SupervisedActor
+from kalshi_guard.actors.fill_watcher import FillWatcher
+from kalshi_guard.actors.guardian import Guardian
+from kalshi_guard.actors.messages import Crash, CrashHard, Hang, Ping
+from kalshi_guard.actors.order_placer import OrderPlacer
+from kalshi_guard.actors.reconciler import Reconciler
+from kalshi_guard.config.schema import SupervisorSettings
+from kalshi_guard.control.signals import SignalRouter
+from kalshi_guard.core.gate import GateState, TradingGate
+from kalshi_guard.supervisor import ChildSpec, ChildStatus, Strategy, Supervisor
 
 
 class FakeClock:

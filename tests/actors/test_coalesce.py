@@ -10,8 +10,8 @@ from typing import Any
 import pykka
 import pytest
 
-from actors.coalesce import take_queued
-from actors.messages import Halt, PlaceOrder
+from kalshi_guard.actors.coalesce import take_queued
+from kalshi_guard.actors.messages import Halt, PlaceOrder
 
 
 class Blocked(pykka.ThreadingActor):

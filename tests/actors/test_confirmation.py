@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from actors.confirmation import (
+from kalshi_guard.actors.confirmation import (
     Ambiguous,
     BookFill,
     CancelOutcome,
@@ -33,7 +33,7 @@ from actors.confirmation import (
     TimeoutReached,
     TrackerState,
 )
-from actors.orders_api import ConfirmationStatus, parse_order_request
+from kalshi_guard.actors.orders_api import ConfirmationStatus, parse_order_request
 
 D = Decimal
 S = TrackerState

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.base import ActorContext, HeartbeatBoard
-from actors.gate import GateState, TradingGate
-from actors.guardian import Guardian
-from actors.messages import (
+from kalshi_guard.actors.base import ActorContext, HeartbeatBoard
+from kalshi_guard.actors.guardian import Guardian
+from kalshi_guard.actors.messages import (
     ApiError,
     ApiSuccess,
     BalanceObserved,
@@ -24,9 +23,10 @@ from actors.messages import (
     FillBooked,
     Reset,
 )
-from actors.peers import Peers
-from config.schema import Settings
-from ledger import Ledger
+from kalshi_guard.actors.peers import Peers
+from kalshi_guard.config.schema import Settings
+from kalshi_guard.core.gate import GateState, TradingGate
+from kalshi_guard.ledger import Ledger
 
 
 class Rig:
@@ -114,7 +114,7 @@ class TestLosses:
 
     def test_daily_loss_from_the_ledger_trips(self, rig_factory) -> None:
         """Realised P&L (net of fees) at or below -max_daily_loss halts; the figure is the ledger's."""
-        from ledger import FillRecord
+        from kalshi_guard.ledger import FillRecord
 
         r = rig_factory(max_daily_loss=Decimal("5"), max_consecutive_losses=100)
         now = datetime.now(UTC).timestamp()

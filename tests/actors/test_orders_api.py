@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.errors import GuardError, RequestInvalid
-from actors.orders_api import (
+from kalshi_guard.actors.orders_api import (
     Action,
     BookSide,
     Confirmation,
@@ -19,6 +18,7 @@ from actors.orders_api import (
     parse_order_request,
     to_book,
 )
+from kalshi_guard.core.errors import GuardError, RequestInvalid
 
 D = Decimal
 GOOD = {"ticker": "KXBTC-26JAN-B100", "outcome": "no", "action": "buy", "count": "10.50", "price": "0.4000",

@@ -7,9 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.errors import PreTradeRejected
-from actors.orders_api import BookSide, parse_order_request
-from actors.pretrade import (
+from kalshi_guard.actors.orders_api import BookSide, parse_order_request
+from kalshi_guard.actors.pretrade import (
     MarketInfo,
     OpenOrder,
     OpenState,
@@ -25,7 +24,8 @@ from actors.pretrade import (
     order_loss,
     total_exposure,
 )
-from config.schema import LimitSettings
+from kalshi_guard.config.schema import LimitSettings
+from kalshi_guard.core.errors import PreTradeRejected
 
 D = Decimal
 NOW = 1_800_000_000.0

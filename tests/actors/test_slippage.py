@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.orders_api import Action, Outcome
-from actors.slippage import fill_slippage, order_slippage
+from kalshi_guard.actors.orders_api import Action, Outcome
+from kalshi_guard.actors.slippage import fill_slippage, order_slippage
 
 D = Decimal
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.keys import generate_private_key, private_pem
+from kalshi_guard.exchange.keys import generate_private_key, private_pem
 
 KG = str(Path(sys.executable).with_name("kalshi-guard"))  # the console script of this venv
 

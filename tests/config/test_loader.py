@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.errors import ConfigError
-from config.loader import (
+from kalshi_guard.config.loader import (
     DEFAULT_CONFIG,
     SECRET_PATHS,
     load_settings,
@@ -16,7 +15,8 @@ from config.loader import (
     secret_values,
     validate_reload,
 )
-from config.schema import Environment, Mode
+from kalshi_guard.config.schema import Environment, Mode
+from kalshi_guard.core.errors import ConfigError
 
 EXAMPLE = DEFAULT_CONFIG.with_name("example.toml")
 TOKEN = "tok-PLANTED-0123456789abcdef"

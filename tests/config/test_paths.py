@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.errors import ConfigError
-from config.paths import logs_dir, resolve_log_file, resolve_state_dir, state_dir
-from config.schema import Settings
+from kalshi_guard.config.paths import logs_dir, resolve_log_file, resolve_state_dir, state_dir
+from kalshi_guard.config.schema import Settings
+from kalshi_guard.core.errors import ConfigError
 
 
 class TestResolution:

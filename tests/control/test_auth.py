@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from actors.errors import ConfigError
-from config.schema import ControlSettings, Settings
-from control.auth import check_bearer, read_token_for_cli, resolve_token, token_path
+from kalshi_guard.config.schema import ControlSettings, Settings
+from kalshi_guard.control.auth import check_bearer, read_token_for_cli, resolve_token, token_path
+from kalshi_guard.core.errors import ConfigError
 
 CONFIGURED = "configured-token-0123456789"
 

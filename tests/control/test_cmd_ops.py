@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from actors.gate import GateState, TradingGate
-from control.auth import resolve_token
-from control.cli import main
-from control.pidfile import pidfile_path
-from control.server import ControlServer
+from kalshi_guard.control.auth import resolve_token
+from kalshi_guard.control.cli import main
+from kalshi_guard.control.pidfile import pidfile_path
+from kalshi_guard.control.server import ControlServer
+from kalshi_guard.core.gate import GateState, TradingGate
 
 
 class GatePort:
@@ -89,7 +89,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[GatePort, ControlServer, Path]]:
     """A control server whose token was generated into the state dir, and a config file pointing at it."""
     port = GatePort()
     state = tmp_path / "state"
-    from config.schema import Settings
+    from kalshi_guard.config.schema import Settings
 
     token = resolve_token(Settings(), state, env={})
     srv = ControlServer(port, port_number=0, token=token)
@@ -120,7 +120,7 @@ class TestStatus:
     def test_unreachable(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """With a token but nothing listening, `status` exits 1 and says the daemon does not answer."""
         cfg = write_config(tmp_path, free_port())
-        from config.schema import Settings
+        from kalshi_guard.config.schema import Settings
 
         resolve_token(Settings(), tmp_path / "state", env={})
         assert main(["status", "--config", str(cfg)]) == 1
@@ -252,7 +252,7 @@ class TestReset:
     def test_reset_unreachable(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """With nothing listening `reset` exits 1."""
         cfg = write_config(tmp_path, free_port())
-        from config.schema import Settings
+        from kalshi_guard.config.schema import Settings
 
         resolve_token(Settings(), tmp_path / "state", env={})
         assert main(["reset", "--reason", "x", "--config", str(cfg)]) == 1

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from control.cli import build_parser
-from control.cmd_order import format_confirmation, format_order, format_orders, format_positions, run_place
+from kalshi_guard.control.cli import build_parser
+from kalshi_guard.control.cmd_order import format_confirmation, format_order, format_orders, format_positions, run_place
 
 EXE = str(Path(sys.executable).with_name("kalshi-guard"))
 TICKER = "KXSIMCPI-26DEC-T30"

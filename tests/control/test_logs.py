@@ -16,8 +16,8 @@ import pytest
 from loguru import logger
 from pydantic import SecretStr
 
-from config.schema import AlertSettings, ControlSettings, LedgerSettings, LogSettings, Settings
-from control.logs import LogHandle, actor_for_thread, register_secret, setup_logging
+from kalshi_guard.config.schema import AlertSettings, ControlSettings, LedgerSettings, LogSettings, Settings
+from kalshi_guard.control.logs import LogHandle, actor_for_thread, register_secret, setup_logging
 
 TOKEN = "tokPLANTED0123456789abcdef"
 WEBHOOK = "https://discord.example/api/webhooks/42/hookPLANTEDsecretsecretsecret"

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.errors import ConfigError
-from control.pidfile import (
+from kalshi_guard.control.pidfile import (
     holder_pid,
     pid_alive,
     pid_started_at,
@@ -20,6 +19,7 @@ from control.pidfile import (
     remove_pidfile,
     write_pidfile,
 )
+from kalshi_guard.core.errors import ConfigError
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from control.sdnotify import Notifier
+from kalshi_guard.control.sdnotify import Notifier
 
 
 class Listener:
@@ -273,7 +273,7 @@ class TestInterop:
 CHILD = """
 import sys, threading
 sys.path.insert(0, sys.argv[1])
-from control.sdnotify import Notifier
+from kalshi_guard.control.sdnotify import Notifier
 n = Notifier()
 n.ready("child up")
 tick = threading.Event()

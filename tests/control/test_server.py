@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from actors.errors import ReconcileError
-from actors.gate import GateState, TradingGate
-from control.server import ControlServer, scrub
+from kalshi_guard.control.server import ControlServer, scrub
+from kalshi_guard.core.errors import ReconcileError
+from kalshi_guard.core.gate import GateState, TradingGate
 
 TOKEN = "tok-" + "A1b2C3d4E5f6G7h8I9j0"
 

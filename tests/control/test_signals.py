@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors.errors import GateClosedError
-from actors.gate import GateState, OrderIntent, TradingGate
-from control.signals import SignalRouter
+from kalshi_guard.control.signals import SignalRouter
+from kalshi_guard.core.errors import GateClosedError
+from kalshi_guard.core.gate import GateState, OrderIntent, TradingGate
 
 
 @pytest.fixture
@@ -126,7 +126,7 @@ class TestSignalRouter:
         and the main thread's signal mask is as it was."""
         code = (
             "import os, signal\n"
-            "from control.signals import SignalRouter\n"
+            "from kalshi_guard.control.signals import SignalRouter\n"
             "before = signal.pthread_sigmask(signal.SIG_BLOCK, [])\n"
             "r = SignalRouter(); r.install()\n"
             "os.kill(os.getpid(), signal.SIGUSR1)\n"
@@ -166,7 +166,7 @@ class TestSigusr2:
         """SIGUSR2 prints a traceback of each thread (faulthandler) and the process keeps running."""
         code = (
             "import os, signal, threading, sys\n"
-            "from control.signals import SignalRouter\n"
+            "from kalshi_guard.control.signals import SignalRouter\n"
             "r = SignalRouter(); r.install()\n"
             "ev = threading.Event()\n"
             "t = threading.Thread(target=ev.wait, name='waiter', daemon=True); t.start()\n"

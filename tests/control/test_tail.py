@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from config.schema import LogSettings, Settings
-from control.logs import LogHandle, setup_logging
-from control.tail import LEVELS, TailFilter, tail
+from kalshi_guard.config.schema import LogSettings, Settings
+from kalshi_guard.control.logs import LogHandle, setup_logging
+from kalshi_guard.control.tail import LEVELS, TailFilter, tail
 
 KG = str(Path(sys.executable).with_name("kalshi-guard"))  # the console script of this venv
 

@@ -220,8 +220,8 @@ class StandaloneSim:
 
     def client(self) -> Any:
         """A fresh signed ``KalshiClient`` on the same key as the daemon (close it after use)."""
-        from config.schema import ExchangeSettings
-        from exchange.endpoints import make_client
+        from kalshi_guard.config.schema import ExchangeSettings
+        from kalshi_guard.exchange.endpoints import make_client
 
         ex = ExchangeSettings(base_url=self.info["rest_url"], ws_url=self.info["ws_url"], key_id=self.info["key_id"],
                               private_key_file=Path(self.info["private_key_file"]), read_rate_per_s=1000,
@@ -259,8 +259,8 @@ def ledger_vs_exchange(ledger_url: str, sim: StandaloneSim) -> list[str]:
     from sqlalchemy import create_engine, select
     from sqlalchemy.orm import Session
 
-    from ledger.schema import FillRow
-    from ledger.store import Ledger
+    from kalshi_guard.ledger.schema import FillRow
+    from kalshi_guard.ledger.store import Ledger
 
     problems: list[str] = []
     led = Ledger.open(ledger_url)

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.store import Ledger
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.ledger.store import Ledger
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 from .conftest import Daemon, StandaloneSim, ledger_vs_exchange, wait_until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.store import Ledger
+from kalshi_guard.ledger.store import Ledger
 
 from .conftest import Daemon, wait_until
 
@@ -213,7 +213,7 @@ class TestInProcessBot:
         out = tmp_path / "bot-result.json"
         (tmp_path / "mybot.py").write_text(
             "import json\n"
-            "from simulator.markets import DEFAULT_TICKERS\n"
+            "from kalshi_guard.simulator.markets import DEFAULT_TICKERS\n"
             "def run(trading, stop):\n"
             "    conf = trading.place_and_confirm(DEFAULT_TICKERS[0], 'yes', 'buy', '1', '0.99', 'ioc')\n"
             f"    open({str(out)!r}, 'w').write(json.dumps(conf.to_json()))\n"

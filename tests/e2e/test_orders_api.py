@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from exchange.keys import load_private_key
-from exchange.signing import Signer
+from kalshi_guard.exchange.keys import load_private_key
+from kalshi_guard.exchange.signing import Signer
 
 from .conftest import Daemon, wait_until
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from exchange.keys import generate_private_key
-from exchange.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, verify
+from kalshi_guard.exchange.keys import generate_private_key
+from kalshi_guard.exchange.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, verify
 
 KEY = generate_private_key()
 

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from actors.errors import RateLimited
-from exchange.buckets import BucketKind, Priority, RateBuckets, TokenBucket
-from exchange.wire_reads import AccountLimits, BucketLimit
+from kalshi_guard.core.errors import RateLimited
+from kalshi_guard.exchange.buckets import BucketKind, Priority, RateBuckets, TokenBucket
+from kalshi_guard.exchange.wire_reads import AccountLimits, BucketLimit
 
 
 class FakeClock:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from actors.errors import Ambiguous, AuthError, NotFoundError, RateLimited, Rejected
-from exchange.classify import classify, classify_status, parse_error_body
-from exchange.keys import generate_private_key
-from exchange.rest import KalshiClient
-from exchange.signing import Signer
-from exchange.wire import BookSide, CreateOrderRequest
+from kalshi_guard.core.errors import Ambiguous, AuthError, NotFoundError, RateLimited, Rejected
+from kalshi_guard.exchange.classify import classify, classify_status, parse_error_body
+from kalshi_guard.exchange.keys import generate_private_key
+from kalshi_guard.exchange.rest import KalshiClient
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest
 
 NESTED = '{"error":{"code":"order_already_exists","message":"order already exists","service":"exchange"}}'
 FLAT = '{"code":"bad_request","message":"could not decode JSON","details":"x"}'

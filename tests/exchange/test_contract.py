@@ -9,14 +9,14 @@ from decimal import Decimal
 
 import pytest
 
-from actors.errors import Ambiguous, AuthError, NotFoundError, RateLimited, Rejected
-from exchange.buckets import BucketKind, Priority, RateBuckets
-from exchange.classify import classify
-from exchange.keys import generate_private_key, public_pem
-from exchange.rest import CancelSpec, KalshiClient
-from exchange.signing import Signer
-from exchange.stream import KalshiStream, StreamEvent
-from exchange.stream_msgs import (
+from kalshi_guard.core.errors import Ambiguous, AuthError, NotFoundError, RateLimited, Rejected
+from kalshi_guard.exchange.buckets import BucketKind, Priority, RateBuckets
+from kalshi_guard.exchange.classify import classify
+from kalshi_guard.exchange.keys import generate_private_key, public_pem
+from kalshi_guard.exchange.rest import CancelSpec, KalshiClient
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.exchange.stream import KalshiStream, StreamEvent
+from kalshi_guard.exchange.stream_msgs import (
     MarketLifecycle,
     OrderbookSnapshot,
     OrderGroupUpdate,
@@ -26,9 +26,9 @@ from exchange.stream_msgs import (
     TickerUpdate,
     UserOrder,
 )
-from exchange.wire import AmendOrderRequest, BookSide, CreateOrderRequest, OrderStatus, TimeInForce
-from simulator.markets import DEFAULT_TICKERS
-from simulator.testing import SignedClient, running_simulator
+from kalshi_guard.exchange.wire import AmendOrderRequest, BookSide, CreateOrderRequest, OrderStatus, TimeInForce
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.testing import SignedClient, running_simulator
 
 T0, T1, T2 = DEFAULT_TICKERS[0], DEFAULT_TICKERS[1], DEFAULT_TICKERS[2]
 

@@ -7,12 +7,12 @@ import os
 
 import pytest
 
-from actors.errors import ConfigError
-from config.schema import Environment, ExchangeSettings
-from exchange.endpoints import DEMO, PRODUCTION, make_client, resolve
-from exchange.keygen import PRIVATE_NAME, PUBLIC_NAME, add_parser
-from exchange.keys import load_private_key, write_private_key
-from simulator.testing import running_simulator
+from kalshi_guard.config.schema import Environment, ExchangeSettings
+from kalshi_guard.core.errors import ConfigError
+from kalshi_guard.exchange.endpoints import DEMO, PRODUCTION, make_client, resolve
+from kalshi_guard.exchange.keygen import PRIVATE_NAME, PUBLIC_NAME, add_parser
+from kalshi_guard.exchange.keys import load_private_key, write_private_key
+from kalshi_guard.simulator.testing import running_simulator
 
 
 def _keygen(argv):

@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from actors.errors import ConfigError
-from exchange.keys import generate_private_key, load_private_key, write_private_key
+from kalshi_guard.core.errors import ConfigError
+from kalshi_guard.exchange.keys import generate_private_key, load_private_key, write_private_key
 
 
 @pytest.fixture(scope="module")

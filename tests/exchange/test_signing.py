@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from exchange.keys import generate_private_key
-from exchange.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, message, sign, verify
+from kalshi_guard.exchange.keys import generate_private_key
+from kalshi_guard.exchange.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, message, sign, verify
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from exchange.signing import Signer
-from exchange.stream import KalshiStream, StreamEvent
-from exchange.stream_msgs import OrderbookDelta, StreamFill, Subscribed, SubscriptionList, UserOrder
-from exchange.wire_base import BookSide, OrderStatus
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.exchange.stream import KalshiStream, StreamEvent
+from kalshi_guard.exchange.stream_msgs import OrderbookDelta, StreamFill, Subscribed, SubscriptionList, UserOrder
+from kalshi_guard.exchange.wire_base import BookSide, OrderStatus
 
 
 class FakeClock:
@@ -85,7 +85,7 @@ class TestHandshake:
 
     def test_bad_key_is_refused_and_retried(self, ws_server, stream_factory):
         """A handshake refused with 401 reports CONNECT_FAILED and keeps retrying."""
-        from exchange.keys import generate_private_key
+        from kalshi_guard.exchange.keys import generate_private_key
 
         s, c = stream_factory(Signer("ws-key", generate_private_key()))
         s.start()

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from ledger import Ledger
+from kalshi_guard.ledger import Ledger
 
 T0 = 1_780_000_000.0  # 2026-05-28T20:26:40Z
 

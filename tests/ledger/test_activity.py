@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from actors.errors import LedgerError
+from kalshi_guard.core.errors import LedgerError
 
 
 class TestActivity:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import Ledger, OrderStatus
+from kalshi_guard.ledger import Ledger, OrderStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ WRITER = textwrap.dedent(
     """
     import os, sys
     from decimal import Decimal
-    from ledger import FillRecord, Ledger
+    from kalshi_guard.ledger import FillRecord, Ledger
     led = Ledger.open(sys.argv[1])
     led.begin_run(os.getpid())
     i = 0

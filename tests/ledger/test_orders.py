@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from actors.errors import LedgerError
-from ledger import OrderStatus
-from ledger.orders import ALLOWED, can_transition
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.ledger import OrderStatus
+from kalshi_guard.ledger.orders import ALLOWED, can_transition
 
 S = OrderStatus
 
@@ -196,8 +196,8 @@ class TestQueries:
 
     def test_hot_path_records_match_the_orm_view(self, ledger, clock):
         """Records returned by the hot-path writes equal what the ORM-mapped rows say after a reload."""
-        from ledger.orders import to_record
-        from ledger.schema import OrderRow
+        from kalshi_guard.ledger.orders import to_record
+        from kalshi_guard.ledger.schema import OrderRow
 
         rec = intent(ledger, reference_price=None, batch_id=None, event_ticker=None)
         clock.advance(1.234567)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from actors.errors import LedgerError
-from ledger import DeliveryStatus
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.ledger import DeliveryStatus
 
 FIELDS = [("market", "KXA-26-T1"), ("loss", "12.50")]
 

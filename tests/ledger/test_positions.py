@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from actors.errors import LedgerError
-from ledger import FillRecord, OrderStatus
-from ledger.positions import apply_fill
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.ledger import FillRecord, OrderStatus
+from kalshi_guard.ledger.positions import apply_fill
 
 D = Decimal
 S = OrderStatus
@@ -199,9 +199,9 @@ class TestBookFill:
 
     def test_hot_path_records_match_the_orm_view(self, ledger, clock):
         """Positions and orders returned by book_fill equal the ORM-mapped rows and the read methods."""
-        from ledger.orders import to_record
-        from ledger.positions import _position
-        from ledger.schema import OrderRow, PositionRow
+        from kalshi_guard.ledger.orders import to_record
+        from kalshi_guard.ledger.positions import _position
+        from kalshi_guard.ledger.schema import OrderRow, PositionRow
 
         order(ledger, count="10", path=(S.SENT, S.RESTING))
         results = []

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from actors.errors import LedgerError
-from actors.gate import GateSnapshot, GateState, TradingGate
-from ledger import SCHEMA_VERSION, Ledger
-from ledger.engine import parse_url
+from kalshi_guard.core.errors import LedgerError
+from kalshi_guard.core.gate import GateSnapshot, GateState, TradingGate
+from kalshi_guard.ledger import SCHEMA_VERSION, Ledger
+from kalshi_guard.ledger.engine import parse_url
 
 
 class TestOpen:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.types import to_money
+from kalshi_guard.ledger.types import to_money
 
 VALUES = ["0.123456", "10.01", "0", "-0.000001", "999999999999.999999", "-42.5", "0.9999"]
 
@@ -37,7 +37,7 @@ class TestRoundTrip:
 
     def test_sums_are_exact(self, ledger):
         """Summing many cent-fractions in SQL stays exact (no float drift)."""
-        from ledger import FillRecord
+        from kalshi_guard.ledger import FillRecord
 
         for i in range(30):
             ledger.book_fill(FillRecord(f"t{i}", None, None, "M-1", "bid", Decimal("0.01"), Decimal("0.1"),

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from exchange.endpoints import make_client
-from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.exchange.endpoints import make_client
+from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 T0 = DEFAULT_TICKERS[0]
 FAST = {"confirm_timeout_s": 3, "poll_interval_s": 0.2}

@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from actors.messages import ResolveOpenOrders
-from exchange.endpoints import make_client
-from exchange.wire import BookSide, CreateOrderRequest, TimeInForce
-from ledger import OrderStatus
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.actors.messages import ResolveOpenOrders
+from kalshi_guard.exchange.endpoints import make_client
+from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
+from kalshi_guard.ledger import OrderStatus
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 T0, T1 = DEFAULT_TICKERS[0], DEFAULT_TICKERS[1]
 FAST = {"confirm_timeout_s": 3, "poll_interval_s": 0.2}

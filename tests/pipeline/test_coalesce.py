@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from actors.messages import EmergencyStop, Ping
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.actors.messages import EmergencyStop, Ping
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 T0, T1, T2 = DEFAULT_TICKERS[0], DEFAULT_TICKERS[1], DEFAULT_TICKERS[2]
 FAST = {"confirm_timeout_s": 3, "poll_interval_s": 0.2}

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 T0, T1, T2 = DEFAULT_TICKERS[0], DEFAULT_TICKERS[1], DEFAULT_TICKERS[2]
 WHOLE = {"confirm_timeout_s": 5, "poll_interval_s": 0.2, "fill_threshold": Decimal(1)}

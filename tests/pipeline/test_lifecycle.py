@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from actors.gate import GateState
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.core.gate import GateState
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 T0, T1 = DEFAULT_TICKERS[0], DEFAULT_TICKERS[1]
 WHOLE = {"confirm_timeout_s": 3, "poll_interval_s": 0.2, "fill_threshold": Decimal(1)}
@@ -159,7 +159,7 @@ class TestCancelAll:
         """CancelAll sends one cancel-all; each tracked resting order confirms CANCELED and none rests."""
         import threading
 
-        from simulator.markets import DEFAULT_TICKERS
+        from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
         p = pipeline_factory(confirm_timeout_s=30)
         results: dict[int, object] = {}
@@ -186,7 +186,7 @@ class TestRiskView:
         the first is refused when both together would break the market exposure limit."""
         from decimal import Decimal
 
-        from simulator.markets import DEFAULT_TICKERS
+        from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
         p = pipeline_factory(confirm_timeout_s=30, limits={"max_market_exposure": Decimal("1.00")})
         results: list = []

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 T0 = DEFAULT_TICKERS[0]
 FAST = {"confirm_timeout_s": 3, "poll_interval_s": 0.2, "fill_threshold": Decimal("0.80")}

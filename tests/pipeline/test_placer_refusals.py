@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from actors.messages import Ping
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.actors.messages import Ping
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 
 class TestLedgerUnreadable:
@@ -30,7 +30,7 @@ class TestResendMemory:
     def test_requests_kept_for_resends_are_bounded(self, pipeline_factory, monkeypatch) -> None:
         """The placer keeps each written order's request for a resend, but not forever: beyond the bound the
         oldest go first (a resend of one of those is answered RESEND_UNAVAILABLE)."""
-        monkeypatch.setattr("actors.order_placer.REQUESTS_KEPT_MAX", 2)
+        monkeypatch.setattr("kalshi_guard.actors.order_placer.REQUESTS_KEPT_MAX", 2)
         p = pipeline_factory()
         ids = []
         for _ in range(3):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 
 class TestSmoke:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
 T0 = DEFAULT_TICKERS[0]
 WHOLE = {"confirm_timeout_s": 3, "poll_interval_s": 0.2, "fill_threshold": Decimal(1)}
@@ -104,7 +104,7 @@ class TestFillsTheStreamNeverBrings:
     def test_an_ioc_whose_fills_never_arrive_on_the_stream_is_confirmed_over_rest(self, pipeline_factory) -> None:
         """The create response says it filled; with every stream message lost the fills are read back over
         REST within a poll interval, long before the confirmation timeout."""
-        from simulator.markets import DEFAULT_TICKERS
+        from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
         p = pipeline_factory(confirm_timeout_s=60, poll_interval_s=0.2)
         p.faults(stream_drop_rate=1.0)

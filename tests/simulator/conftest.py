@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from simulator.server import SimulatorServer
-from simulator.testing import SignedClient, running_simulator
+from kalshi_guard.simulator.server import SimulatorServer
+from kalshi_guard.simulator.testing import SignedClient, running_simulator
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import httpx
 
-from simulator.testing import ORDERS, T0, order_body
+from kalshi_guard.simulator.testing import ORDERS, T0, order_body
 
 
 def _rest(client, count: str = "10.00", price: str = "0.10", side: str = "bid") -> str:

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from exchange.signing import Signer
-from simulator.faults import FaultPlan
-from simulator.testing import ORDERS, T0, SignedClient, order_body
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.simulator.faults import FaultPlan
+from kalshi_guard.simulator.testing import ORDERS, T0, SignedClient, order_body
 
 
 def _orders(client):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simulator.testing import ORDERS, order_body
+from kalshi_guard.simulator.testing import ORDERS, order_body
 
 
 def _orders(client):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import httpx
 
-from simulator.testing import ORDERS, T0, SignedClient, order_body, running_simulator
+from kalshi_guard.simulator.testing import ORDERS, T0, SignedClient, order_body, running_simulator
 
 
 def _buy(client, count="3.00", side="bid", price="0.99"):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from exchange.keys import load_private_key
-from simulator.testing import ORDERS, SignedClient, order_body, running_simulator
+from kalshi_guard.exchange.keys import load_private_key
+from kalshi_guard.simulator.testing import ORDERS, SignedClient, order_body, running_simulator
 
 
 class _Remote:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from simulator.markets import DEFAULT_TICKERS
-from simulator.testing import ORDERS, T0
-from simulator.testing import order_body as order
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.testing import ORDERS, T0
+from kalshi_guard.simulator.testing import order_body as order
 
 
 class TestCreate:

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from websockets.sync.client import connect
 
-from exchange.signing import Signer
-from simulator.testing import ORDERS, T0, SignedClient, order_body
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.simulator.testing import ORDERS, T0, SignedClient, order_body
 
 # The published specs sit in shared/ beside the repository (as on every developer machine and in CI).
 SPECS = Path(os.environ.get("KALSHI_GUARD_TEST_SPECS", Path(__file__).resolve().parents[3] / "shared" / "kalshi"))

@@ -12,8 +12,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from exchange.signing import Signer
-from simulator.testing import ORDERS, T0, SignedClient, order_body, running_simulator
+from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.simulator.testing import ORDERS, T0, SignedClient, order_body, running_simulator
 
 WS_PATH = "/trade-api/ws/v2"
 
@@ -110,7 +110,7 @@ class TestPrivateChannels:
 
     def test_other_accounts_see_nothing_private(self, sim):
         """Fills of one account never reach another account's fill subscription."""
-        from exchange.keys import generate_private_key, public_pem
+        from kalshi_guard.exchange.keys import generate_private_key, public_pem
 
         other = generate_private_key()
         key_id = sim.register_key(public_pem(other), "someone-else")

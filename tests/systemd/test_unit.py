@@ -194,9 +194,9 @@ MDWE_PROBE = textwrap.dedent("""
         print("filter not active"); sys.exit(4)
     sys.path.insert(0, sys.argv[1])
     import httpx, loguru, pydantic, sqlalchemy, sqlite3, uvicorn, websockets
-    from exchange.keys import generate_private_key
-    from exchange.signing import sign, verify
-    from control.server import ControlServer
+    from kalshi_guard.exchange.keys import generate_private_key
+    from kalshi_guard.exchange.signing import sign, verify
+    from kalshi_guard.control.server import ControlServer
     key = generate_private_key()
     assert verify(key.public_key(), sign(key, "1", "GET", "/trade-api/v2/x"), "1", "GET", "/trade-api/v2/x")
     ssl.create_default_context()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from actors.errors import GateClosedError
+from kalshi_guard.core.errors import GateClosedError
 
 
 class GateState(StrEnum):
