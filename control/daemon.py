@@ -169,7 +169,7 @@ class Daemon:
 
     def _exchange_factory(self) -> Callable[[str], Any]:
         """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
-        from kalshi_guard.exchange.endpoints import make_buckets, make_client
+        from kalshi_guard.config.endpoints import make_buckets, make_client
         from kalshi_guard.exchange.keys import load_private_key
 
         settings = self.settings
@@ -217,14 +217,14 @@ class Daemon:
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
-        from kalshi_guard.exchange.endpoints import make_stream
+        from kalshi_guard.config.endpoints import make_stream
 
         return make_stream(self._ex, self._key, on_message, on_event, stale_after=self.settings.orders.stream_stale_s)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
         """Size the buckets from ``/account/limits``; keep the configured rates when that fails."""
-        from kalshi_guard.exchange.endpoints import make_client
+        from kalshi_guard.config.endpoints import make_client
 
         try:
             with make_client(ex, key, buckets=buckets) as client:

@@ -19,7 +19,7 @@ from kalshi_guard.simulator.buckets import DEFAULT_COST
 from kalshi_guard.simulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from kalshi_guard.simulator.server import SimContext
+    from kalshi_guard.simulator.context import SimContext
 
 PREFIX = "/trade-api/v2"
 TOO_MANY = b'{"error":"too many requests"}'

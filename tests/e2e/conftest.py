@@ -220,8 +220,8 @@ class StandaloneSim:
 
     def client(self) -> Any:
         """A fresh signed ``KalshiClient`` on the same key as the daemon (close it after use)."""
+        from kalshi_guard.config.endpoints import make_client
         from kalshi_guard.config.schema import ExchangeSettings
-        from kalshi_guard.exchange.endpoints import make_client
 
         ex = ExchangeSettings(base_url=self.info["rest_url"], ws_url=self.info["ws_url"], key_id=self.info["key_id"],
                               private_key_file=Path(self.info["private_key_file"]), read_rate_per_s=1000,

@@ -19,10 +19,10 @@ from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Hang
+from kalshi_guard.config.endpoints import make_client, make_stream
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.daemon import child_specs
 from kalshi_guard.core.gate import TradingGate
-from kalshi_guard.exchange.endpoints import make_client, make_stream
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
 from kalshi_guard.simulator.testing import running_simulator

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from kalshi_guard.exchange.endpoints import make_client
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 

@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 
 from kalshi_guard.actors.messages import ResolveOpenOrders
-from kalshi_guard.exchange.endpoints import make_client
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.ledger import OrderStatus
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
