@@ -53,7 +53,7 @@ def resolve(settings: ExchangeSettings) -> Endpoints:
         problems.append(f"exchange.base_url: required for environment {settings.environment.value!r}")
     if not ws:
         problems.append(f"exchange.ws_url: required for environment {settings.environment.value!r}")
-    if problems:
+    if problems or rest is None or ws is None:
         raise ConfigError(problems)
     if not rest.rstrip("/").endswith(REST_PATH):
         problems.append(f"exchange.base_url: {rest!r} must end with {REST_PATH} (the signed path includes it)")

@@ -57,20 +57,19 @@ def classify_status(status: int, text: str, retry_after: str | None = None) -> E
     raw = _snippet(text)
     what = f"HTTP {status}" + (f" {body.code}" if body.code else "") + (f": {body.message}" if body.message
                                                                        else "")
-    kw = {"status": status, "code": body.code, "body": raw}
     if status == 429:
-        return RateLimited(what, retry_after=_retry_after(retry_after), **kw)
+        return RateLimited(what, retry_after=_retry_after(retry_after), status=status, code=body.code, body=raw)
     if status in (401, 403):
-        return AuthError(what, **kw)
+        return AuthError(what, status=status, code=body.code, body=raw)
     if status == 404:
-        return NotFoundError(what, **kw)
+        return NotFoundError(what, status=status, code=body.code, body=raw)
     if status >= 500:
         if body.code in DEFINITIVE_CODES:
-            return Rejected(what, **kw)
-        return Ambiguous(what, **kw)
+            return Rejected(what, status=status, code=body.code, body=raw)
+        return Ambiguous(what, status=status, code=body.code, body=raw)
     if 400 <= status < 500:
-        return Rejected(what, **kw)
-    return Ambiguous(what, **kw)  # 1xx/3xx: not an answer we understand
+        return Rejected(what, status=status, code=body.code, body=raw)
+    return Ambiguous(what, status=status, code=body.code, body=raw)  # 1xx/3xx: not an answer we understand
 
 
 def classify_response(resp: httpx.Response) -> ExchangeError | None:
