@@ -27,20 +27,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Re-check ``predicate`` until it returns something truthy or ``timeout`` passes (cross-process
-    state has no event to wait on; each re-check waits on an Event, never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        pause.wait(0.05)
-
-
 class Daemon:
     """One ``kalshi-guard run`` subprocess in paper mode."""
 
