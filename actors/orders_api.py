@@ -1,7 +1,7 @@
 """The bot-facing order vocabulary: request parsing, outcome↔book mapping, and the confirmation reply.
 
 A bot thinks in outcomes ("buy NO at 0.40"); Kalshi's V2 order entry quotes everything on the YES book
-(REFERENCE §2.2). :func:`to_book` maps one to the other and :func:`from_book` maps back:
+(docs/kalshi.md §2.2). :func:`to_book` maps one to the other and :func:`from_book` maps back:
 
 =========  ========  ===========  ==================
 outcome    action    book side    YES-book price

@@ -1,4 +1,4 @@
-"""Where Kalshi is: base URLs per environment (REFERENCE §1.1) and the one client factory.
+"""Where Kalshi is: base URLs per environment (docs/kalshi.md §1.1) and the one client factory.
 
 Production, demo and the simulator differ only by configuration (URLs and key), never by code. An
 explicit ``base_url``/``ws_url`` in the settings wins over the environment's default; the simulator has no

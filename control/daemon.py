@@ -1,7 +1,7 @@
 """The running daemon: wires config, logs, ledger, gate, exchange, supervisor and control server, then
 runs the main loop (signals, ticks, sd_notify). It is the ``ControlPort`` the operator doors talk to.
 
-Start-up order (DESIGN §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
+Start-up order (docs/architecture.md §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
 HALTED) → paper-mode simulator → alerter, guardian, reconciler, fill watcher, order placer → control
 server → start-up reconciliation → gate opens (unless HALTED) → ``READY=1``. If the start-up
 reconciliation fails the gate stays closed and it is retried every few seconds; ``READY=1`` waits for it.
@@ -54,7 +54,7 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def child_specs(settings: Settings) -> list[ChildSpec]:
-    """The tree of DESIGN §3: two one-for-one children, then the rest-for-one trading group."""
+    """The tree of docs/architecture.md §3: two one-for-one children, then the rest-for-one trading group."""
     stop = settings.supervisor.stop_timeout_s
     return [
         ChildSpec("alerter", Alerter, stop_timeout_s=stop),

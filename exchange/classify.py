@@ -1,6 +1,6 @@
 """One classification of Kalshi answers and transport failures into the ``actors.errors`` exchange classes.
 
-Table (REFERENCE §4): 2xx → no error; 404 → NotFoundError; 429 → RateLimited; 401/403 → AuthError;
+Table (docs/kalshi.md §4): 2xx → no error; 404 → NotFoundError; 429 → RateLimited; 401/403 → AuthError;
 other 4xx → Rejected(code); 5xx → Ambiguous (except the few codes that prove nothing was done, which are
 Rejected); any transport failure (timeout, reset, protocol error) → Ambiguous. Four error-body shapes are
 read: nested ``{"error": {"code", "message", …}}``, flat ``{"code", "message"}``, bare ``{"msg": …}``
@@ -16,7 +16,7 @@ import httpx
 
 from kalshi_guard.core.errors import Ambiguous, AuthError, ExchangeError, NotFoundError, RateLimited, Rejected
 
-# Codes that prove the exchange refused the operation even when they ride on a 5xx status (REFERENCE §7.2).
+# Codes that prove the exchange refused the operation even when they ride on a 5xx status (docs/kalshi.md §7.2).
 DEFINITIVE_CODES = frozenset({"MARKET_INACTIVE", "market_closed", "trading_is_paused", "exchange_paused"})
 MAX_BODY = 500
 

@@ -1,4 +1,4 @@
-"""Kalshi WebSocket messages (REFERENCE §5) as frozen dataclasses, and the parser from JSON frames."""
+"""Kalshi WebSocket messages (docs/kalshi.md §5) as frozen dataclasses, and the parser from JSON frames."""
 
 from __future__ import annotations
 

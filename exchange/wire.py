@@ -1,4 +1,4 @@
-"""Kalshi REST wire types (current 2026 shapes, REFERENCE §3 and §6.3): frozen dataclasses, Decimal money."""
+"""Kalshi REST wire types (current 2026 shapes, docs/kalshi.md §3 and §6.3): frozen dataclasses, Decimal money."""
 
 from __future__ import annotations
 

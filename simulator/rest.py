@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 PREFIX = "/trade-api/v2"
 TOO_MANY = b'{"error":"too many requests"}'
-PER_ITEM = frozenset({"batch_create", "batch_cancel"})  # billed per item of ``orders`` (REFERENCE §4.3)
+PER_ITEM = frozenset({"batch_create", "batch_cancel"})  # billed per item of ``orders`` (docs/kalshi.md §4.3)
 Handler = Callable[["SimContext", str, "Call"], tuple[int, Any]]
 
 

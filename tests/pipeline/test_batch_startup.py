@@ -1,5 +1,5 @@
 """Batches (one item refused by the exchange, an ambiguous batch) and the start-up resolution of non-final
-ledger orders against the exchange (DESIGN §6; SAFETY-ANCHORS 3, 4 and the freqtrade start-up finding)."""
+ledger orders against the exchange (docs/architecture.md §6: orders left open across a restart)."""
 
 from __future__ import annotations
 
