@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "backup": "kalshi_guard.control.backups",
     "restore": "kalshi_guard.control.backups",
     "stage": "kalshi_guard.control.rollout",
+    "preflight": "kalshi_guard.control.preflight",
 }
 
 
