@@ -65,5 +65,5 @@ class TestRecordedMode:
         switched = settings_for(s, Mode.LIVE)
         assert (switched.mode, switched.exchange) == (Mode.LIVE, live)
         assert settings_for(switched, Mode.PAPER).exchange.environment.value == "simulator"
-        with pytest.raises(ConfigError, match="golive.exchange"):
+        with pytest.raises(ConfigError, match=r"golive\.exchange"):
             settings_for(Settings(), Mode.LIVE)
