@@ -224,7 +224,10 @@ class Daemon:
             "key_id": ex.key_id,
             "private_key_file": str(ex.private_key_file),
         }
-        return lambda _name: make_client(ex, key, buckets=buckets)
+        from kalshi_guard.actors.kill_line import KEEPALIVE_EXPIRY_S
+
+        return lambda name: make_client(ex, key, buckets=buckets,  # the kill switch keeps its connection
+                                        keepalive_expiry=KEEPALIVE_EXPIRY_S if name == "guardian" else None)
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
