@@ -137,7 +137,8 @@ def report(minutes: float, latencies: list[tuple[float, float]], samples: list[t
         figure(f"soak: confirmation p{q * 100:g}, first vs last {window / 60:g} min",
                f"{pct(first, q):.1f} / {pct(last, q):.1f} ms")
     if first and last:
-        figure("soak: confirmation mean, first vs last", f"{statistics.mean(first):.1f} / {statistics.mean(last):.1f} ms")
+        means = f"{statistics.mean(first):.1f} / {statistics.mean(last):.1f} ms"
+        figure("soak: confirmation mean, first vs last", means)
     return 0 if not problems and growth < 10 and fd1 <= fd0 + 2 and th1 <= th0 + 1 else 1
 
 
