@@ -105,7 +105,7 @@ class Daemon:
         return (self.state / "control-token").read_text().strip()
 
     def api(self, method: str, path: str, *, token: str | None = "default", **kw: Any) -> httpx.Response:  # noqa: S107
-        headers = {}
+        headers = dict(kw.pop("headers", None) or {})
         if token == "default":
             token = self.token()
         if token is not None:
