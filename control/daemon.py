@@ -213,6 +213,8 @@ class Daemon:
             "key_id": ex.key_id,
             "private_key_file": str(ex.private_key_file),
         }
+        if self._sim is not None and self._sim.admin_token_path is not None:  # the embedded simulator's /_sim
+            self.exchange_info["sim_admin_token_file"] = str(self._sim.admin_token_path)
         return lambda _name: make_client(ex, key, buckets=buckets)
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:

@@ -68,7 +68,7 @@ async def _body(request: Request) -> tuple[Any, Response | None]:
     The size was capped while reading (413 before this runs)."""
     body, problem = parse_json(await request.body())
     if problem is not None:
-        return None, JSONResponse({"error": f"body: {problem}", "field": "body", "rule": problem}, status_code=400)
+        return None, _invalid("body", f"must be a JSON object ({problem})", 400)
     return body, None
 
 

@@ -64,9 +64,10 @@ _SECRET_KEY_PARTS = (
 # -- JSON and scrubbing ---------------------------------------------------------------------------
 
 
-# Names that contain a secret-looking part but hold no secret: where the key file lives (the operator needs
-# it to inspect the paper exchange with any Kalshi client; its contents never leave the file).
-_NOT_SECRET = frozenset({"private_key_file"})
+# Names that contain a secret-looking part but hold no secret: where the key file and the paper simulator's
+# admin token file live (the operator needs them to inspect the paper exchange with any Kalshi client or to
+# drive its /_sim routes; their contents never leave the files).
+_NOT_SECRET = frozenset({"private_key_file", "sim_admin_token_file"})
 
 
 def _secret_key(name: str) -> bool:

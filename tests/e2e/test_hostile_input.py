@@ -7,12 +7,17 @@ from __future__ import annotations
 import socket
 import sqlite3
 import stat
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from .conftest import Daemon, wait_until
+from kalshi_guard.simulator.testing import admin_request
+
+from .conftest import EXE, Daemon, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -170,3 +175,22 @@ class TestFiles:
             path = daemon.state / name
             assert path.exists(), name
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, (name, oct(path.stat().st_mode))
+
+
+class TestPaperSimulatorAdmin:
+    def test_the_embedded_simulator_admin_routes_need_the_token_status_shows(self, daemon: Daemon) -> None:
+        """The paper exchange's ``/_sim`` routes refuse a call without the admin token (a browser page cannot
+        settle markets); ``kalshi-guard status`` shows the token, the API only the file that holds it."""
+        ex = daemon.status()["exchange"]
+        admin = ex["base_url"].removesuffix("/trade-api/v2") + "/_sim"
+        r = httpx.post(f"{admin}/markets/{TICKER}/settle", content=b'{"result": "no"}',
+                       headers={"Content-Type": "text/plain"}, trust_env=False, timeout=10)
+        assert r.status_code == 401, r.text
+        path = Path(ex["sim_admin_token_file"])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        token = path.read_text().strip()
+        assert token not in daemon.api("GET", "/api/status").text
+        out = subprocess.run([EXE, "status"], env=daemon.env, capture_output=True, text=True, timeout=30, check=False)
+        assert out.returncode == 0, out.stderr
+        assert f"sim admin token: {token}" in out.stdout
+        assert admin_request(admin, "GET", "/stats", token=token).status_code == 200
