@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from kalshi_guard.simulator.testing import admin_request
+from tests.waiting import wait_until
 
-from .conftest import EXE, Daemon, wait_until
+from .conftest import EXE, Daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

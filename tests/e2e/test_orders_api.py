@@ -16,8 +16,9 @@ import pytest
 from kalshi_guard.exchange.keys import load_private_key
 from kalshi_guard.exchange.signing import Signer
 from kalshi_guard.simulator.testing import admin_request
+from tests.waiting import wait_until
 
-from .conftest import Daemon, wait_until
+from .conftest import Daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
