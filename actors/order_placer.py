@@ -178,6 +178,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         now = time.time()
         try:
             view = self._view(req.ticker)
+            limits = self._effective_limits(self._limits)
         except ExchangeError as exc:
             self._api_error(exc)
             refuse("EXCHANGE_UNAVAILABLE", f"market facts could not be read: {type(exc).__name__}")
@@ -185,7 +186,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         except LedgerError as exc:
             refuse("LEDGER_UNAVAILABLE", f"positions and open orders could not be read: {type(exc).__name__}")
             return None
-        rejection = check(req, view, self._limits, now)
+        rejection = check(req, view, limits, now)
         if rejection is not None:
             refuse(rejection.code.value, rejection.detail)
             return None

@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "stop": "kalshi_guard.control.cmd_ops",
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
+    "trades": "kalshi_guard.control.journal",
+    "report": "kalshi_guard.control.journal",
 }
 
 
