@@ -53,6 +53,11 @@ def reopen(d: Daemon) -> None:
     assert gate(d) == "ACTIVE"
 
 
+def whole_stderr(d: Daemon) -> str:
+    """Everything the daemon wrote to stderr so far (``Daemon.stderr`` keeps only the tail)."""
+    return (d.state.parent / f"daemon-{d.port}.stderr").read_text(errors="replace")
+
+
 def post_raw(d: Daemon, path: str, body: bytes) -> Any:
     return d.api("POST", path, content=body, headers={"Content-Type": "application/json"})
 
@@ -148,7 +153,7 @@ class TestReasons:
         reopen(daemon)
         r = daemon.api("POST", "/api/bot/reset", json={"reason": "again\n<0>FORGED RESET\x1b]0;title\x07"})
         assert r.status_code == 200, r.text
-        log = wait_until(lambda: "FORGED RESET" in (t := daemon.stderr()) and t, what="the reset in the log")
+        log = wait_until(lambda: "FORGED RESET" in (t := whole_stderr(daemon)) and t, what="the reset in the log")
         assert "\x1b" not in log
         assert "\x00" not in log
         assert "\x07" not in log
@@ -166,7 +171,7 @@ class TestReasons:
             rows = [" ".join(map(str, row)) for row in db.execute("SELECT * FROM activity_log")]
         assert any("pasted" in row for row in rows)
         assert not any(token in row for row in rows)
-        assert token not in daemon.stderr()
+        assert token not in whole_stderr(daemon)
 
 
 class TestFiles:
