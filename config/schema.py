@@ -125,6 +125,14 @@ class ReconcileSettings(Frozen):
     interval_s: Annotated[float, Field(ge=5, le=86400)] = 300.0
 
 
+class BackupSettings(Frozen):
+    """Scheduled online backups of the ledger (SQLite backup API; ``pg_dump`` for PostgreSQL)."""
+
+    interval_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 3600.0  # 0 = no scheduled backups
+    keep: Annotated[int, Field(ge=1, le=10000)] = 48  # newest backups kept; older ones are deleted
+    dir: Path | None = None  # None = <state dir>/backups
+
+
 class SupervisorSettings(Frozen):
     """Restart policy: backoff with jitter; more than ``max_restarts`` in ``window_s`` escalates."""
 
@@ -173,6 +181,7 @@ class Settings(Frozen):
     limits: LimitSettings = LimitSettings()
     orders: OrderSettings = OrderSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    backup: BackupSettings = BackupSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     control: ControlSettings = ControlSettings()
     alerts: AlertSettings = AlertSettings()

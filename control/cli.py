@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "order": "kalshi_guard.control.cmd_order",
     "trades": "kalshi_guard.control.journal",
     "report": "kalshi_guard.control.journal",
+    "backup": "kalshi_guard.control.backups",
+    "restore": "kalshi_guard.control.backups",
 }
 
 

@@ -144,14 +144,19 @@ class Daemon:
         from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
+        from kalshi_guard.control.backups import BackupScheduler
+
+        backups = BackupScheduler(self.settings, ledger)
         code = EXIT_OK
         try:
+            backups.start()
             sup.start()
             self._start_control(state)
             self._startup_reconcile(notifier)
             code = self._loop(notifier)
         finally:
             self.bot_stop.set()
+            backups.stop()
             notifier.stopping("stopping")
             if self._server is not None:
                 self._server.stop()
