@@ -23,7 +23,7 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -56,6 +56,8 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model class inside an annotation (``X``, ``X | None``), or None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if get_origin(annotation) in (tuple, list, dict, set, frozenset):
+        return None  # a collection of models is one leaf (compared whole)
     for arg in get_args(annotation):
         found = _model_of(arg)
         if found is not None:

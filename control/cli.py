@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "report": "kalshi_guard.control.journal",
     "backup": "kalshi_guard.control.backups",
     "restore": "kalshi_guard.control.backups",
+    "stage": "kalshi_guard.control.rollout",
 }
 
 

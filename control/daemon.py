@@ -422,6 +422,12 @@ class Daemon:
                                for k in ("max_daily_loss", "max_order_loss")}
         out["max_open_positions"] = limits.max_open_positions
         out["day_start_value"] = None if anchor is None else str(anchor)
+        from kalshi_guard.control.rollout import stage_summary
+
+        try:
+            out["rollout"] = stage_summary(self.ledger, self.settings, time.time())
+        except Exception as exc:  # the status must answer
+            out["rollout"] = {"error": f"unreadable ({type(exc).__name__})"}
         return out
 
     def emergency_stop(self, source: str, reason: str) -> dict[str, Any]:
