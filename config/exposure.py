@@ -4,7 +4,7 @@ The control API carries the emergency stop, resets and order entry. Bound to a l
 (``127.0.0.0/8``, ``::1``, ``localhost``) it is reachable only from this machine. Any other
 ``control.host`` (``0.0.0.0``, ``::``, a LAN address, a host name) exposes it to the network, so:
 
-- the daemon logs a loud warning at start (:func:`exposure_warning`);
+- the control server logs a loud warning when it starts listening (:func:`exposure_warning`);
 - the configuration is refused (``ConfigError``, exit 78) unless ``control.token`` is set explicitly —
   in the config file, the ``KALSHI_GUARD_CONTROL__TOKEN`` environment variable or the systemd credential
   ``control-token`` (all of which the loader maps to ``control.token``). The token the daemon would
@@ -43,11 +43,10 @@ def exposure_problems(settings: Settings) -> list[str]:
             "token file is for local use only. Use 127.0.0.1 (the default) to keep the API on this machine"]
 
 
-def exposure_warning(settings: Settings) -> str | None:
-    """The warning the daemon logs when the control API listens off loopback (None on loopback)."""
-    host = settings.control.host
+def exposure_warning(host: str, port: int) -> str | None:
+    """The warning the control server logs when it listens off loopback (None on loopback)."""
     if is_loopback(host):
         return None
-    return (f"control API bound to {host}:{settings.control.port}, OFF LOOPBACK: anyone who can reach this "
+    return (f"control API bound to {host}:{port}, OFF LOOPBACK: anyone who can reach this "
             "address can try the token; the emergency stop, resets and order entry are exposed to the network. "
             "Prefer 127.0.0.1 behind an authenticated tunnel or proxy")

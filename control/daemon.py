@@ -235,16 +235,12 @@ class Daemon:
             log.warning("account limits unavailable, using configured rates: {!r}", exc)
 
     def _start_control(self, state: Path) -> None:
-        from kalshi_guard.config.exposure import exposure_warning
         from kalshi_guard.control.auth import resolve_token
         from kalshi_guard.control.logs import register_secret
         from kalshi_guard.control.server import ControlServer
 
         token = resolve_token(self.settings, state)
         register_secret(token)
-        warning = exposure_warning(self.settings)
-        if warning is not None:
-            log.warning("{}", warning)
         from kalshi_guard.control.journal import journal_routes
         from kalshi_guard.control.order_routes import order_routes
 

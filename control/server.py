@@ -44,6 +44,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kalshi_guard.config.exposure import exposure_warning
 from kalshi_guard.control.auth import check_bearer
 from kalshi_guard.control.port import ControlPort
 from kalshi_guard.control.request_body import MAX_BODY_BYTES, BodyCap, clean_reason, parse_json
@@ -368,6 +369,9 @@ class ControlServer:
             detail = f": {type(self._error).__name__}: {self._error}" if self._error else ""
             raise RuntimeError(f"the control server did not start{detail}")
         logger.info("control API listening on {}", self.url)
+        warning = exposure_warning(self.host, self.bound_port)
+        if warning is not None:
+            logger.warning("{}", warning)
 
     def _run(self) -> None:
         assert self._server is not None

@@ -40,7 +40,7 @@ class TestLoad:
         """An explicit token: the configuration loads, and the daemon's start-up warning names the exposure."""
         s = load_settings(None, env={**clean_env, "KALSHI_GUARD_CONTROL__HOST": "0.0.0.0",
                                      "KALSHI_GUARD_CONTROL__TOKEN": TOKEN})
-        warning = exposure_warning(s)
+        warning = exposure_warning(s.control.host, s.control.port)
         assert warning is not None
         assert "OFF LOOPBACK" in warning
         assert TOKEN not in warning
@@ -56,7 +56,8 @@ class TestLoad:
 
     def test_loopback_needs_no_token_and_no_warning(self, clean_env) -> None:
         """The default: nothing to say."""
-        assert exposure_warning(load_settings(None, env=clean_env)) is None
+        s = load_settings(None, env=clean_env)
+        assert exposure_warning(s.control.host, s.control.port) is None
 
 
 def test_the_daemon_refuses_to_start_off_loopback_with_exit_78(clean_env, tmp_path: Path) -> None:
