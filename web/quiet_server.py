@@ -58,6 +58,8 @@ def install_accept_throttle(loop: asyncio.AbstractEventLoop, name: str,
             last["errno"] = context["exception"].errno
             throttle.note()
             return
+        if "_start_serving" in repr(context.get("handle")) and isinstance(context.get("exception"), ValueError):
+            return  # a retry of accept that asyncio scheduled per failure, firing after the server closed
         if previous is not None:
             previous(the_loop, context)
         else:
