@@ -4,6 +4,7 @@ descriptor left (the real simulator over loopback; descriptors really used up)."
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import resource
 import time
@@ -38,8 +39,20 @@ def no_descriptor_left() -> Iterator[None]:
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    with running_simulator() as s:
-        yield s
+    """The simulator in this process; uvicorn's logging set-up it brings is undone afterwards (later tests
+    in this process check where uvicorn's records go)."""
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate, logging.getLogger(n).level)
+             for n in names}
+    try:
+        with running_simulator() as s:
+            yield s
+    finally:
+        for n, (handlers, propagate, level) in saved.items():
+            lg = logging.getLogger(n)
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+            lg.setLevel(level)
 
 
 def resting(sim: SimulatorServer) -> list:
