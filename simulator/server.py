@@ -23,7 +23,7 @@ from kalshi_guard.simulator.engine import DEFAULT_ACCOUNT, Exchange
 from kalshi_guard.simulator.handlers import TABLE
 from kalshi_guard.simulator.liquidity import Liquidity
 from kalshi_guard.simulator.quiet_server import QuietServer
-from kalshi_guard.simulator.rest import routes
+from kalshi_guard.simulator.rest import routes, unrouted
 
 KEY_FILE = "sim-private-key.pem"
 KEY_ID_FILE = "sim-key-id.json"
@@ -142,7 +142,8 @@ class SimulatorServer:
         from kalshi_guard.simulator.ws import WsHub
 
         self.ctx.hub = WsHub(self.ctx, ping_interval_s=self.ping_interval_s)
-        app = Starlette(routes=[*routes(self.ctx, TABLE), *self.ctx.hub.routes(), *admin_routes(self)])
+        app = Starlette(routes=[*routes(self.ctx, TABLE), *self.ctx.hub.routes(), *admin_routes(self)],
+                        exception_handlers={404: unrouted, 405: unrouted})
 
         async def outer(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] == "http":
