@@ -68,7 +68,8 @@ class Buckets:
         (none for the self-service tiers; a manual grant without expiry otherwise)."""
         tier = UNLIMITED_AS[0] if self.tier == UNLIMITED else self.tier
         read, write = self.rate("read"), self.rate("write")
-        grants = [] if tier in SELF_SERVICE else [{"level": tier, "source": "manual", "expires_ts": None}]
+        grants = [] if tier in SELF_SERVICE else [{"exchange_instance": "event_contract", "level": tier,
+                                                    "source": "manual"}]  # no expires_ts: a permanent grant
         return {"usage_tier": tier, "grants": grants,
                 "read": {"refill_rate": read, "bucket_capacity": int(read * self.burst_s)},
                 "write": {"refill_rate": write, "bucket_capacity": int(write * self.burst_s)}}

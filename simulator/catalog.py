@@ -112,7 +112,8 @@ class CatalogMixin:
 
     def _series_json(self: Exchange, ticker: str) -> dict[str, Any]:
         title, category, frequency = SERIES.get(ticker, (ticker, "Simulated", "custom"))
-        return {"ticker": ticker, "title": title, "category": category, "frequency": frequency,
+        return {"ticker": ticker, "title": title, "category": category, "categories": [category],
+                "frequency": frequency,
                 "tags": [], "settlement_sources": [{"name": "kalshi-guard simulator", "url": ""}],
                 "contract_url": "", "contract_terms_url": "", "fee_type": "quadratic", "fee_multiplier": 1.0,
                 "additional_prohibitions": [], "product_metadata": None}
@@ -122,7 +123,7 @@ class CatalogMixin:
         with self.lock:
             tickers = sorted({series_of(ev) for ev in self._events()})
         out = [self._series_json(t) for t in tickers]
-        return [s for s in out if not q.get("category") or s["category"] == q["category"]]
+        return [s for s in out if not q.get("category") or q["category"] in s["categories"]]
 
     def series(self: Exchange, ticker: str) -> dict[str, Any]:
         """``GET /series/{series_ticker}``. Raises ApiError 404."""

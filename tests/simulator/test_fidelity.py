@@ -27,7 +27,7 @@ class TestModelsToday:
         highest tier, granted manually, with the budget it enforces."""
         body = client.get("/account/limits").json()
         assert body["usage_tier"] == "prestige"
-        assert body["grants"] == [{"level": "prestige", "source": "manual", "expires_ts": None}]
+        assert body["grants"] == [{"exchange_instance": "event_contract", "level": "prestige", "source": "manual"}]
         assert body["write"]["refill_rate"] >= 1_000_000
 
     def test_basic_tier_has_no_grant(self):
@@ -89,6 +89,8 @@ class TestRoutesOnceShadowed:
         newest = body["trades"][0]
         assert (newest["ticker"], newest["count_fp"], Decimal(newest["yes_price_dollars"]), newest["taker_side"]) == \
             (T0, "1.00", ask, "yes")
+        assert (newest["taker_outcome_side"], newest["taker_book_side"], newest["is_block_trade"]) == \
+            ("yes", "bid", False)
 
 
 class TestEventsAndSeries:
@@ -106,7 +108,10 @@ class TestEventsAndSeries:
         """``/series`` lists the series of the events; ``/series/{t}`` answers one, 404 an unknown one."""
         tickers = [s["ticker"] for s in client.get("/series").json()["series"]]
         assert "KXSIMCPI" in tickers
-        assert client.get("/series/KXSIMCPI").json()["series"]["ticker"] == "KXSIMCPI"
+        one = client.get("/series/KXSIMCPI").json()["series"]
+        assert (one["ticker"], one["categories"]) == ("KXSIMCPI", [one["category"]])
+        assert [s["ticker"] for s in client.get(f"/series?category={one['category']}").json()["series"]] == \
+            ["KXSIMCPI"]
         assert client.get("/series/NOPE").status_code == 404
 
 
