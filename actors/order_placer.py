@@ -1,4 +1,4 @@
-"""The order placer: the single send point of every order-creating request (DESIGN §5–6).
+"""The order placer: the single send point of every order-creating request (docs/architecture.md §5–6).
 
 The ledger gets one write per order from the placer: the write-ahead ``INTENT``. ``SENT`` is the order's
 state between the gate and the answer, held in the fill watcher's tracker; the next ledger write is the

@@ -1,5 +1,5 @@
 """The order placer's risk view: positions and open orders from the ledger, cached briefly and kept
-conservative in between, plus market facts (DESIGN §6; used by :class:`actors.order_placer.OrderPlacer`).
+conservative in between, plus market facts (docs/architecture.md §6; used by :class:`actors.order_placer.OrderPlacer`).
 
 Failures: a ledger read that fails raises ``LedgerError`` and a market read ``ExchangeError``; the placer
 refuses the order either way (fail closed).

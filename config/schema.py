@@ -93,7 +93,7 @@ class LimitSettings(Frozen):
 
 
 class OrderSettings(Frozen):
-    """Confirmation policy (DESIGN §6)."""
+    """Confirmation policy (docs/architecture.md §6)."""
 
     fill_threshold: Fraction = Decimal("0.80")
     confirm_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0

@@ -62,9 +62,9 @@ def exchange_url(args: argparse.Namespace) -> str:
                 return url.rstrip("/")
         except (httpx.HTTPError, ValueError, AttributeError):
             pass  # no daemon: the configuration says where the exchange is
+    from kalshi_guard.config.endpoints import REST_PATH, resolve
     from kalshi_guard.config.loader import load_settings
     from kalshi_guard.config.schema import Mode
-    from kalshi_guard.exchange.endpoints import REST_PATH, resolve
 
     config = getattr(args, "config", None)
     settings = load_settings(None if config is None else Path(config))

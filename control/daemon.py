@@ -1,7 +1,7 @@
 """The running daemon: wires config, logs, ledger, gate, exchange, supervisor and control server, then
 runs the main loop (signals, ticks, sd_notify). It is the ``ControlPort`` the operator doors talk to.
 
-Start-up order (DESIGN §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
+Start-up order (docs/architecture.md §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
 HALTED) → paper-mode simulator → alerter, guardian, reconciler, fill watcher, order placer → control
 server → start-up reconciliation → gate opens (unless HALTED) → ``READY=1``. If the start-up
 reconciliation fails the gate stays closed and it is retried every few seconds; ``READY=1`` waits for it.
@@ -54,7 +54,7 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def child_specs(settings: Settings) -> list[ChildSpec]:
-    """The tree of DESIGN §3: two one-for-one children, then the rest-for-one trading group."""
+    """The tree of docs/architecture.md §3: two one-for-one children, then the rest-for-one trading group."""
     stop = settings.supervisor.stop_timeout_s
     return [
         ChildSpec("alerter", Alerter, stop_timeout_s=stop),
@@ -169,7 +169,7 @@ class Daemon:
 
     def _exchange_factory(self) -> Callable[[str], Any]:
         """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
-        from kalshi_guard.exchange.endpoints import make_buckets, make_client
+        from kalshi_guard.config.endpoints import make_buckets, make_client
         from kalshi_guard.exchange.keys import load_private_key
 
         settings = self.settings
@@ -217,14 +217,14 @@ class Daemon:
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
-        from kalshi_guard.exchange.endpoints import make_stream
+        from kalshi_guard.config.endpoints import make_stream
 
         return make_stream(self._ex, self._key, on_message, on_event, stale_after=self.settings.orders.stream_stale_s)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
         """Size the buckets from ``/account/limits``; keep the configured rates when that fails."""
-        from kalshi_guard.exchange.endpoints import make_client
+        from kalshi_guard.config.endpoints import make_client
 
         try:
             with make_client(ex, key, buckets=buckets) as client:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, func, inspect, select, text, update
+from sqlalchemy import Connection, func, insert, inspect, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from kalshi_guard.core.errors import LedgerError
@@ -190,4 +190,4 @@ def _ensure_schema(conn: Connection, now: float) -> None:
         raise LedgerError(f"no migration from ledger schema version {current} to {SCHEMA_VERSION}")
     Base.metadata.create_all(conn)
     if current is None:
-        conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION, applied_at=now))
+        conn.execute(insert(SchemaVersion).values(version=SCHEMA_VERSION, applied_at=now))
