@@ -33,15 +33,22 @@ def _nullable(node: Any) -> Any:
     return out
 
 
+def _patch(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Replace ``required`` (and any other keyword), add/replace ``properties``; ``msg`` patches the
+    stream payload's nested ``msg`` object the same way."""
+    for key, value in patch.items():
+        if key == "properties":
+            target.setdefault("properties", {}).update(value)
+        elif key == "msg":
+            _patch(target.setdefault("properties", {}).setdefault("msg", {}), value)
+        else:
+            target[key] = value
+
+
 def _overlay(schemas: dict[str, Any], patches: dict[str, Any]) -> None:
-    """Apply ``current.yaml``: replace ``required``, add/replace ``properties``, add new schemas."""
+    """Apply ``current.yaml`` to the spec's schemas (new names become new schemas)."""
     for name, patch in (patches or {}).items():
-        target = schemas.setdefault(name, {})
-        for key, value in patch.items():
-            if key == "properties":
-                target.setdefault("properties", {}).update(value)
-            else:
-                target[key] = value
+        _patch(schemas.setdefault(name, {}), patch)
 
 
 @functools.cache
