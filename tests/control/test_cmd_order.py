@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -218,7 +219,9 @@ class TestAsTheUserGaveIt:
                           "cli-why-1", "--json")
         conf = json.loads(done.stdout)
         assert (conf["status"], conf["reason"]) == ("CANCELED", "NO_LIQUIDITY_AT_LIMIT")
-        assert f"best yes ask was {ask:.4f}" in conf["detail"]
+        seen = re.search(r"best yes ask was (\d\.\d{4}) when checked", conf["detail"])
+        assert seen, conf["detail"]
+        assert Decimal(seen.group(1)) > limit, "the ask it names is the one the limit did not meet"
         assert (conf["filled_count"], conf["unfilled_count"], conf["remaining_count"]) == ("0.00", "3.00", "0.00")
         row = daemon.api("GET", "/api/orders/cli-why-1").json()
         assert (Decimal(row["remaining_count"]), row["reason"]) == (0, "NO_LIQUIDITY_AT_LIMIT")
@@ -226,8 +229,8 @@ class TestAsTheUserGaveIt:
     def test_a_no_order_shows_the_no_price_everywhere(self, daemon: RunningDaemon) -> None:
         """`sell no … --price P` is listed and shown at P on NO; the YES-book side and price are extras; the
         daemon's log line states it the same way."""
-        _, bid = daemon.ask_bid()
-        no_price = Decimal(1) - bid - Decimal("0.02")  # sell NO below its bid: fills at once
+        ask, _ = daemon.ask_bid()
+        no_price = Decimal(1) - ask - Decimal("0.01")  # sell NO a cent below its bid (1 − YES ask): fills at once
         done = daemon.cli("order", "sell", "no", TICKER, "2", "--price", f"{no_price:.2f}", "--client-order-id",
                           "cli-no-1")
         assert done.returncode == 0, done.stdout + done.stderr
