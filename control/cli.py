@@ -30,6 +30,11 @@ COMMANDS: dict[str, str] = {
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
     "markets": "kalshi_guard.control.cmd_markets",
+    "trades": "kalshi_guard.control.journal",
+    "report": "kalshi_guard.control.journal",
+    "backup": "kalshi_guard.control.backups",
+    "restore": "kalshi_guard.control.backups",
+    "stage": "kalshi_guard.control.rollout",
 }
 
 

@@ -97,7 +97,7 @@ class Daemon:
     def run(self) -> int:
         """Start, loop until a stop signal or escalation, stop. Raises ConfigError for bad config."""
         from kalshi_guard.config.loader import secret_values
-        from kalshi_guard.config.paths import ledger_sqlite_path, state_dir
+        from kalshi_guard.config.paths import ledger_url, state_dir
         from kalshi_guard.control.logs import setup_logging
         from kalshi_guard.control.pidfile import pidfile_path, remove_pidfile, write_pidfile
 
@@ -112,12 +112,7 @@ class Daemon:
         try:
             from kalshi_guard.ledger.store import Ledger
 
-            url = (
-                settings.ledger.url.get_secret_value()
-                if settings.ledger.url is not None
-                else f"sqlite:///{ledger_sqlite_path(settings)}"
-            )
-            self.ledger = Ledger.open(url, synchronous=settings.ledger.sqlite_synchronous)
+            self.ledger = Ledger.open(ledger_url(settings), synchronous=settings.ledger.sqlite_synchronous)
             self._closers.append(self.ledger.close)
             return self._run_with_ledger(state)
         finally:
@@ -149,14 +144,19 @@ class Daemon:
         from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
+        from kalshi_guard.control.backups import BackupScheduler
+
+        backups = BackupScheduler(self.settings, ledger)
         code = EXIT_OK
         try:
+            backups.start()
             sup.start()
             self._start_control(state)
             self._startup_reconcile(notifier)
             code = self._loop(notifier)
         finally:
             self.bot_stop.set()
+            backups.stop()
             notifier.stopping("stopping")
             if self._server is not None:
                 self._server.stop()
@@ -239,11 +239,12 @@ class Daemon:
 
         token = resolve_token(self.settings, state)
         register_secret(token)
+        from kalshi_guard.control.journal import journal_routes
         from kalshi_guard.control.order_routes import order_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=order_routes(self.trading),
+            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger)],
         )
         self._server.start()
 
@@ -394,7 +395,34 @@ class Daemon:
             "restart_incidents": stats.restart_incidents,
             "healthy": stats.healthy,
             "exchange": self.exchange_info,
+            "limits": self._limit_figures(),
         }
+
+    def _limit_figures(self) -> dict[str, Any]:
+        """The money limits as configured and in dollars against today's day-start value (a share resolves
+        to 0 while no anchor exists), and the open-position cap. A failed anchor read says so."""
+        from datetime import UTC, datetime
+
+        from kalshi_guard.config.shares import describe
+
+        limits = self.settings.limits
+        try:
+            anchor = self.ledger.daily_anchor(datetime.now(UTC).date()) if self.ledger is not None else None
+        except Exception as exc:  # the status must answer; the placer refuses orders on the same failure
+            return {"error": f"day anchor unreadable ({type(exc).__name__})"}
+        resolved = limits.resolved(anchor)
+        out: dict[str, Any] = {k: {"setting": str(getattr(limits, k)), "dollars": str(getattr(resolved, k)),
+                                   "shown": describe(getattr(limits, k), anchor)}
+                               for k in ("max_daily_loss", "max_order_loss")}
+        out["max_open_positions"] = limits.max_open_positions
+        out["day_start_value"] = None if anchor is None else str(anchor)
+        from kalshi_guard.control.rollout import stage_summary
+
+        try:
+            out["rollout"] = stage_summary(self.ledger, self.settings, time.time())
+        except Exception as exc:  # the status must answer
+            out["rollout"] = {"error": f"unreadable ({type(exc).__name__})"}
+        return out
 
     def emergency_stop(self, source: str, reason: str) -> dict[str, Any]:
         """Close and persist the gate before returning, then wake the loop's halt path."""

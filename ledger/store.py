@@ -17,6 +17,7 @@ from kalshi_guard.core.errors import LedgerError
 from kalshi_guard.core.gate import GateSnapshot, GateState
 from kalshi_guard.ledger.activity import ActivityMixin, insert_for
 from kalshi_guard.ledger.engine import create_ledger_engine, describe_error
+from kalshi_guard.ledger.journal import JournalMixin
 from kalshi_guard.ledger.orders import OrdersMixin
 from kalshi_guard.ledger.outbox import OutboxMixin
 from kalshi_guard.ledger.positions import PositionsMixin
@@ -28,7 +29,7 @@ _GATE_ROW = 1
 _PG_SCHEMA_LOCK = 7_420_001  # advisory lock key serialising concurrent schema creation
 
 
-class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin):
+class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin, JournalMixin):
     """The daemon's durable memory. Build one with :meth:`Ledger.open`."""
 
     _run_id: int | None = None
