@@ -172,6 +172,10 @@ def test_the_readme_first_hour_on_a_fresh_copy(tmp_path: Path) -> None:
                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_ready(sock, paper, log)
+        pause, deadline = threading.Event(), time.monotonic() + 15
+        while "READY: PAPER gate=ACTIVE" not in log.read_text(errors="replace"):  # "ready when it logs READY"
+            assert time.monotonic() < deadline, f"no READY line in the output:\n{log.read_text()[-2000:]}"
+            pause.wait(0.05)
         assert "pip install" not in log.read_text(), "make rebuilt the venv instead of reusing it"
         for command, comment in steps:
             if command.endswith(" -f"):
