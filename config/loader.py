@@ -325,6 +325,11 @@ def _semantic_problems(s: Settings) -> list[str]:
         problems += _url_problem("exchange.base_url", ex.base_url, ("http", "https"), secret=False, need_tls=True)
     if ex.ws_url is not None:
         problems += _url_problem("exchange.ws_url", ex.ws_url, ("ws", "wss"), secret=False, need_tls=True)
+    live = s.golive.exchange
+    if live is not None and live.environment is Environment.SIMULATOR:
+        problems.append("golive.exchange.environment: 'simulator' — the live switch needs 'demo' or 'production'")
+    if live is not None and (not live.key_id or live.private_key_file is None):
+        problems.append("golive.exchange: key_id and private_key_file are required (the live account's key)")
     lim = s.limits
     for small, big in (("max_order_loss", "max_market_exposure"), ("max_market_exposure", "max_event_exposure"),
                        ("max_event_exposure", "max_total_exposure")):

@@ -154,6 +154,7 @@ class GoLiveSettings(Frozen):
     paper_hours: Annotated[float, Field(ge=0, le=24 * 365)] = 24.0
     max_clock_skew_s: Annotated[float, Field(gt=0, le=60)] = 2.0
     stages: tuple[RolloutStage, ...] = ()
+    exchange: ExchangeSettings | None = None  # the live account the live switch moves to (demo or production)
 
 
 class SupervisorSettings(Frozen):

@@ -35,6 +35,9 @@ COMMANDS: dict[str, str] = {
     "backup": "kalshi_guard.control.backups",
     "restore": "kalshi_guard.control.backups",
     "stage": "kalshi_guard.control.rollout",
+    "preflight": "kalshi_guard.control.preflight",
+    "go-live": "kalshi_guard.control.mode",
+    "go-paper": "kalshi_guard.control.mode",
 }
 
 

@@ -51,6 +51,7 @@ STARTUP_RECONCILE_RETRY_S = 5.0
 # not wait for it (the placer's thread runs the C-level handler, control/signals.py); 0.5 ms keeps the
 # rest of the stop prompt too. bench/bench_foundation.py prints both.
 GIL_SWITCH_INTERVAL_S = 0.0005
+EXIT_REEXEC = -1  # not a process exit code: `kalshi-guard run` re-executes itself (a mode switch)
 
 
 def child_specs(settings: Settings) -> list[ChildSpec]:
@@ -84,6 +85,7 @@ class Daemon:
         self.started_at = time.time()
         self.ready = False
         self._next_reconcile = 0.0  # when a failed start-up reconciliation is tried again
+        self.switch_to: Any = None  # a Mode the operator switched to: the loop stops and the process re-executes
         self.exchange_info: dict[str, Any] = {}
         self.sup: Supervisor | None = None
         self.gate: TradingGate | None = None
@@ -114,6 +116,13 @@ class Daemon:
 
             self.ledger = Ledger.open(ledger_url(settings), synchronous=settings.ledger.sqlite_synchronous)
             self._closers.append(self.ledger.close)
+            from kalshi_guard.control.mode import recorded_mode, settings_for
+
+            chosen = recorded_mode(self.ledger)
+            if chosen is not None and chosen is not settings.mode:
+                log.warning("the operator switched to {} (recorded in the ledger): trading on that exchange",
+                            chosen.value.upper())
+                self.settings = settings = settings_for(settings, chosen)
             return self._run_with_ledger(state)
         finally:
             for close in reversed(self._closers):
@@ -240,11 +249,12 @@ class Daemon:
         token = resolve_token(self.settings, state)
         register_secret(token)
         from kalshi_guard.control.journal import journal_routes
+        from kalshi_guard.control.mode import mode_routes
         from kalshi_guard.control.order_routes import order_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger)],
+            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *mode_routes(self)],
         )
         self._server.start()
 
@@ -325,6 +335,9 @@ class Daemon:
             sup.tick()
             if sup.escalated:
                 return EXIT_ESCALATED
+            if self.switch_to is not None:
+                log.warning("switching to {}: stopping to start again on that exchange", self.switch_to.value.upper())
+                return EXIT_REEXEC
             if not self.ready and time.monotonic() >= self._next_reconcile:
                 self._startup_reconcile(notifier)
             notifier.maybe_watchdog(sup.healthy() and self.ready)
@@ -398,6 +411,13 @@ class Daemon:
             "exchange": self.exchange_info,
             "limits": self._limit_figures(),
         }
+
+    def switch_mode(self, body: dict[str, Any], source: str) -> dict[str, Any]:
+        """One step of the paper/live switch (see :mod:`control.mode`). Raises ``SwitchRefused`` on a refusal.
+        An accepted switch closes the gate (the stop cancels resting orders) before it is recorded."""
+        from kalshi_guard.control.mode import switch_step
+
+        return switch_step(self, body, source)
 
     def _limit_figures(self) -> dict[str, Any]:
         """The money limits as configured and in dollars against today's day-start value (a share resolves
