@@ -172,7 +172,7 @@ class SimulatorServer:
         """Start serving in a daemon thread; returns once listening. Raises RuntimeError if it cannot."""
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
                                 ws_ping_interval=None, ws_ping_timeout=None, timeout_graceful_shutdown=2,
-                                access_log=False)
+                                access_log=False, log_config=None)  # leave the host process's logging alone
         self._server = QuietServer(config)
         self._server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
         started = threading.Event()
