@@ -2,8 +2,9 @@
 
 :data:`OPERATIONS` lists every route the control server serves: method, path, summary, the JSON body it takes
 (a JSON Schema, ``None`` for no body) and every status it may answer. Statuses every route shares are added
-to each: 401 (no or a wrong token; ``/api/health`` excepted), 413 on every POST (a body over the cap), 500 never (a handler
-that raises answers a JSON 500 naming only the exception type, and that is a defect the fuzz test looks for).
+to each: 401 (no or a wrong token; ``/api/health`` excepted) and 413 on every POST (a body over the cap). No
+route documents a 500: a handler that raises answers a JSON 500 naming only the exception type, a defect the
+fuzz test looks for.
 ``tests/control/test_openapi.py`` checks that the description and the running server's routes are the same.
 """
 
