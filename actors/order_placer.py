@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kalshi_guard.actors.base import SupervisedActor
-from kalshi_guard.actors.coalesce import take_queued
+from kalshi_guard.actors.coalesce import take_all, take_queued
 from kalshi_guard.actors.confirmation import Ambiguous as AmbiguousEvent
 from kalshi_guard.actors.confirmation import Rejected as RejectedEvent
 from kalshi_guard.actors.confirmation import Sending, Sent
@@ -45,6 +45,7 @@ from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
 from kalshi_guard.actors.placer_risk import PlacerRiskView
 from kalshi_guard.actors.pretrade import OpenState, Throttle, check, throttle_burst
 from kalshi_guard.actors.reply import Reply
+from kalshi_guard.actors.send_point import send_batch, send_create
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
 from kalshi_guard.core.gate import OrderIntent
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
@@ -109,7 +110,22 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         return self.ctx.services["settings"].orders
 
     def on_halt(self, message: Halt) -> None:
-        """Nothing to drop eagerly: every queued order meets the closed gate at the send point."""
+        """Drop the order work queued in the mailbox: every ``PlaceOrder`` / ``PlaceBatch`` waiting there is
+        answered REJECTED ``GATE_HALTED`` without reaching the send point (nothing was written ahead for
+        them). Resends and other messages stay. Orders already past this point meet the closed gate."""
+        dropped = take_all(self.actor_inbox, (PlaceOrder, PlaceBatch))
+        count = 0
+        for msg in dropped:
+            pairs = ((msg.request, msg.reply),) if isinstance(msg, PlaceOrder) else zip(
+                msg.requests, msg.replies, strict=True)
+            for req, reply in pairs:
+                count += 1
+                reply.set(Confirmation.rejected(  # type: ignore[attr-defined]
+                    "GATE_HALTED", f"dropped from the queue by the halt: {message.reason}",
+                    client_order_id=getattr(req, "client_order_id", None), count=getattr(req, "count", 0),
+                    latency_ms=0))
+        if count:
+            self.log.warning("halt: {} queued orders dropped (REJECTED GATE_HALTED)", count)
 
     # -- dispatch ---------------------------------------------------------------------------------
 
@@ -249,16 +265,14 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         self.ctx.peers["fill_watcher"].tell(Resent(coid, events))
 
     def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent) -> tuple[Any, ...]:
-        """The send point: gate check, then the one HTTP request. Returns tracker events."""
+        """Through the send point (gate check, then the one HTTP request). Returns tracker events."""
+        sending = Sending(time.time())
         try:
-            self.ctx.gate.check(intent)
+            result = send_create(self.ctx.gate, self.client, intent, self._wire(coid, req))
         except GateClosedError as exc:
             code = f"GATE_{exc.state}"
             self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
             return (RejectedEvent(code, time.time(), exc.reason),)
-        sending = Sending(time.time())
-        try:
-            result = self.client.create_order(self._wire(coid, req))
         except ExchangeError as exc:
             return (sending, self._classify_failure(coid, exc))
         self._api_ok()
@@ -272,8 +286,14 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             req.ticker, BookSide(side.value), req.count, yes_price, client_order_id=coid,
             time_in_force=TimeInForce(req.time_in_force.wire),
             cancel_order_on_pause=self._orders_cfg.cancel_order_on_pause,
-            order_group_id=self._orders_cfg.order_group_id,
+            order_group_id=self._order_group_id(),
         )
+
+    def _order_group_id(self) -> str | None:
+        """The kill switch's order group (created at start-up) when there is one, else the configured id."""
+        switch = self.ctx.services.get("killswitch")
+        group = getattr(switch, "group_id", None)
+        return group if group is not None else self._orders_cfg.order_group_id
 
     def _classify_failure(self, coid: str, exc: ExchangeError) -> Any:
         """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive)."""
@@ -323,18 +343,16 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         """The send point of a batch: one gate check, then the one request. Returns each order's tracker
         events (a closed gate refuses them all, nothing sent; a failed request is classified order by order)."""
         intent = OrderIntent.OPENING if any(r.intent is OrderIntent.OPENING for r in ready) else OrderIntent.REDUCING
+        sending = Sending(time.time())
+        wires = [self._wire(r.coid, r.req) for r in ready]
         try:
-            self.ctx.gate.check(intent)
+            items = send_batch(self.ctx.gate, self.client, intent, wires)
         except GateClosedError as exc:
             out = []
             for r in ready:
                 self.ledger.transition(r.coid, OrderStatus.REJECTED, reason=f"GATE_{exc.state}: {exc.reason}")
                 out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
             return out
-        sending = Sending(time.time())
-        wires = [self._wire(r.coid, r.req) for r in ready]
-        try:
-            items = self.client.batch_create_orders(wires)
         except ExchangeError as exc:
             return [(sending, self._classify_failure(r.coid, exc)) for r in ready]
         self._api_ok()

@@ -26,21 +26,21 @@ from kalshi_guard.actors.alerter import Alerter
 from kalshi_guard.actors.fill_watcher import FillWatcher
 from kalshi_guard.actors.guardian import Guardian
 from kalshi_guard.actors.messages import (
-    Alert,
     EmergencyStop,
     GatePersist,
+    LimitsQuery,
     ReconcileNow,
     ReconcileResult,
     Reset,
     ResolveOpenOrders,
-    Severity,
 )
 from kalshi_guard.actors.order_placer import OrderPlacer
 from kalshi_guard.actors.reconciler import Reconciler
 from kalshi_guard.config.schema import Mode, Settings
 from kalshi_guard.control.signals import SignalRouter
-from kalshi_guard.core.errors import ConfigError, ReconcileError
+from kalshi_guard.core.errors import ConfigError, GateNotHaltedError, ReconcileError
 from kalshi_guard.core.gate import GateState, TradingGate
+from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
 
 log = logger.bind(actor="main")
@@ -141,8 +141,9 @@ class Daemon:
         ledger.begin_run(os.getpid())
         notifier = Notifier()
         notifier.status("starting")
+        self.meter = CallMeter()
         services = {"ledger": ledger, "settings": self.settings, "exchange_factory": self._exchange_factory(),
-                    "stream_factory": self._stream_factory, "signals": self.router}
+                    "stream_factory": self._stream_factory, "signals": self.router, "meter": self.meter}
         self.sup = sup = Supervisor(
             child_specs(self.settings), gate, self.settings.supervisor, services=services, wake=self.router.wake
         )
@@ -152,6 +153,7 @@ class Daemon:
         code = EXIT_OK
         try:
             sup.start()
+            sup.killswitch.ensure_group()
             self._start_control(state)
             self._startup_reconcile(notifier)
             code = self._loop(notifier)
@@ -161,6 +163,7 @@ class Daemon:
             if self._server is not None:
                 self._server.stop()
             sup.stop()
+            sup.killswitch.close()
             if self._sim is not None:
                 self._sim.stop()
             ledger.end_run(clean=code == EXIT_OK)
@@ -213,7 +216,7 @@ class Daemon:
             "key_id": ex.key_id,
             "private_key_file": str(ex.private_key_file),
         }
-        return lambda _name: make_client(ex, key, buckets=buckets)
+        return lambda name: make_client(ex, key, buckets=buckets, meter=self.meter, source=name)
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
@@ -340,19 +343,12 @@ class Daemon:
         return f"{self.settings.mode.value.upper()} gate={snap.state.value} children={up}/{len(stats.children)}"
 
     def _emergency(self, reason: str, source: str, *, via_signal: bool) -> None:
-        """Persist the close and hand the rest to the guardian (halt, cancel, audit, alert)."""
-        assert self.gate is not None
+        """The kill switch stops trading (gate persisted HALTED and Halt before this returns; the exchange
+        steps on its own thread); the guardian then counts the MANUAL trigger."""
         assert self.sup is not None
-        try:
-            self.gate.close(reason, source)
-        except Exception as exc:  # the gate is closed in memory whatever the database says
-            log.critical("could not persist the gate: {!r}", exc)
+        self.sup.killswitch.stop(reason, source, "MANUAL")
         msg = GatePersist(reason, source) if via_signal else EmergencyStop(source, reason)
-        if not self.sup.peers["guardian"].tell(msg):
-            # guardian down: halt directly so that no trading actor misses it
-            self.sup.halt_all(reason, source)
-            with contextlib.suppress(Exception):
-                self.ledger.log_activity("KILL_SWITCH", "CRITICAL", f"emergency stop: {reason}", {"source": source})
+        self.sup.peers["guardian"].tell(msg)
 
     def _reload(self) -> None:
         from kalshi_guard.config.loader import reload_changes, validate_reload
@@ -405,14 +401,24 @@ class Daemon:
         return {"state": snap.state.value, "reason": snap.reason}
 
     def reset(self, source: str, reason: str) -> dict[str, Any]:
-        """Reconcile, then have the guardian lift the gate. ReconcileError (→ 409) when not clean."""
+        """Reconcile, then have the guardian lift the gate (it resets the order group, audits and alerts).
+        GateNotHaltedError (→ 409) unless HALTED or REDUCING; ReconcileError (→ 409) when not clean."""
         assert self.sup is not None
+        assert self.gate is not None
         if not reason or not reason.strip():
             raise ValueError("a reset needs a reason")
+        state = self.gate.state
+        if state not in (GateState.HALTED, GateState.REDUCING):
+            raise GateNotHaltedError(f"the gate is {state.value}: nothing to reset")
         result = self._reconcile(f"reset requested by {source}")
         if not result.ok:
             raise ReconcileError(f"reconciliation is not clean: {result.summary}")
-        answer = self.sup.peers["guardian"].ask(Reset(source, reason.strip()), timeout=10)
+        answer = self.sup.peers["guardian"].ask(Reset(source, reason.strip()), timeout=30)
         self.ready = True
-        self.sup.peers["alerter"].tell(Alert(Severity.INFO, "reset accepted", (("source", source),)))
+        return answer
+
+    def limits(self) -> list[dict[str, Any]]:
+        """Every kill-switch trigger: code, config key, value, limit, distance (``GET /api/limits``)."""
+        assert self.sup is not None
+        answer: list[dict[str, Any]] = self.sup.peers["guardian"].ask(LimitsQuery(), timeout=10)
         return answer
