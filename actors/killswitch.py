@@ -6,8 +6,9 @@ A stop, in order, each step recorded with its result and duration (:class:`StopS
 
 1. ``gate_closed`` — the gate goes HALTED (persisted; in memory first, whatever the database says). In the
    caller's thread, before :meth:`stop` returns.
-2. ``work_dropped`` — ``Halt`` to every trading actor of the supervisor tree's own list (``targets``); the
-   order placer answers the orders queued in its mailbox REJECTED ``GATE_HALTED``. In the caller's thread.
+2. ``work_dropped`` — ``Halt`` to every trading actor of the supervisor tree's own list (``targets``), put
+   ahead of what waits in each mailbox; the order placer answers the orders queued there REJECTED
+   ``GATE_HALTED`` without sending them. In the caller's thread.
 3. ``order_group`` — the daemon's Kalshi order group is triggered: the exchange cancels its orders and
    refuses more fills from them even if our own cancel fails.
 4. ``cancel_all`` — one exchange-wide cancel-all; if it fails, the resting orders listed are cancelled one
@@ -116,7 +117,7 @@ class KillSwitch:
         halt = Halt(reason, source)
         reached, missed = [], []
         for handle in self.targets():
-            (reached if handle.tell(halt) else missed).append(handle.name)
+            (reached if handle.tell_first(halt) else missed).append(handle.name)
         dropped = time.perf_counter()
         log.critical("KILL SWITCH [{}]: {} (source {})", code, reason, source)
         with self._lock:

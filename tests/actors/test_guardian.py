@@ -6,7 +6,6 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -152,7 +151,8 @@ class TestLosses:
         r.ledger.close()
         r.send(FillBooked("x", "", "KX-A", Decimal(1), Decimal("0.5"), Decimal(0), Decimal(0)))
         assert r.gate.state is GateState.HALTED
-        assert r.switch.last is not None and r.switch.last.code == "LOSING_STREAK"
+        assert r.switch.last is not None
+        assert r.switch.last.code == "LOSING_STREAK"
         assert "evaluation failed" in r.switch.last.reason
 
 

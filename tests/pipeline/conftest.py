@@ -23,6 +23,7 @@ from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.daemon import child_specs
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.exchange.endpoints import make_client, make_stream
+from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
 from kalshi_guard.simulator.testing import running_simulator
@@ -212,9 +213,11 @@ class HeldActor:
 
 
 def build_settings(
-    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, **orders: Any
+    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
+    guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None, **orders: Any
 ) -> Settings:
-    """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` override those fields."""
+    """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` / ``guardian`` / ``kill``
+    override those fields."""
     base = Settings()
     ex = ExchangeSettings(**{"base_url": sim.rest_url, "ws_url": sim.ws_url, "key_id": sim.key_id,
                              "private_key_file": Path(sim.private_key_path), "read_rate_per_s": 1000,
@@ -224,7 +227,9 @@ def build_settings(
                                             **(limits or {})})
     sup = base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})
     return base.model_copy(update={"exchange": ex, "limits": limits, "supervisor": sup,
-                                   "orders": base.orders.model_copy(update=orders)})
+                                   "orders": base.orders.model_copy(update=orders),
+                                   "guardian": base.guardian.model_copy(update=guardian or {}),
+                                   "kill": base.kill.model_copy(update=kill or {})})
 
 
 @pytest.fixture
@@ -233,15 +238,17 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
 
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
+        guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None, ledger_url: str | None = None,
         **orders: Any,
     ) -> Pipeline:
-        """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings."""
+        """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings;
+        ``guardian`` / ``kill`` those sections; ``ledger_url`` reuses a ledger (a restart)."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
             sim = ctx.__enter__()
-        settings = build_settings(sim, exchange, limits, **orders)
-        url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
+        settings = build_settings(sim, exchange, limits, guardian, kill, **orders)
+        url = ledger_url or f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
         key = sim.private_key
@@ -250,8 +257,9 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         def stream_factory(on_message: Any, on_event: Any) -> Any:
             return make_stream(ex, key, on_message, on_event)
 
-        services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
-                    "exchange_factory": lambda _n: make_client(ex, key)}
+        meter = CallMeter()
+        services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory, "meter": meter,
+                    "exchange_factory": lambda name: make_client(ex, key, meter=meter, source=name)}
         sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
         sup.start()
         gate.mark_ready()
@@ -271,7 +279,10 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     yield make
     for p, ctx in made:
         p._stop.set()
+        if p.sup.killswitch.last is not None:
+            p.sup.killswitch.last.wait(30)
         p.sup.stop()
+        p.sup.killswitch.close()
         p.ledger.close()
         if ctx is not None:
             ctx.__exit__(None, None, None)
