@@ -72,6 +72,10 @@ class Pipeline:
         with make_client(self.settings.exchange, self.sim.private_key) as c:
             return c.list_orders(ticker=ticker)
 
+    def exchange_client(self) -> Any:
+        """A fresh client on the pipeline's key (close it after use)."""
+        return make_client(self.settings.exchange, self.sim.private_key)
+
     def exchange_fills(self) -> list[Any]:
         with make_client(self.settings.exchange, self.sim.private_key) as c:
             return c.get_fills()
