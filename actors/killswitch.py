@@ -67,6 +67,7 @@ class StopTicket:
     code: str
     tripped: float
     gate_closed: float = 0.0
+    halted: tuple[str, ...] = ()
     steps: list[StopStep] = field(default_factory=list)
     flatten: FlattenResult | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -78,7 +79,8 @@ class StopTicket:
     def summary(self) -> dict[str, Any]:
         """JSON-safe: reason, steps, and the flatten's closed/remaining."""
         out: dict[str, Any] = {"reason": self.reason, "source": self.source, "code": self.code,
-                               "steps": [s.as_dict() for s in self.steps], "done": self.done.is_set()}
+                               "halted": list(self.halted), "steps": [s.as_dict() for s in self.steps],
+                               "done": self.done.is_set()}
         if self.flatten is not None:
             out["closed"] = {t: str(c) for t, c in self.flatten.closed}
             out["remaining"] = None if self.flatten.remaining is None else {
@@ -127,7 +129,7 @@ class KillSwitch:
                 ticket = running
             else:
                 self.stops += 1
-                ticket = StopTicket(reason, source, code, tripped, gate_closed)
+                ticket = StopTicket(reason, source, code, tripped, gate_closed, tuple(reached))
                 ticket.steps.append(StopStep("gate_closed", self.gate.state is GateState.HALTED,
                                              self.gate.state.value, (gate_closed - tripped) * 1000))
                 ticket.steps.append(StopStep("work_dropped", not missed, f"halted {reached}" +
