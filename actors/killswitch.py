@@ -4,8 +4,9 @@ stop, halts the trading actors, writes a ``KILL_SWITCH`` row or raises the stop'
 
 A stop, in order, each step recorded with its result and duration (:class:`StopStep`):
 
-1. ``gate_closed`` — the gate goes HALTED (persisted; in memory first, whatever the database says). In the
-   caller's thread, before :meth:`stop` returns.
+1. ``gate_closed`` — the gate goes HALTED: in memory first (one assignment, what the send point reads), then
+   persisted (whatever the database says, the memory stays closed). In the caller's thread, before
+   :meth:`stop` returns; the step's duration is the in-memory close, its detail the persist.
 2. ``work_dropped`` — ``Halt`` to every trading actor of the supervisor tree's own list (``targets``), put
    ahead of what waits in each mailbox; the order placer answers the orders queued there REJECTED
    ``GATE_HALTED`` without sending them. In the caller's thread.
@@ -111,12 +112,20 @@ class KillSwitch:
         """Stop trading now (see the module docstring); returns the ticket (``wait`` seconds at most for the
         exchange steps). Never raises."""
         tripped = time.perf_counter()
+        self.gate.close_nowait(reason, source)  # one assignment: every opening order is refused from here
+        gate_closed = time.perf_counter()
+        persisted = "persisted"
         try:
             self.gate.close(reason, source)
         except Exception as exc:  # the in-memory gate is closed whatever the database says
             log.critical("gate persist failed during the stop: {!r}", exc)
-        gate_closed = time.perf_counter()
+            persisted = f"NOT persisted ({type(exc).__name__})"
+        pending = self.gate.take_pending()  # ours is applied; a SIGUSR1's arriving meanwhile stays for the loop
+        if pending is not None and pending != (reason, source):
+            self.gate.close_nowait(*pending)
+        persisted += f" in {(time.perf_counter() - gate_closed) * 1000:.3f} ms"
         halt = Halt(reason, source)
+        halting = time.perf_counter()
         reached, missed = [], []
         for handle in self.targets():
             (reached if handle.tell_first(halt) else missed).append(handle.name)
@@ -131,9 +140,9 @@ class KillSwitch:
                 self.stops += 1
                 ticket = StopTicket(reason, source, code, tripped, gate_closed, tuple(reached))
                 ticket.steps.append(StopStep("gate_closed", self.gate.state is GateState.HALTED,
-                                             self.gate.state.value, (gate_closed - tripped) * 1000))
+                                             f"{self.gate.state.value}, {persisted}", (gate_closed - tripped) * 1000))
                 ticket.steps.append(StopStep("work_dropped", not missed, f"halted {reached}" +
-                                             (f"; down: {missed}" if missed else ""), (dropped - gate_closed) * 1000))
+                                             (f"; down: {missed}" if missed else ""), (dropped - halting) * 1000))
                 self.last = ticket
                 threading.Thread(target=self._procedure, args=(ticket,), name="kill-switch", daemon=True).start()
         if wait is not None:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "stop": "kalshi_guard.control.cmd_ops",
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
+    "drill": "kalshi_guard.control.drill",
 }
 
 
