@@ -13,7 +13,7 @@ from .conftest import EXE, Daemon, wait_until
 CODES = {"DAILY_LOSS", "LOSING_STREAK", "API_ERROR_RATE", "ORPHAN", "MANUAL", "PORTFOLIO_DROP"}
 
 
-def ledger_of(d: Daemon):  # noqa: ANN201
+def ledger_of(d: Daemon):
     from kalshi_guard.ledger.store import Ledger
 
     return Ledger.open(f"sqlite:///{d.state / 'ledger.sqlite'}")
