@@ -86,18 +86,23 @@ def flatten(gate: TradingGate, client: Any, ledger: Any, *, max_slippage: Decima
         if not current:
             break
         offset = max_slippage * k / attempts
+        books = _quotes(client, sorted(current), problems)
+        started = int(clock()) - 1
+        orders: dict[str, tuple[str, str]] = {}  # exchange order id -> (client order id, ticker)
         for ticker, net in sorted(current.items()):
-            try:
-                book = client.get_orderbook(ticker)
-            except ExchangeError as exc:
-                problems.append(f"{ticker}: book unreadable ({type(exc).__name__})")
+            if ticker not in books:
                 continue
-            priced = exit_price(net, book.best_yes_bid, book.best_yes_ask, offset)
+            bid, ask = books[ticker]
+            priced = exit_price(net, bid, ask, offset)
             if priced is None:
                 problems.append(f"{ticker}: no liquidity on the side that closes {net}")
                 continue
             side, price = priced
-            sent += _send(gate, client, ledger, ticker, side, abs(net), price, problems, clock)
+            placed = _send(gate, client, ledger, ticker, side, abs(net), price, problems)
+            sent += placed is not None
+            if placed is not None and placed[1] is not None:
+                orders[placed[1]] = (placed[0], ticker)
+        _book(client, ledger, orders, started, clock)
         try:
             current = open_positions(client)
         except ExchangeError as exc:
@@ -114,9 +119,32 @@ def _result(start: dict[str, Decimal], now: dict[str, Decimal] | None, sent: int
     return FlattenResult(tuple((t, c) for t, c in closed if c > 0), remaining, sent, unique)
 
 
+def _quotes(client: Any, tickers: list[str], problems: list[str]) -> dict[str, tuple[Decimal | None, Decimal | None]]:
+    """Best YES bid and ask per ticker (None = that side is empty): one markets read for all of them, else
+    one order book read each. A ticker whose quotes cannot be read is left out (and said so)."""
+    try:
+        markets = {m.ticker: m for m in client.get_markets(tickers=tickers)}
+    except ExchangeError:
+        markets = {}
+    out: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+    for ticker in tickers:
+        m = markets.get(ticker)
+        if m is not None and m.yes_bid is not None and m.yes_ask is not None:
+            out[ticker] = (m.yes_bid if m.yes_bid > 0 else None, m.yes_ask if m.yes_ask < 1 else None)
+            continue
+        try:
+            book = client.get_orderbook(ticker)
+        except ExchangeError as exc:
+            problems.append(f"{ticker}: book unreadable ({type(exc).__name__})")
+            continue
+        out[ticker] = (book.best_yes_bid, book.best_yes_ask)
+    return out
+
+
 def _send(gate: TradingGate, client: Any, ledger: Any, ticker: str, side: BookSide, count: Decimal, price: Decimal,
-          problems: list[str], clock: Callable[[], float]) -> int:
-    """Write ahead, send one reduce-only IOC through the send point, book its fills. Returns 1 if sent."""
+          problems: list[str]) -> tuple[str, str | None] | None:
+    """Write ahead, send one reduce-only IOC through the send point. Returns (client order id, exchange order
+    id or None when the outcome is unknown), or None when nothing was sent."""
     coid = str(uuid.uuid4())
     if ledger is not None:
         try:
@@ -134,29 +162,32 @@ def _send(gate: TradingGate, client: Any, ledger: Any, ticker: str, side: BookSi
     except GateClosedError as exc:
         problems.append(f"{ticker}: gate refused the flatten ({exc.state})")
         _transition(ledger, coid, OrderStatus.REJECTED, f"GATE_{exc.state}")
-        return 0
+        return None
     except ExchangeError as exc:
         problems.append(f"{ticker}: flatten order failed ({type(exc).__name__}: {str(exc)[:120]})")
         _transition(ledger, coid, OrderStatus.UNKNOWN if isinstance(exc, Ambiguous) else OrderStatus.REJECTED,
                     f"flatten: {type(exc).__name__}")
-        return 1
-    _book(client, ledger, coid, ticker, result.order_id, clock)
-    return 1
+        return (coid, None) if isinstance(exc, Ambiguous) else None
+    return coid, result.order_id
 
 
-def _book(client: Any, ledger: Any, coid: str, ticker: str, order_id: str, clock: Callable[[], float]) -> None:
-    if ledger is None:
+def _book(client: Any, ledger: Any, orders: dict[str, tuple[str, str]], since: int,
+          clock: Callable[[], float]) -> None:
+    """Book the fills of this attempt's orders (one fills read) and settle their ledger rows."""
+    if ledger is None or not orders:
         return
     try:
-        fills = client.get_fills(order_id=order_id)
-        records = [FillRecord(f.trade_id, coid, order_id, ticker, f.book_side.value, f.count, f.price, f.fee,
-                              f.is_taker, clock()) for f in fills]
+        fills = [f for f in client.get_fills(min_ts=since) if f.order_id in orders]
+        records = [FillRecord(f.trade_id, orders[f.order_id][0], f.order_id, orders[f.order_id][1],
+                              f.book_side.value, f.count, f.price, f.fee, f.is_taker, clock()) for f in fills]
         if records:
             ledger.book_fills(records)
-        _transition(ledger, coid, OrderStatus.FILLED if records else OrderStatus.CANCELED,
-                    "flatten IOC", order_id=order_id)
+        for oid, (coid, _ticker) in orders.items():  # booking moved filled ones on; an IOC's rest is cancelled
+            record = ledger.get_order(coid)
+            if record is not None and not record.status.is_final:
+                _transition(ledger, coid, OrderStatus.CANCELED, "flatten IOC: the rest cancelled", order_id=oid)
     except (ExchangeError, LedgerError) as exc:
-        log.error("flatten {}: fills not booked ({!r}); reconciliation will", ticker, exc)
+        log.error("flatten: fills not booked ({!r}); reconciliation will", exc)
 
 
 def _transition(ledger: Any, coid: str, status: OrderStatus, reason: str, **kw: Any) -> None:
