@@ -32,9 +32,11 @@ from kalshi_guard.ledger import Ledger
 
 
 class Rig:
-    def __init__(self, tmp: Path, clock: Callable[[], float] = time.time, **limits: object) -> None:
-        self.ledger = Ledger.open(f"sqlite:///{tmp / 'ledger.sqlite'}")
-        self.gate = TradingGate(persist=self.ledger.save_gate)
+    def __init__(self, tmp: Path, clock: Callable[[], float] = time.time, ledger: Ledger | None = None,
+                 **limits: object) -> None:
+        self.ledger = ledger or Ledger.open(f"sqlite:///{tmp / 'ledger.sqlite'}")
+        saved = self.ledger.load_gate()
+        self.gate = TradingGate(saved, persist=self.ledger.save_gate)
         self.gate.mark_ready()
         base = Settings()
         self.settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)})
@@ -203,3 +205,42 @@ class TestLatch:
         assert r.gate.state is GateState.ACTIVE
         assert r.ledger.activity("RESET", limit=1)[0].details["from"] == "HALTED"
         assert len(r.kill_switch_rows()) == 1, "one stop, one KILL_SWITCH row"
+
+
+class TestLedgerDerived:
+    def test_a_losing_settlement_counts_in_daily_loss_and_the_streak(self, rig_factory) -> None:
+        """A position closed by a settlement at 0 is a losing round trip and today's realised loss, read
+        from the ledger's settlement records (whoever booked them)."""
+        from kalshi_guard.ledger import FillRecord
+
+        r = rig_factory(max_daily_loss=Decimal("3"), max_consecutive_losses=2)
+        r.round_trip(1, "0.50", "0.40")
+        r.ledger.book_fill(FillRecord("b9", None, None, "KX-S", "bid", Decimal(5), Decimal("0.50"), Decimal(0), True,
+                                      time.time()))
+        assert r.gate.state is GateState.ACTIVE
+        r.ledger.close_position_on_evidence("KX-S", "settled NO", exit_price=Decimal(0))
+        r.send(FillBooked("probe", "", "KX-S", Decimal(1), Decimal(0), Decimal(0), Decimal(0)))
+        assert r.gate.state is GateState.HALTED
+        assert r.switch.last is not None
+        assert r.switch.last.code == "LOSING_STREAK"
+        readings = {x["code"]: x for x in r.ref.ask(LimitsQuery(), timeout=10)}
+        assert Decimal(readings["LOSING_STREAK"]["value"]) == 2
+
+    def test_the_streak_survives_a_restart_and_a_reset_restarts_it(self, rig_factory, tmp_path: Path) -> None:
+        """Three losses, a new guardian on the same ledger, the fourth halts; after an audited reset a new
+        guardian starts the count again from the reset (its RESET row marks the tape)."""
+        r = rig_factory(max_daily_loss=Decimal(1000))
+        for n in range(1, 4):
+            r.round_trip(n, "0.50", "0.40")
+        r.ref.stop()
+        r2 = Rig(tmp_path, time.time, max_daily_loss=Decimal(1000), ledger=r.ledger)
+        r2.round_trip(4, "0.50", "0.40")
+        assert r2.gate.state is GateState.HALTED
+        r2.ref.ask(Reset("test", "reviewed"), timeout=10)
+        r2.ref.stop()
+        r3 = Rig(tmp_path, time.time, max_daily_loss=Decimal(1000), ledger=r.ledger)
+        r3.round_trip(5, "0.50", "0.40")
+        readings = {x["code"]: x for x in r3.ref.ask(LimitsQuery(), timeout=10)}
+        assert Decimal(readings["LOSING_STREAK"]["value"]) == 1
+        assert r3.gate.state is GateState.ACTIVE
+        r3.ref.stop()
