@@ -1,7 +1,7 @@
 """The guardian: the kill switch's six triggers (``actors.triggers``), evaluated on the event that moves
 each and on a sweep every ``guardian.check_interval_s``. A tripped trigger acts through the one owner of a
 stop, :class:`~kalshi_guard.actors.killswitch.KillSwitch`: ``halt`` (the full stop) or ``reduce`` (gate
-REDUCING), per ``guardian.actions``.
+REDUCING), per ``guardian.<trigger>_action`` (docs/architecture.md §5).
 
 What moves what:
 
@@ -22,6 +22,7 @@ An exception while evaluating a trigger trips it (fail closed). :meth:`Guardian.
 from __future__ import annotations
 
 import threading
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +54,7 @@ from kalshi_guard.actors.triggers import (
     portfolio_drop,
 )
 from kalshi_guard.config.schema import Settings
+from kalshi_guard.config.shares import resolve
 from kalshi_guard.core.gate import GateState
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.ledger.risk import DayAnchor, Realized
@@ -98,6 +100,7 @@ class Guardian(SupervisedActor):
         self.manual = 0
         self.replay = StreakReplay()
         self._replayed = False
+        self._noted_day: date | None = None
         self._last_sweep = float("-inf")
         self.stops = 0
 
@@ -136,6 +139,7 @@ class Guardian(SupervisedActor):
             if self.anchor is None:  # the first reading of this run: the day and its anchor first
                 self._evaluate(TriggerCode.DAILY_LOSS, lambda: self._refresh_pnl(self._settings.guardian))
             self.portfolio = message.balance + self.values
+            self._note_day_start()
             self._evaluate(TriggerCode.PORTFOLIO_DROP, self._drop_reading)
         else:
             return super().handle(message)
@@ -158,11 +162,12 @@ class Guardian(SupervisedActor):
         return self.ctx.clock()
 
     def _action(self, code: TriggerCode) -> str:
-        return str(getattr(self._settings.guardian.actions, code.action_key).value)
+        return str(getattr(self._settings.guardian, code.action_key).value)
 
     def _limit(self, code: TriggerCode) -> Decimal:
         lim = self._settings.limits
-        return {TriggerCode.DAILY_LOSS: lim.max_daily_loss,
+        day_start = None if self.anchor is None else self.anchor.portfolio
+        return {TriggerCode.DAILY_LOSS: resolve(lim.max_daily_loss, day_start),  # dollars, or a share of the day
                 TriggerCode.LOSING_STREAK: Decimal(lim.max_consecutive_losses),
                 TriggerCode.API_ERROR_RATE: lim.max_api_error_rate,
                 TriggerCode.PORTFOLIO_DROP: lim.max_balance_drop}.get(code, Decimal(1))
@@ -195,7 +200,7 @@ class Guardian(SupervisedActor):
 
     def _loss_reading(self) -> Reading:
         pnl = self.pnl
-        return daily_loss(pnl.total, self._settings.limits.max_daily_loss, self._action(TriggerCode.DAILY_LOSS),
+        return daily_loss(pnl.total, self._limit(TriggerCode.DAILY_LOSS), self._action(TriggerCode.DAILY_LOSS),
                           self._now(), f"total P&L today {pnl.total} (realised net {pnl.realized_net}, "
                                        f"unrealised {pnl.unrealized - pnl.unrealized_at_anchor} since the anchor)")
 
@@ -234,7 +239,9 @@ class Guardian(SupervisedActor):
         r = self.realized
         self.realized = Realized(r.gross + msg.realized_pnl, r.fees + msg.fee)
         self.pnl = PnL(self.realized.gross, self.realized.fees, self.pnl.unrealized, self.pnl.unrealized_at_anchor)
-        self._evaluate(TriggerCode.DAILY_LOSS, self._loss_reading)
+        g = self._settings.guardian
+        self._evaluate(TriggerCode.DAILY_LOSS,
+                       lambda: self._refresh_pnl(g) if self.anchor is None else self._loss_reading())
         self._evaluate(TriggerCode.LOSING_STREAK, self._streak_reading)
 
     def _discrepancy(self, msg: Discrepancy) -> None:
@@ -278,8 +285,18 @@ class Guardian(SupervisedActor):
             self.portfolio = self.client.get_balance().balance + self.values
         if self.day is None or self.day.name != day.name or self.anchor is None:
             self.day, self.anchor = day, self._anchor_for(day, now, unrealized)
+        self._note_day_start()
         self.pnl = PnL(self.realized.gross, self.realized.fees, unrealized, self.anchor.unrealized)
         return self._loss_reading()
+
+    def _note_day_start(self) -> None:
+        """The first portfolio value of each UTC day also goes to the ledger's daily anchor, which the
+        placer's limits given as a share of the day-start value resolve against (first writer wins)."""
+        today = datetime.fromtimestamp(self._now(), UTC).date()
+        if self.portfolio is None or self.ledger is None or self._noted_day == today:
+            return
+        self.ledger.set_daily_anchor(today, self.portfolio)
+        self._noted_day = today
 
     def _anchor_for(self, day: Day, now: float, unrealized: Decimal) -> DayAnchor:
         """The persisted anchor of ``day``, or a new one. Written at the day's start it takes the marks of

@@ -8,8 +8,8 @@ DAILY_LOSS         limits.max_daily_loss               today's loss (−total P&
 LOSING_STREAK      limits.max_consecutive_losses       losing round trips in a row
 API_ERROR_RATE     limits.max_api_error_rate           failed / all exchange calls in the window (0 below
                                                        ``limits.api_error_min_calls`` calls)
-ORPHAN             guardian.actions.orphan             orphans / position mismatches reported (limit 1)
-MANUAL             guardian.actions.manual             operator stops (limit 1)
+ORPHAN             guardian.orphan_action              orphans / position mismatches reported (limit 1)
+MANUAL             guardian.manual_action              operator stops (limit 1)
 PORTFOLIO_DROP     limits.max_balance_drop             (anchor − now) / anchor of cash + positions at the bid
 =================  ==================================  =====================================================
 
@@ -45,16 +45,16 @@ class TriggerCode(StrEnum):
 
     @property
     def action_key(self) -> str:
-        """Its field in ``guardian.actions``."""
-        return self.value.lower()
+        """Its action's field in ``guardian`` (``daily_loss_action``, …)."""
+        return f"{self.value.lower()}_action"
 
 
 CONFIG_KEYS = {
     TriggerCode.DAILY_LOSS: "limits.max_daily_loss",
     TriggerCode.LOSING_STREAK: "limits.max_consecutive_losses",
     TriggerCode.API_ERROR_RATE: "limits.max_api_error_rate",
-    TriggerCode.ORPHAN: "guardian.actions.orphan",
-    TriggerCode.MANUAL: "guardian.actions.manual",
+    TriggerCode.ORPHAN: "guardian.orphan_action",
+    TriggerCode.MANUAL: "guardian.manual_action",
     TriggerCode.PORTFOLIO_DROP: "limits.max_balance_drop",
 }
 

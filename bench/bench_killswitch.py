@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Discrepancy, DiscrepancyKind, Reset
+from kalshi_guard.config.endpoints import make_client, make_stream
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
 from kalshi_guard.core.gate import TradingGate
-from kalshi_guard.exchange.endpoints import make_client, make_stream
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.ledger import Ledger
 from kalshi_guard.simulator.accounts import OrderStatus

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SecretStr, field_validator
+
+from kalshi_guard.config.shares import Share, parse_money_or_share, resolve
 
 
 class Frozen(BaseModel):
@@ -39,6 +41,8 @@ class Environment(StrEnum):
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)]
 Fraction = Annotated[Decimal, Field(gt=0, le=1)]
+# dollars ("50") or a share of the day-start portfolio value ("5%"): see config/shares.py
+MoneyOrShare = Annotated[Decimal, PlainValidator(parse_money_or_share), PlainSerializer(str, return_type=str)]
 
 
 class ExchangeSettings(Frozen):
@@ -76,14 +80,15 @@ class LedgerSettings(Frozen):
 class LimitSettings(Frozen):
     """Risk limits. Reloadable with SIGHUP (an invalid reload is refused; the old limits stay)."""
 
-    max_daily_loss: Money = Decimal("50")
+    max_daily_loss: MoneyOrShare = Decimal("50")  # dollars, or "5%" of the day-start portfolio value
     max_consecutive_losses: Annotated[int, Field(ge=1, le=1000)] = 4  # losing round trips in a row
     max_api_error_rate: Fraction = Decimal("0.5")  # over the window below, with a minimum sample
     api_error_window_s: Annotated[int, Field(ge=10, le=3600)] = 60
     api_error_min_calls: Annotated[int, Field(ge=1, le=10000)] = 10
     max_balance_drop: Fraction = Decimal("0.2")  # portfolio (cash + positions at the bid) below the day anchor
     max_order_count: Annotated[Decimal, Field(gt=0, le=100000)] = Decimal("100")
-    max_order_loss: Money = Decimal("50")  # worst-case loss of one order, fees included
+    max_order_loss: MoneyOrShare = Decimal("50")  # worst-case loss of one order, fees included; or "5%"
+    max_open_positions: Annotated[int, Field(ge=1, le=100000)] = 3  # markets holding (or able to hold) a position
     max_market_exposure: Money = Decimal("100")
     max_event_exposure: Money = Decimal("200")
     max_total_exposure: Money = Decimal("500")
@@ -93,6 +98,14 @@ class LimitSettings(Frozen):
     close_buffer_min: Annotated[int, Field(ge=0, le=1440)] = 5  # no new orders this close to close
 
 
+    def resolved(self, day_start_value: Decimal | None) -> LimitSettings:
+        """These limits with every share turned into dollars against ``day_start_value`` (a share resolves to
+        0 while no anchor exists: fail closed)."""
+        shares = {k: resolve(getattr(self, k), day_start_value) for k in ("max_daily_loss", "max_order_loss")
+                  if isinstance(getattr(self, k), Share)}
+        return self.model_copy(update=shares) if shares else self
+
+
 class TriggerAction(StrEnum):
     """What a tripped kill-switch trigger does to the gate."""
 
@@ -100,26 +113,20 @@ class TriggerAction(StrEnum):
     REDUCE = "reduce"  # REDUCING: only orders that shrink a position pass the send point
 
 
-class TriggerActions(Frozen):
-    """The action of each trigger (``guardian.actions.<trigger>``)."""
-
-    daily_loss: TriggerAction = TriggerAction.HALT
-    losing_streak: TriggerAction = TriggerAction.HALT
-    api_error_rate: TriggerAction = TriggerAction.HALT
-    orphan: TriggerAction = TriggerAction.HALT
-    manual: TriggerAction = TriggerAction.HALT
-    portfolio_drop: TriggerAction = TriggerAction.HALT
-
-
 class GuardianSettings(Frozen):
     """The kill switch's sweep and trading day. Every trigger is evaluated on the event that moves it and
     on a sweep every ``check_interval_s``. The day (daily loss, portfolio drop) starts at ``day_boundary``
-    (HH:MM) in ``timezone`` (an IANA name)."""
+    (HH:MM) in ``timezone`` (an IANA name). ``<trigger>_action`` is what each trigger does when it trips."""
 
     check_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     day_boundary: str = Field(default="00:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     timezone: str = "UTC"
-    actions: TriggerActions = TriggerActions()
+    daily_loss_action: TriggerAction = TriggerAction.HALT
+    losing_streak_action: TriggerAction = TriggerAction.HALT
+    api_error_rate_action: TriggerAction = TriggerAction.HALT
+    orphan_action: TriggerAction = TriggerAction.HALT
+    manual_action: TriggerAction = TriggerAction.HALT
+    portfolio_drop_action: TriggerAction = TriggerAction.HALT
 
     @field_validator("timezone")
     @classmethod
@@ -143,7 +150,7 @@ class KillSettings(Frozen):
 
 
 class OrderSettings(Frozen):
-    """Confirmation policy (DESIGN §6)."""
+    """Confirmation policy (docs/architecture.md §6)."""
 
     fill_threshold: Fraction = Decimal("0.80")
     confirm_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0

@@ -14,11 +14,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-EX_OK = 0
-EX_FAIL = 1
-EX_USAGE = 2
-EX_SOFTWARE = 70
-EX_CONFIG = 78
+from kalshi_guard.core.exits import EX_CONFIG, EX_FAIL, EX_OK, EX_SOFTWARE, EX_USAGE
+
+__all__ = ["EX_CONFIG", "EX_FAIL", "EX_OK", "EX_SOFTWARE", "EX_USAGE", "build_parser", "main"]
 
 # subcommand -> module that implements it (add_parser(subparsers, name))
 COMMANDS: dict[str, str] = {
@@ -32,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
     "drill": "kalshi_guard.control.drill",
+    "trades": "kalshi_guard.control.journal",
+    "report": "kalshi_guard.control.journal",
 }
 
 

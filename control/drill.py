@@ -127,9 +127,9 @@ def _exchange(settings: Any) -> Iterator[tuple[Any, Any]]:
 def drill(settings: Any, *, positions: int = 3, resting: int = 3, timeout: float = 30.0) -> DrillResult:
     """Run the drill (see the module docstring). Raises ExchangeError / LedgerError when the set-up fails."""
     from kalshi_guard.actors.facade import TradingFacade
+    from kalshi_guard.config.endpoints import make_client, make_stream
     from kalshi_guard.control.daemon import child_specs
     from kalshi_guard.core.gate import TradingGate
-    from kalshi_guard.exchange.endpoints import make_client, make_stream
     from kalshi_guard.exchange.meter import CallMeter
     from kalshi_guard.ledger.store import Ledger
     from kalshi_guard.supervisor import Supervisor

@@ -74,7 +74,7 @@ class RiskMixin(LedgerCore):
             ).one()
             settled = s.scalar(select(func.coalesce(func.sum(SettlementRow.realized_pnl), ZERO))
                                .where(SettlementRow.at >= start))
-        return Realized(Decimal(gross) + Decimal(settled), Decimal(fees))
+        return Realized(Decimal(gross) + Decimal(settled or ZERO), Decimal(fees))
 
     def pnl_tape(self, after_fill: int = 0, after_settlement: int = 0) -> list[TapeEntry]:
         """Fills with id > ``after_fill`` and settlements with id > ``after_settlement``, oldest first (a

@@ -154,7 +154,7 @@ class TestLosses:
         r.send(FillBooked("x", "", "KX-A", Decimal(1), Decimal("0.5"), Decimal(0), Decimal(0)))
         assert r.gate.state is GateState.HALTED
         assert r.switch.last is not None
-        assert r.switch.last.code == "LOSING_STREAK"
+        assert r.switch.last.code == "DAILY_LOSS", "the first trigger the fill moves"
         assert "evaluation failed" in r.switch.last.reason
 
 
@@ -178,13 +178,13 @@ class TestBalanceAndDiscrepancies:
         assert r.kill_switch_rows()[0].details["code"] == "ORPHAN"
 
     def test_a_reduce_action_moves_the_gate_to_reducing(self, rig_factory) -> None:
-        """guardian.actions.orphan = reduce: the gate goes REDUCING (not HALTED), audited."""
+        """guardian.orphan_action = reduce: the gate goes REDUCING (not HALTED), audited."""
         from kalshi_guard.config.schema import TriggerAction
 
         r = rig_factory()
         g = r.settings.guardian
         r.settings = r.settings.model_copy(update={"guardian": g.model_copy(update={
-            "actions": g.actions.model_copy(update={"orphan": TriggerAction.REDUCE})})})
+            "orphan_action": TriggerAction.REDUCE})})
         r.ref.proxy().ctx.get().services["settings"] = r.settings
         r.send(Discrepancy(DiscrepancyKind.ORPHAN, "KX-A", "fill of unknown order"))
         assert r.gate.state is GateState.REDUCING
