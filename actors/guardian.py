@@ -285,13 +285,13 @@ class Guardian(SupervisedActor):
             self.portfolio = self.client.get_balance().balance + self.values
         if self.day is None or self.day.name != day.name or self.anchor is None:
             self.day, self.anchor = day, self._anchor_for(day, now, unrealized)
-        self._note_day_start()
         self.pnl = PnL(self.realized.gross, self.realized.fees, unrealized, self.anchor.unrealized)
         return self._loss_reading()
 
     def _note_day_start(self) -> None:
-        """The first portfolio value of each UTC day also goes to the ledger's daily anchor, which the
-        placer's limits given as a share of the day-start value resolve against (first writer wins)."""
+        """The first reconciler balance of each UTC day (plus the positions at the bid) also goes to the
+        ledger's daily anchor, which the placer's limits given as a share of the day-start value resolve
+        against (first writer wins)."""
         today = datetime.fromtimestamp(self._now(), UTC).date()
         if self.portfolio is None or self.ledger is None or self._noted_day == today:
             return

@@ -1,5 +1,5 @@
 """The one send point: every order-creating request leaves the process through these two functions, which
-check the gate for the order's intent immediately before the request (DESIGN §5).
+check the gate for the order's intent immediately before the request (docs/architecture.md §5).
 
 The order placer sends the bot's orders through them (``OPENING`` / ``REDUCING``); the kill switch sends its
 flatten orders through them (``FLATTEN``, which a HALTED gate lets pass). A closed gate raises

@@ -8,7 +8,9 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from .conftest import EXE, Daemon, wait_until
+from tests.waiting import wait_until
+
+from .conftest import EXE, Daemon
 
 CODES = {"DAILY_LOSS", "LOSING_STREAK", "API_ERROR_RATE", "ORPHAN", "MANUAL", "PORTFOLIO_DROP"}
 

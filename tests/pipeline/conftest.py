@@ -235,10 +235,12 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
         guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None, ledger_url: str | None = None,
-        **orders: Any,
+        metered: bool = False, **orders: Any,
     ) -> Pipeline:
         """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings;
-        ``guardian`` / ``kill`` those sections; ``ledger_url`` reuses a ledger (a restart)."""
+        ``guardian`` / ``kill`` those sections; ``ledger_url`` reuses a ledger (a restart). ``metered``: every
+        exchange call counts for the API error-rate switch, as in the daemon (off by default, so that tests
+        injecting faults into reads are not stopped by it; the guardian then counts the placer's calls)."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
@@ -253,9 +255,11 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         def stream_factory(on_message: Any, on_event: Any) -> Any:
             return make_stream(ex, key, on_message, on_event)
 
-        meter = CallMeter()
-        services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory, "meter": meter,
+        meter = CallMeter() if metered else None
+        services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
                     "exchange_factory": lambda name: make_client(ex, key, meter=meter, source=name)}
+        if meter is not None:
+            services["meter"] = meter
         sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
         sup.start()
         gate.mark_ready()

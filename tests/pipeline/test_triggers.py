@@ -32,6 +32,13 @@ def reading_after(p: Any, code: str, since: float) -> dict[str, Any]:
                   f"a {code} reading after {since}")
 
 
+def stopped(p: Any, code: str) -> None:
+    """Wait for the kill switch's stop by ``code`` to have run every step; the gate is HALTED."""
+    p.wait(lambda: (t := p.sup.killswitch.last) is not None and t.code == code and t.done.is_set(), 20,
+           f"the {code} stop")
+    assert p.gate.state is GateState.HALTED
+
+
 def quote(p: Any, bid: Decimal) -> None:
     """Replace T0's book with one bid at ``bid`` and one ask two cents above."""
     ex = p.sim.exchange
@@ -51,16 +58,14 @@ class TestDailyLoss:
         assert pos is not None
         trip_bid = ((pos.fees + pos.cost_basis - Decimal(1)) / 10).quantize(Decimal("0.01"), ROUND_FLOOR)
         safe_bid = trip_bid + Decimal("0.01")
-        since = time.time()
         quote(p, safe_bid)
-        safe = reading_after(p, "DAILY_LOSS", since)
-        assert Decimal(safe["value"]) == pos.fees + pos.cost_basis - 10 * safe_bid
+        expected = pos.fees + pos.cost_basis - 10 * safe_bid
+        safe = p.wait(lambda: (r := readings(p).get("DAILY_LOSS")) and Decimal(r["value"]) == expected and r, 15,
+                      f"a sweep marking the position at {safe_bid} (loss {expected})")
         assert Decimal(safe["value"]) < 1
         assert p.gate.state is GateState.ACTIVE
         quote(p, trip_bid)
-        p.wait(lambda: p.gate.state is GateState.HALTED, 15, "the daily-loss stop")
-        assert p.sup.killswitch.last is not None
-        assert p.sup.killswitch.last.code == "DAILY_LOSS"
+        stopped(p, "DAILY_LOSS")
 
 
 class TestPortfolioDrop:
@@ -90,7 +95,7 @@ class TestApiErrorRate:
     def test_failing_reads_trip_it_at_the_rate(self, pipeline_factory) -> None:
         """No order is ever sent: reads alone (GET /markets failing with 500) move the rate; the gate stays
         ACTIVE while it is below max_api_error_rate and halts with API_ERROR_RATE when it reaches it."""
-        p = pipeline_factory(limits={"max_api_error_rate": Decimal("0.5"), "api_error_min_calls": 10})
+        p = pipeline_factory(limits={"max_api_error_rate": Decimal("0.5"), "api_error_min_calls": 10}, metered=True)
         p.faults(error_5xx_rate={"get_market": 1.0})
         client = p.sup.services["exchange_factory"]("bot-reads")
         try:
@@ -101,13 +106,11 @@ class TestApiErrorRate:
                 assert before is None or Decimal(before["value"]) < Decimal("0.5") or p.gate.state is GateState.HALTED
                 with pytest.raises(Ambiguous):
                     client.get_market(T0)
-            p.wait(lambda: p.gate.state is GateState.HALTED, 15, "the API error-rate stop")
+            stopped(p, "API_ERROR_RATE")
         finally:
             client.close()
         tripped = readings(p)["API_ERROR_RATE"]
         assert Decimal(tripped["value"]) >= Decimal("0.5")
-        assert p.sup.killswitch.last is not None
-        assert p.sup.killswitch.last.code == "API_ERROR_RATE"
 
 
 class TestLosingStreak:
@@ -128,9 +131,7 @@ class TestLosingStreak:
             assert Decimal(streak["value"]) == 3
             assert second.gate.state is GateState.ACTIVE
             self.losing_round_trip(second)
-            second.wait(lambda: second.gate.state is GateState.HALTED, 15, "the losing-streak stop")
-            assert second.sup.killswitch.last is not None
-            assert second.sup.killswitch.last.code == "LOSING_STREAK"
+            stopped(second, "LOSING_STREAK")
             second._stop.set()
             second.sup.stop()
 
