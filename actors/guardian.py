@@ -42,7 +42,7 @@ from kalshi_guard.actors.messages import (
     Reset,
     Severity,
 )
-from kalshi_guard.actors.pnl import ZERO, Book, Day, PnL, StreakReplay, day_of, marks
+from kalshi_guard.actors.pnl import ZERO, Book, Day, PnL, StreakReplay, day_of, mark, marks
 from kalshi_guard.actors.triggers import (
     Reading,
     TriggerCode,
@@ -138,9 +138,7 @@ class Guardian(SupervisedActor):
         elif isinstance(message, BalanceObserved):
             if self.anchor is None:  # the first reading of this run: the day and its anchor first
                 self._evaluate(TriggerCode.DAILY_LOSS, lambda: self._refresh_pnl(self._settings.guardian))
-            self.portfolio = message.balance + self.values
-            self._note_day_start()
-            self._evaluate(TriggerCode.PORTFOLIO_DROP, self._drop_reading)
+            self._evaluate(TriggerCode.PORTFOLIO_DROP, lambda: self._observed(message.balance))
         else:
             return super().handle(message)
         return None
@@ -204,11 +202,28 @@ class Guardian(SupervisedActor):
                           self._now(), f"total P&L today {pnl.total} (realised net {pnl.realized_net}, "
                                        f"unrealised {pnl.unrealized - pnl.unrealized_at_anchor} since the anchor)")
 
+    def _feed_tape(self) -> None:
+        """Read the ledger's tape since the last read (the whole of it after a start or a new day): the
+        streak and today's realised P&L both come from it, each booking exactly once (by row id)."""
+        if self.ledger is None:
+            return
+        if not self._replayed:
+            self._replay_from_ledger()
+            return
+        tape = self.ledger.pnl_tape(self.replay.after_fill, self.replay.after_settlement)
+        self.replay.feed(tape)
+        self._add_realized(tape)
+
+    def _add_realized(self, tape: list[Any]) -> None:
+        start = self.day.start.timestamp() if self.day is not None else float("-inf")
+        gross, fees = self.realized.gross, self.realized.fees
+        for e in tape:
+            if e.at >= start:
+                gross, fees = gross + e.realized, fees + e.fee
+        self.realized = Realized(gross, fees)
+
     def _streak_reading(self) -> Reading:
-        if self.ledger is not None:
-            if not self._replayed:
-                self._replay_from_ledger()
-            self.replay.feed(self.ledger.pnl_tape(self.replay.after_fill, self.replay.after_settlement))
+        self._feed_tape()
         return losing_streak(self.replay.streak, self._settings.limits.max_consecutive_losses,
                              self._action(TriggerCode.LOSING_STREAK), self._now(), self.replay.last_trip)
 
@@ -226,6 +241,8 @@ class Guardian(SupervisedActor):
             tape = [e for e in tape if (e.row_id > mark_f if e.kind == "fill" else e.row_id > mark_s)]
         replay.feed(tape)
         self.replay, self._replayed = replay, True
+        self.realized = Realized(ZERO, ZERO)
+        self._add_realized(self.ledger.pnl_tape())
 
     def _drop_reading(self) -> Reading:
         anchor = None if self.anchor is None else self.anchor.portfolio
@@ -235,14 +252,17 @@ class Guardian(SupervisedActor):
         return portfolio_drop(anchor, self.portfolio, self._settings.limits.max_balance_drop,
                               self._action(TriggerCode.PORTFOLIO_DROP), self._now())
 
-    def _fill(self, msg: FillBooked) -> None:
-        r = self.realized
-        self.realized = Realized(r.gross + msg.realized_pnl, r.fees + msg.fee)
-        self.pnl = PnL(self.realized.gross, self.realized.fees, self.pnl.unrealized, self.pnl.unrealized_at_anchor)
+    def _fill(self, _msg: FillBooked) -> None:
         g = self._settings.guardian
         self._evaluate(TriggerCode.DAILY_LOSS,
-                       lambda: self._refresh_pnl(g) if self.anchor is None else self._loss_reading())
+                       lambda: self._refresh_pnl(g) if self.anchor is None else self._realized_reading())
         self._evaluate(TriggerCode.LOSING_STREAK, self._streak_reading)
+
+    def _realized_reading(self) -> Reading:
+        """Daily loss after a booking: the tape's new realised P&L, the last sweep's marks."""
+        self._feed_tape()
+        self.pnl = PnL(self.realized.gross, self.realized.fees, self.pnl.unrealized, self.pnl.unrealized_at_anchor)
+        return self._loss_reading()
 
     def _discrepancy(self, msg: Discrepancy) -> None:
         if msg.kind is DiscrepancyKind.GHOST:
@@ -271,22 +291,47 @@ class Guardian(SupervisedActor):
         """Fresh P&L: day, realised since it began, open positions marked at the bid, the balance."""
         now = self._now()
         day = day_of(now, g.day_boundary, g.timezone)
-        self.realized = self.ledger.realized_since(day.start) if self.ledger is not None else Realized(ZERO, ZERO)
+        if self.day is None or self.day.name != day.name:
+            self.day, self.anchor, self._replayed = day, None, False  # a new day: realised from the whole tape
+        self._feed_tape()
         positions = self.ledger.positions(open_only=True) if self.ledger is not None else []
-        books = {}
+        books: dict[str, Book] = {}
         if self.client is not None:
             for p in positions:
-                ob = self.client.get_orderbook(p.ticker)
-                books[p.ticker] = Book(ob.best_yes_bid, ob.best_yes_ask)
+                books[p.ticker] = self._book(p.ticker)
         marked = marks(positions, books)
         unrealized = sum((m.unrealized for m in marked), ZERO)
         self.values = sum((m.value for m in marked), ZERO)
         if self.client is not None:
-            self.portfolio = self.client.get_balance().balance + self.values
-        if self.day is None or self.day.name != day.name or self.anchor is None:
-            self.day, self.anchor = day, self._anchor_for(day, now, unrealized)
+            self.portfolio = self._portfolio_now(self.client.get_balance().balance, books)
+        if self.anchor is None:
+            self.anchor = self._anchor_for(day, now, unrealized)
         self.pnl = PnL(self.realized.gross, self.realized.fees, unrealized, self.anchor.unrealized)
         return self._loss_reading()
+
+    def _book(self, ticker: str) -> Book:
+        ob = self.client.get_orderbook(ticker)
+        return Book(ob.best_yes_bid, ob.best_yes_ask)
+
+    def _portfolio_now(self, balance: Decimal, books: dict[str, Book] | None = None) -> Decimal:
+        """Cash plus the exchange's positions marked at the bid. The balance is read before the positions,
+        so a fill between the two reads adds its position rather than only removing its cash (opening a
+        position at the market must never look like a drop)."""
+        books = dict(books or {})
+        value = ZERO
+        for p in self.client.get_positions().market_positions:
+            if p.position == 0:
+                continue
+            if p.ticker not in books:
+                books[p.ticker] = self._book(p.ticker)
+            value += mark(p.ticker, p.position, ZERO, books[p.ticker]).value
+        return balance + value
+
+    def _observed(self, balance: Decimal) -> Reading:
+        """A reconciler balance: the portfolio now (positions read fresh when there is an exchange)."""
+        self.portfolio = balance + self.values if self.client is None else self._portfolio_now(balance)
+        self._note_day_start()
+        return self._drop_reading()
 
     def _note_day_start(self) -> None:
         """The first reconciler balance of each UTC day (plus the positions at the bid) also goes to the
