@@ -22,7 +22,7 @@ import queue
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -34,6 +34,7 @@ from kalshi_guard.actors.base import ActorContext, ExitKind, ExitNotice, Heartbe
 from kalshi_guard.actors.killswitch import KillSwitch
 from kalshi_guard.actors.messages import Alert, Halt, Ping, Severity
 from kalshi_guard.actors.peers import ChildHandle, Peers
+from kalshi_guard.actors.services import Services, ServicesCell
 from kalshi_guard.config.schema import SupervisorSettings
 from kalshi_guard.core.gate import TradingGate
 
@@ -132,14 +133,14 @@ class Supervisor:
         gate: TradingGate,
         settings: SupervisorSettings,
         *,
-        services: dict[str, Any] | None = None,
+        services: Services | Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.gate = gate
         self.settings = settings
-        self.services = services if services is not None else {}
+        self.services = ServicesCell(services)  # swapped as a whole (a reload), read by every actor
         self.clock = clock
         self.rng = rng or random.Random()  # jitter only, not cryptographic
         self.wake = wake
@@ -155,8 +156,11 @@ class Supervisor:
         self.escalated = False
         self.escalation_reason = ""
         # the one owner of a stop; the actors find it among the services (the guardian's triggers call it)
-        self.killswitch = KillSwitch(gate, self.peers, self.services, targets=self.trading_handles)
-        self.services.setdefault("killswitch", self.killswitch)
+        existing = self.services.killswitch
+        self.killswitch: KillSwitch = existing if existing is not None else KillSwitch(
+            gate, self.peers, self.services, targets=self.trading_handles)
+        if existing is None:
+            self.services.swap(killswitch=self.killswitch)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -346,7 +350,7 @@ class Supervisor:
         self.escalated = True
         self.escalation_reason = reason
         log.critical("ESCALATION: {}", reason)
-        settings = self.services.get("settings")
+        settings = self.services.settings
         wait = settings.kill.step_timeout_s if settings is not None else ESCALATION_STOP_WAIT_S
         self.killswitch.stop(f"supervisor escalation: {reason}", "supervisor", "ESCALATION", wait=wait)
         self.stop()

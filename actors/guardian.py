@@ -69,10 +69,10 @@ class Guardian(SupervisedActor):
     def setup(self) -> None:
         """Open the guardian's exchange client, find the meter and the kill switch, replay the streak."""
         services = self.ctx.services
-        factory = services.get("exchange_factory")
+        factory = services.exchange_factory
         self.client = factory("guardian") if factory is not None else None
-        self.ledger = services.get("ledger")
-        meter = services.get("meter")
+        self.ledger = services.ledger
+        meter = services.meter
         self.own_meter = meter is None
         self.meter: CallMeter = meter if meter is not None else CallMeter(self.ctx.clock)
         self._api_nudged = threading.Event()
@@ -85,7 +85,7 @@ class Guardian(SupervisedActor):
 
         if not self.own_meter:
             self.meter.listen(nudge)
-        switch = services.get("killswitch")
+        switch = services.killswitch
         self.killswitch: KillSwitch = switch if switch is not None else KillSwitch(
             self.ctx.gate, self.ctx.peers, services, targets=tuple)
         self.killswitch.pnl_today = lambda: self.pnl.as_dict()
@@ -154,7 +154,7 @@ class Guardian(SupervisedActor):
 
     @property
     def _settings(self) -> Any:
-        return self.ctx.services.get("settings") or DEFAULT_SETTINGS
+        return self.ctx.services.settings or DEFAULT_SETTINGS
 
     def _now(self) -> float:
         return self.ctx.clock()

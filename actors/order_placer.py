@@ -20,10 +20,13 @@ places them as one batch (:meth:`OrderPlacer.place_batch`): each order keeps its
 write-ahead row (the rows of a batch are written in one transaction) and confirmation; the gate is checked
 once, immediately before the one request. An order alone goes out as a single create.
 
-Failures: an exception escaping a handler kills the actor (the supervisor restarts it, and every order in
-its mailbox is lost — which is why callers wait with a timeout and every order was written ahead). A
-failing ledger write before the send refuses the order; after the send it leaves the order to the fill
-watcher's and the start-up resolution's evidence.
+Failures: an unexpected exception while checking an order refuses that order ``INTERNAL_ERROR`` (nothing
+written or sent) and the placer stays up; one while encoding it refuses it (written, not sent); one from
+the exchange client that it did not classify makes the order UNKNOWN (it may have gone out), resolved from
+evidence like any ambiguous create. Anything else escaping a handler kills the actor (the supervisor
+restarts it, and every order in its mailbox is lost — which is why callers wait with a timeout and every
+order was written ahead). A failing ledger write before the send refuses the order; after the send it
+leaves the order to the fill watcher's and the start-up resolution's evidence.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from kalshi_guard.actors.markets import MarketCache
 from kalshi_guard.actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
 from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
 from kalshi_guard.actors.placer_risk import PlacerRiskView
-from kalshi_guard.actors.pretrade import OpenState, Throttle, check, throttle_burst
+from kalshi_guard.actors.pretrade import OpenState, Throttle, check, stage_check, throttle_burst
 from kalshi_guard.actors.reply import Reply
 from kalshi_guard.actors.send_point import send_batch, send_create
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
@@ -82,14 +85,14 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         C-level handler then runs in the thread that sends orders, see ``control.signals``); open the
         placer's own client and market cache."""
         services = self.ctx.services
-        signals = services.get("signals")
+        signals = services.signals
         if signals is not None:
             signals.take_usr1_here()
-        self.ledger = services.get("ledger")
-        factory = services.get("exchange_factory")
+        self.ledger = services.ledger
+        factory = services.exchange_factory
         self.client = factory("order_placer") if factory is not None else None
         self.markets = MarketCache(self.client)
-        self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
+        self.throttle = Throttle(throttle_burst(self._limits), time.time()) if services.settings is not None else None
         # client_order_id -> (request, when written), for resends of ambiguous creates; pruned by age and size
         self.requests: dict[str, tuple[OrderRequest, float]] = {}
         self._ok_calls = 0
@@ -103,11 +106,11 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
 
     @property
     def _limits(self) -> Any:
-        return self.ctx.services["settings"].limits
+        return self.ctx.services.settings.limits
 
     @property
     def _orders_cfg(self) -> Any:
-        return self.ctx.services["settings"].orders
+        return self.ctx.services.settings.orders
 
     def on_halt(self, message: Halt) -> None:
         """Drop the order work queued in the mailbox: every ``PlaceOrder`` / ``PlaceBatch`` waiting there is
@@ -159,7 +162,23 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
 
     def _check(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None) -> _Ready | None:
         """Pre-trade checks of one order. A passing order is counted in the cached risk view (so the next
-        order's checks see it) and spends a throttle token; None after replying REJECTED."""
+        order's checks see it) and spends a throttle token; None after replying REJECTED.
+
+        An unexpected exception while checking (a bug, or a lookup failing in a way no one foresaw) refuses
+        this order ``INTERNAL_ERROR`` and is logged; nothing was written or sent, and the placer stays up for
+        every other order (a dead placer would lose its whole mailbox and, repeated, escalate the supervisor).
+        """
+        try:
+            return self._check_one(req, reply, batch_id)
+        except Exception as exc:
+            self.log.opt(exception=exc).error("pre-trade handling of an order failed; order refused: {!r}", exc)
+            reply.set(Confirmation.rejected(
+                "INTERNAL_ERROR", f"the order could not be checked ({type(exc).__name__}); nothing was written "
+                "or sent", client_order_id=req.client_order_id, count=req.count, latency_ms=0))
+            return None
+
+    def _check_one(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None) -> _Ready | None:
+        """:meth:`_check` without its safety net; state (risk view, throttle) changes only at the very end."""
         coid = req.client_order_id or new_client_order_id()
 
         def refuse(code: str, detail: str) -> None:
@@ -176,6 +195,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         try:
             view = self._view(req.ticker)
             limits = self._effective_limits(self._limits)
+            stage = self._rollout_stage(self.ctx.services.settings.golive.stages)
         except ExchangeError as exc:
             self._api_error(exc)
             refuse("EXCHANGE_UNAVAILABLE", f"market facts could not be read: {type(exc).__name__}")
@@ -183,19 +203,20 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         except LedgerError as exc:
             refuse("LEDGER_UNAVAILABLE", f"positions and open orders could not be read: {type(exc).__name__}")
             return None
-        rejection = check(req, view, limits, now)
+        rejection = check(req, view, limits, now) or stage_check(req, view, stage)
         if rejection is not None:
             refuse(rejection.code.value, rejection.detail)
             return None
         side, yes_price = to_book(req)
         intent = self._intent(view, req.ticker, side.value, req.count)
-        self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
-        self._unwritten += 1
-        self.throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
         row = {"client_order_id": coid, "ticker": req.ticker, "event_ticker": view.markets[req.ticker].event_ticker,
                "book_side": side.value, "outcome": req.outcome.value, "action": req.action.value,
                "count": req.count, "price": yes_price, "time_in_force": req.time_in_force.value,
                "reference_price": req.reference_price, "intent": intent.value, "batch_id": batch_id}
+        throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
+        self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
+        self._unwritten += 1
+        self.throttle = throttle
         return _Ready(coid, req, reply, intent, row)
 
     def _write_ahead(self, passed: list[_Ready]) -> list[_Ready]:
@@ -267,18 +288,34 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
 
     def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent) -> tuple[Any, ...]:
         """Through the send point (gate check, then the one HTTP request). Returns tracker events."""
+        try:
+            wire = self._wire(coid, req)
+        except Exception as exc:  # nothing sent: a definitive no
+            return (self._unsendable(coid, exc),)
         sending = Sending(time.time())
         try:
-            result = send_create(self.ctx.gate, self.client, intent, self._wire(coid, req))
+            result = send_create(self.ctx.gate, self.client, intent, wire)
         except GateClosedError as exc:
             code = f"GATE_{exc.state}"
             self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
             return (RejectedEvent(code, time.time(), exc.reason),)
         except ExchangeError as exc:
             return (sending, self._classify_failure(coid, exc))
+        except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
+            self.log.opt(exception=exc).error("create of {} failed unexpectedly: {!r}", coid, exc)
+            return (sending, self._classify_failure(coid, Ambiguous(f"unexpected {type(exc).__name__}")))
         self._api_ok()
         crash_point("after_response")
         return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, time.time()))
+
+    def _unsendable(self, coid: str, exc: Exception) -> Any:
+        """An order whose wire body could not be built: REJECTED ``INTERNAL_ERROR`` (nothing was sent)."""
+        self.log.opt(exception=exc).error("order {} could not be encoded; refused: {!r}", coid, exc)
+        req = self.requests[coid][0]
+        side, yes_price = to_book(req)
+        self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"INTERNAL_ERROR: {type(exc).__name__}")
+        self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
+        return RejectedEvent("INTERNAL_ERROR", time.time(), f"the order could not be encoded ({type(exc).__name__})")
 
     def _wire(self, coid: str, req: OrderRequest) -> CreateOrderRequest:
         """The V2 create body: the bot's outcome/action mapped to the YES book."""
@@ -292,7 +329,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
 
     def _order_group_id(self) -> str | None:
         """The kill switch's order group (created at start-up) when there is one, else the configured id."""
-        switch = self.ctx.services.get("killswitch")
+        switch = self.ctx.services.killswitch
         group = getattr(switch, "group_id", None)
         return group if group is not None else self._orders_cfg.order_group_id
 
@@ -344,8 +381,11 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         """The send point of a batch: one gate check, then the one request. Returns each order's tracker
         events (a closed gate refuses them all, nothing sent; a failed request is classified order by order)."""
         intent = OrderIntent.OPENING if any(r.intent is OrderIntent.OPENING for r in ready) else OrderIntent.REDUCING
+        try:
+            wires = [self._wire(r.coid, r.req) for r in ready]
+        except Exception as exc:  # nothing sent
+            return [(self._unsendable(r.coid, exc),) for r in ready]
         sending = Sending(time.time())
-        wires = [self._wire(r.coid, r.req) for r in ready]
         try:
             items = send_batch(self.ctx.gate, self.client, intent, wires)
         except GateClosedError as exc:
@@ -356,6 +396,10 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             return out
         except ExchangeError as exc:
             return [(sending, self._classify_failure(r.coid, exc)) for r in ready]
+        except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
+            self.log.opt(exception=exc).error("batch create failed unexpectedly: {!r}", exc)
+            return [(sending, self._classify_failure(r.coid, Ambiguous(f"unexpected {type(exc).__name__}")))
+                    for r in ready]
         self._api_ok()
         by_coid = {item.client_order_id: item for item in items}
         out = []

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Discrepancy, DiscrepancyKind, Reset
-from kalshi_guard.config.endpoints import make_client, make_stream
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.ledger import Ledger
@@ -43,7 +43,6 @@ from kalshi_guard.simulator.engine import Exchange
 from kalshi_guard.simulator.liquidity import Liquidity
 from kalshi_guard.simulator.markets import MarketSpec
 from kalshi_guard.simulator.server import SimulatorServer
-from kalshi_guard.supervisor import Supervisor
 
 
 def pct(values: list[float], q: float) -> float:
@@ -61,25 +60,20 @@ class Tree:
                                                 "max_market_exposure": Decimal(100000),
                                                 "max_event_exposure": Decimal(100000),
                                                 "max_total_exposure": Decimal(100000),
-                                                "max_order_loss": Decimal(100000)})
+                                                "max_order_loss": Decimal(100000),
+                                                "max_open_positions": 1000})
         update: dict[str, Any] = {"limits": limits, "kill": base.kill.model_copy(update=kill),
                                   "orders": base.orders.model_copy(update={"confirm_timeout_s": 3600.0}),
                                   "supervisor": base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})}
-        services: dict[str, Any] = {}
         if sim is not None:
-            ex = ExchangeSettings(base_url=sim.rest_url, ws_url=sim.ws_url, key_id=sim.key_id,
-                                  private_key_file=Path(sim.private_key_path), read_rate_per_s=10000,
-                                  write_rate_per_s=10000)
-            update["exchange"] = ex
-            meter = CallMeter()
-            key = sim.private_key
-            services = {"meter": meter, "exchange_factory": lambda n: make_client(ex, key, meter=meter, source=n),
-                        "stream_factory": lambda m, e: make_stream(ex, key, m, e)}
+            update["exchange"] = ExchangeSettings(base_url=sim.rest_url, ws_url=sim.ws_url, key_id=sim.key_id,
+                                                  private_key_file=Path(sim.private_key_path),
+                                                  read_rate_per_s=10000, write_rate_per_s=10000)
         self.settings = base.model_copy(update=update)
         self.ledger = Ledger.open(f"sqlite:///{tmp / 'ledger.sqlite'}")
         self.gate = TradingGate(persist=self.ledger.save_gate)
-        services.update({"ledger": self.ledger, "settings": self.settings})
-        self.sup = Supervisor(child_specs(self.settings), self.gate, self.settings.supervisor, services=services)
+        self.sup = build_tree(self.settings, self.gate, self.ledger, key=None if sim is None else sim.private_key,
+                              connect=sim is not None, meter=CallMeter())
         self.sup.start()
         self.gate.mark_ready()
         self.stop_ticking = threading.Event()

@@ -169,6 +169,38 @@ class ReconcileSettings(Frozen):
     interval_s: Annotated[float, Field(ge=5, le=86400)] = 300.0
 
 
+class BackupSettings(Frozen):
+    """Scheduled online backups of the ledger (SQLite backup API; ``pg_dump`` for PostgreSQL)."""
+
+    interval_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 3600.0  # 0 = no scheduled backups
+    keep: Annotated[int, Field(ge=1, le=10000)] = 48  # newest backups kept; older ones are deleted
+    dir: Path | None = None  # None = <state dir>/backups
+
+
+class RolloutStage(Frozen):
+    """One stage of the live rollout: caps that hold while it is current (unset = the normal limit), and how
+    long it must run without a kill-switch trip or a reconciliation discrepancy before the operator may
+    advance (``kalshi-guard stage advance``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    max_order_count: Annotated[Decimal, Field(gt=0, le=100000)] | None = None
+    max_order_loss: Money | None = None
+    max_total_exposure: Money | None = None
+    max_open_positions: Annotated[int, Field(ge=1, le=100000)] | None = None
+    advance_after_days: Annotated[float, Field(ge=0, le=365)] = 7.0
+
+
+class GoLiveSettings(Frozen):
+    """Going live: what the pre-live checks demand, and the staged rollout (empty = no stages)."""
+
+    drill_max_age_days: Annotated[float, Field(gt=0, le=365)] = 7.0
+    restore_max_age_days: Annotated[float, Field(gt=0, le=365)] = 7.0
+    paper_hours: Annotated[float, Field(ge=0, le=24 * 365)] = 24.0
+    max_clock_skew_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    stages: tuple[RolloutStage, ...] = ()
+    exchange: ExchangeSettings | None = None  # the live account the live switch moves to (demo or production)
+
+
 class SupervisorSettings(Frozen):
     """Restart policy: backoff with jitter; more than ``max_restarts`` in ``window_s`` escalates."""
 
@@ -184,7 +216,7 @@ class SupervisorSettings(Frozen):
 class ControlSettings(Frozen):
     """The operator HTTP API. Binds loopback by default; every route but /api/health needs the token."""
 
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # off loopback: a loud warning, and an explicit token required (config.exposure)
     port: Annotated[int, Field(ge=0, le=65535)] = 8787
     token: SecretStr | None = None  # None = generate one into <state dir>/control-token (0600)
 
@@ -217,6 +249,8 @@ class Settings(Frozen):
     limits: LimitSettings = LimitSettings()
     orders: OrderSettings = OrderSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    backup: BackupSettings = BackupSettings()
+    golive: GoLiveSettings = GoLiveSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     control: ControlSettings = ControlSettings()
     guardian: GuardianSettings = GuardianSettings()

@@ -32,6 +32,12 @@ COMMANDS: dict[str, str] = {
     "drill": "kalshi_guard.control.drill",
     "trades": "kalshi_guard.control.journal",
     "report": "kalshi_guard.control.journal",
+    "backup": "kalshi_guard.control.backups",
+    "restore": "kalshi_guard.control.backups",
+    "stage": "kalshi_guard.control.rollout",
+    "preflight": "kalshi_guard.control.preflight",
+    "go-live": "kalshi_guard.control.mode",
+    "go-paper": "kalshi_guard.control.mode",
 }
 
 

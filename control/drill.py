@@ -127,25 +127,20 @@ def _exchange(settings: Any) -> Iterator[tuple[Any, Any]]:
 def drill(settings: Any, *, positions: int = 3, resting: int = 3, timeout: float = 30.0) -> DrillResult:
     """Run the drill (see the module docstring). Raises ExchangeError / LedgerError when the set-up fails."""
     from kalshi_guard.actors.facade import TradingFacade
-    from kalshi_guard.config.endpoints import make_client, make_stream
-    from kalshi_guard.control.daemon import child_specs
+    from kalshi_guard.config.endpoints import make_client
+    from kalshi_guard.control.tree import build_tree
     from kalshi_guard.core.gate import TradingGate
     from kalshi_guard.exchange.meter import CallMeter
     from kalshi_guard.ledger.store import Ledger
-    from kalshi_guard.supervisor import Supervisor
 
     roomy = settings.limits.model_copy(update={"max_open_orders": 1000, "max_orders_per_s": 1000.0,
-                                               "price_collar": Decimal(1)})
+                                               "max_open_positions": 100, "price_collar": Decimal(1)})
     with _exchange(settings) as (ex, key), tempfile.TemporaryDirectory(prefix="kalshi-drill-") as tmp:
         s = settings.model_copy(update={"exchange": ex, "limits": roomy,
                                         "orders": settings.orders.model_copy(update={"confirm_timeout_s": 600.0})})
         ledger = Ledger.open(f"sqlite:///{tmp}/drill-ledger.sqlite")
         gate = TradingGate(persist=ledger.save_gate)
-        meter = CallMeter()
-        services = {"ledger": ledger, "settings": s, "meter": meter,
-                    "exchange_factory": lambda name: make_client(ex, key, meter=meter, source=name),
-                    "stream_factory": lambda on_m, on_e: make_stream(ex, key, on_m, on_e)}
-        sup = Supervisor(child_specs(s), gate, s.supervisor, services=services)
+        sup = build_tree(s, gate, ledger, exchange=ex, key=key, meter=CallMeter())
         stop = threading.Event()
         sup.start()
         threading.Thread(target=lambda: [sup.tick() for _ in iter(lambda: stop.wait(0.05), True)],

@@ -26,6 +26,7 @@ from kalshi_guard.actors.messages import (
     Reset,
 )
 from kalshi_guard.actors.peers import Peers
+from kalshi_guard.actors.services import ServicesCell
 from kalshi_guard.config.schema import Settings
 from kalshi_guard.core.gate import GateState, TradingGate
 from kalshi_guard.ledger import Ledger
@@ -41,9 +42,9 @@ class Rig:
         base = Settings()
         self.settings = base.model_copy(update={"limits": base.limits.model_copy(update=limits)})
         peers = Peers(["guardian"])
-        services: dict = {"ledger": self.ledger, "settings": self.settings}
+        services = ServicesCell({"ledger": self.ledger, "settings": self.settings})
         self.switch = KillSwitch(self.gate, peers, services, targets=tuple)
-        services["killswitch"] = self.switch
+        services.swap(killswitch=self.switch)
         ctx = ActorContext("guardian", 1, self.gate, HeartbeatBoard(), queue.Queue(), peers, services, clock=clock)
         self.ref = Guardian.start(ctx)
         peers["guardian"].ref = self.ref
@@ -185,7 +186,7 @@ class TestBalanceAndDiscrepancies:
         g = r.settings.guardian
         r.settings = r.settings.model_copy(update={"guardian": g.model_copy(update={
             "orphan_action": TriggerAction.REDUCE})})
-        r.ref.proxy().ctx.get().services["settings"] = r.settings
+        r.ref.proxy().ctx.get().services.swap(settings=r.settings)
         r.send(Discrepancy(DiscrepancyKind.ORPHAN, "KX-A", "fill of unknown order"))
         assert r.gate.state is GateState.REDUCING
         assert r.ledger.activity("KILL_SWITCH", limit=1)[0].details["action"] == "reduce"

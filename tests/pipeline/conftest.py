@@ -12,20 +12,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Hang
-from kalshi_guard.config.endpoints import make_client, make_stream
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import child_specs
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
-from kalshi_guard.simulator.testing import running_simulator
+from kalshi_guard.simulator.testing import admin_request, running_simulator
 from kalshi_guard.supervisor import Supervisor
 from tests.waiting import wait_until
 
@@ -128,7 +127,7 @@ class Pipeline:
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """POST to the simulator's admin API (``/_sim``); returns the decoded JSON."""
-        r = httpx.post(self.sim.admin_url + path, json=body or {}, timeout=10)
+        r = admin_request(self.sim, "POST", path, body or {})
         r.raise_for_status()
         return r.json()
 
@@ -209,8 +208,8 @@ class HeldActor:
 
 
 def build_settings(
-    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
-    guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None, **orders: Any
+    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, golive: Any = None,
+    guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None, **orders: Any,
 ) -> Settings:
     """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` / ``guardian`` / ``kill``
     override those fields."""
@@ -224,6 +223,7 @@ def build_settings(
     sup = base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})
     return base.model_copy(update={"exchange": ex, "limits": limits, "supervisor": sup,
                                    "orders": base.orders.model_copy(update=orders),
+                                   "golive": golive if golive is not None else base.golive,
                                    "guardian": base.guardian.model_copy(update=guardian or {}),
                                    "kill": base.kill.model_copy(update=kill or {})})
 
@@ -234,8 +234,8 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
 
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
-        guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None, ledger_url: str | None = None,
-        metered: bool = False, **orders: Any,
+        golive: Any = None, guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None,
+        ledger_url: str | None = None, metered: bool = False, **orders: Any,
     ) -> Pipeline:
         """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings;
         ``guardian`` / ``kill`` those sections; ``ledger_url`` reuses a ledger (a restart). ``metered``: every
@@ -245,22 +245,11 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         if sim is None:
             ctx = running_simulator(seed=11)
             sim = ctx.__enter__()
-        settings = build_settings(sim, exchange, limits, guardian, kill, **orders)
+        settings = build_settings(sim, exchange, limits, golive, guardian, kill, **orders)
         url = ledger_url or f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
-        key = sim.private_key
-        ex = settings.exchange
-
-        def stream_factory(on_message: Any, on_event: Any) -> Any:
-            return make_stream(ex, key, on_message, on_event)
-
-        meter = CallMeter() if metered else None
-        services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
-                    "exchange_factory": lambda name: make_client(ex, key, meter=meter, source=name)}
-        if meter is not None:
-            services["meter"] = meter
-        sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+        sup = build_tree(settings, gate, ledger, key=sim.private_key, meter=CallMeter() if metered else None)
         sup.start()
         gate.mark_ready()
         stop = threading.Event()
