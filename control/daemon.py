@@ -433,8 +433,7 @@ class Daemon:
         assert self.gate is not None
         if not reason or not reason.strip():
             raise ValueError("a reset needs a reason")
-        state = self.gate.state
-        if state not in (GateState.HALTED, GateState.REDUCING):
+        if (state := self.gate.state) not in (GateState.HALTED, GateState.REDUCING):
             raise GateNotHaltedError(f"the gate is {state.value}: nothing to reset")
         result = self._reconcile(f"reset requested by {source}")
         if not result.ok:
@@ -446,5 +445,4 @@ class Daemon:
     def limits(self) -> list[dict[str, Any]]:
         """Every kill-switch trigger: code, config key, value, limit, distance (``GET /api/limits``)."""
         assert self.sup is not None
-        answer: list[dict[str, Any]] = self.sup.peers["guardian"].ask(LimitsQuery(), timeout=10)
-        return answer
+        return list(self.sup.peers["guardian"].ask(LimitsQuery(), timeout=10))
