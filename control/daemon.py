@@ -229,13 +229,11 @@ class Daemon:
 
         token = resolve_token(self.settings, state)
         register_secret(token)
-        from kalshi_guard.control.journal import journal_routes
-        from kalshi_guard.control.mode import mode_routes
-        from kalshi_guard.control.order_routes import order_routes
+        from kalshi_guard.control.openapi import daemon_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *mode_routes(self)],
+            extra_routes=daemon_routes(self),
         )
         self._server.start()
 
