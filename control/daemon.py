@@ -247,6 +247,7 @@ class Daemon:
             self.gate.mark_ready()
             self.ready = True
             notifier.ready(self._status_line())
+            log.info("READY: {} — control API {}", self._status_line(), self._server.url if self._server else "-")
             self._start_bot()
         else:
             notifier.status(f"waiting for start-up reconciliation: {result.summary}")
