@@ -72,6 +72,7 @@ from kalshi_guard.ledger import FillRecord, OrderStatus
 from kalshi_guard.ledger.orders import can_transition
 
 EARLY_FILL_GRACE_S = 5.0
+STREAM_FAILURES = frozenset({"disconnected", "connect_failed", "stale"})
 RECENT_FINISHED = 2000  # terminal trackers kept to absorb late stream messages
 
 
@@ -114,7 +115,14 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
                 with contextlib.suppress(Exception):
                     ref.tell(StreamMessage(msg))
 
+            meter = services.get("meter")
+
             def on_event(event: Any) -> None:
+                if meter is not None:  # a stream failure is a failed exchange call (API error-rate switch)
+                    if str(event) in STREAM_FAILURES:
+                        meter.failed("stream")
+                    elif str(event) in ("connected", "reconnected"):
+                        meter.ok("stream")
                 with contextlib.suppress(Exception):
                     ref.tell(StreamNotice(str(event)))
 

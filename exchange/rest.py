@@ -22,6 +22,7 @@ from loguru import logger
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, RateLimited
 from kalshi_guard.exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
 from kalshi_guard.exchange.classify import classify_exception, classify_response
+from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.exchange.signing import Signer
 from kalshi_guard.exchange.wire import (
     AmendOrderRequest,
@@ -85,7 +86,10 @@ class KalshiClient:
                  transport: httpx.BaseTransport | None = None, buckets: RateBuckets | None = None,
                  read_retries: int = 3, rng: random.Random | None = None, backoff_base: float = 0.1,
                  backoff_max: float = 2.0, bucket_timeout: float | None = None,
-                 keepalive_expiry: float | None = None) -> None:
+                 keepalive_expiry: float | None = None, meter: CallMeter | None = None,
+                 source: str = "") -> None:
+        self.meter = meter  # every call attempt's outcome (the API error-rate kill switch); None = not counted
+        self.source = source
         self.base_url = base_url.rstrip("/")
         self._prefix = urlsplit(self.base_url).path
         self._signer = signer
@@ -132,8 +136,11 @@ class KalshiClient:
             resp = self._http.request(method, self.base_url + path, params=clean or None, content=content,
                                       headers=headers)
         except httpx.HTTPError as exc:
-            raise classify_exception(exc, what) from None
-        error = classify_response(resp)
+            error: ExchangeError | None = classify_exception(exc, what)
+        else:
+            error = classify_response(resp)
+        if self.meter is not None:
+            self.meter.outcome(error, self.source)
         if error is not None:
             raise error
         return resp
