@@ -29,10 +29,11 @@ from typing import Any
 import pykka
 from loguru import logger
 
+from kalshi_guard.actors.alerter import queue_alert
 from kalshi_guard.actors.base import ActorContext, ExitKind, ExitNotice, HeartbeatBoard, SupervisedActor
 from kalshi_guard.actors.messages import Alert, Halt, Ping, Severity
 from kalshi_guard.actors.peers import ChildHandle, Peers
-from kalshi_guard.config.schema import SupervisorSettings
+from kalshi_guard.config.schema import AlertKind, AlertSettings, SupervisorSettings
 from kalshi_guard.core.gate import TradingGate
 
 EXIT_OK = 0
@@ -342,7 +343,10 @@ class Supervisor:
         if ledger is not None:
             with contextlib.suppress(Exception):
                 ledger.log_activity("KILL_SWITCH", "CRITICAL", reason, {"source": "supervisor"})
-                ledger.enqueue_alert("critical", "supervisor escalation: halting", [("reason", reason)])
+                settings = self.services.get("settings")
+                queue_alert(ledger, settings.alerts if settings is not None else AlertSettings(),
+                            Alert(Severity.CRITICAL, "supervisor escalation: halting", (("reason", reason),),
+                                  kind=AlertKind.KILL_SWITCH))
         self.stop()
 
     def next_deadline(self) -> float | None:

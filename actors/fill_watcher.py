@@ -359,8 +359,12 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
         if coid in self.synced and result.order_status is not None:
             self.synced[coid] = OrderStatus(result.order_status).value
         if result.booked:
-            self.ctx.peers["guardian"].tell(FillBooked(action.trade_id, coid, tracker.request.ticker, action.count,
-                                                       action.yes_price, action.fee, result.realized_pnl))
+            req = tracker.request
+            booked = FillBooked(action.trade_id, coid, req.ticker, action.count, action.yes_price, action.fee,
+                                result.realized_pnl, side=req.outcome.value, action=req.action.value)
+            self.ctx.peers["guardian"].tell(booked)
+            if "alerter" in self.ctx.peers:
+                self.ctx.peers["alerter"].tell(booked)  # the per-trade notice
 
     def _book_untracked(self, msg: Any) -> bool:
         """Book a fill whose order the ledger knows but nobody tracks. False when the order is unknown."""

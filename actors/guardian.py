@@ -187,6 +187,7 @@ class Guardian(SupervisedActor):
             Severity.CRITICAL,
             "kill switch: trading halted",
             (("reason", reason), ("source", source), ("cancel_all", cancelled)),
+            kind="kill_switch",
         )
 
     def _cancel_all(self) -> str:
@@ -212,10 +213,13 @@ class Guardian(SupervisedActor):
                 f"gate reset by {message.source}: {message.reason}",
                 {"from": before.state.value, "previous_reason": before.reason, "source": message.source},
             )
-        self._alert(Severity.WARNING, "kill switch reset: trading resumed", (("reason", message.reason),))
+        self._alert(Severity.WARNING, "kill switch reset: trading resumed", (("reason", message.reason),),
+                    kind="reset")
         return {"state": snap.state.value, "reason": snap.reason, "source": snap.source}
 
-    def _alert(self, severity: Severity, title: str, fields: tuple[tuple[str, str], ...]) -> None:
+    def _alert(
+        self, severity: Severity, title: str, fields: tuple[tuple[str, str], ...], kind: str = "general"
+    ) -> None:
         handle = self.ctx.peers.get("alerter")
         if handle is not None:
-            handle.tell(Alert(severity, title, fields))
+            handle.tell(Alert(severity, title, fields, kind=kind))

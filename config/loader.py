@@ -43,6 +43,7 @@ CREDENTIALS: dict[str, tuple[str, str]] = {
     "control-token": ("control", "token"),
     "discord-webhook-url": ("alerts", "discord_webhook_url"),
     "pagerduty-routing-key": ("alerts", "pagerduty_routing_key"),
+    "alert-webhook-url": ("alerts", "webhook_url"),
     "ledger-url": ("ledger", "url"),
 }
 _PATH_CREDENTIALS = {"kalshi-private-key"}
@@ -336,6 +337,12 @@ def _semantic_problems(s: Settings) -> list[str]:
     if s.alerts.discord_webhook_url is not None:
         problems += _url_problem("alerts.discord_webhook_url", s.alerts.discord_webhook_url.get_secret_value(),
                                  ("http", "https"), secret=True, need_tls=True)
+    if s.alerts.webhook_url is not None:
+        problems += _url_problem("alerts.webhook_url", s.alerts.webhook_url.get_secret_value(),
+                                 ("http", "https"), secret=True, need_tls=True)
+    if s.alerts.backoff_initial_s > s.alerts.backoff_max_s:
+        problems.append(f"alerts.backoff_initial_s: {s.alerts.backoff_initial_s!r} — must be ≤ "
+                        f"alerts.backoff_max_s ({s.alerts.backoff_max_s})")
     problems += _url_problem("alerts.pagerduty_url", s.alerts.pagerduty_url, ("http", "https"),
                              secret=False, need_tls=True)
     if s.control.token is not None and len(s.control.token.get_secret_value()) < MIN_TOKEN_LEN:

@@ -1,31 +1,30 @@
-"""Ledger part: the alert outbox, with delivery state per channel (discord, pagerduty).
+"""Ledger part: the alert outbox, with delivery state per channel.
 
 An alert is one ``alert_outbox`` row plus one ``alert_delivery`` row per channel, so a Discord success never
 hides a PagerDuty failure. A delivery is ``PENDING`` → ``SENT``, or ``FAILED`` (retried from
 ``next_attempt_at``) until ``max_attempts`` failures are recorded, then ``GIVEN_UP`` (never retried).
+Which channels an alert goes to is the caller's choice (the alerter routes by configuration); the ledger
+only keeps the rows. Fields whose name starts with ``_`` are metadata for the channels (``_kind``,
+``_incident``), never shown to people.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kalshi_guard.core.errors import LedgerError
 from kalshi_guard.ledger.activity import ActivityMixin
 from kalshi_guard.ledger.records import DeliveryStatus, OutboxAlert
-from kalshi_guard.ledger.schema import AlertRow, DeliveryRow
+from kalshi_guard.ledger.schema import ActivityRow, AlertRow, DeliveryRow, FillRow
 from kalshi_guard.ledger.types import to_utc
 
-CHANNELS = ("discord", "pagerduty")
 DEFAULT_MAX_ATTEMPTS = 10
 _ERROR_LIMIT = 500
-
-
-def default_channels(severity: str) -> tuple[str, ...]:
-    """Discord for every alert; PagerDuty too when the severity is ``critical``."""
-    return CHANNELS if str(severity).lower() == "critical" else ("discord",)
+_CHANNEL_LEN = 32
+_INCIDENT_SCAN = 500  # newest outbox rows looked at for the open incident
 
 
 class OutboxMixin(ActivityMixin):
@@ -38,17 +37,18 @@ class OutboxMixin(ActivityMixin):
         fields: Sequence[tuple[str, str]],
         dedup_key: str | None = None,
         *,
-        channels: Sequence[str] | None = None,
+        channels: Sequence[str],
     ) -> int:
-        """Put an alert in the outbox for each channel (default: :func:`default_channels`) and return its id.
+        """Put an alert in the outbox for each of ``channels`` and return its id.
 
         With a ``dedup_key`` already held by an alert still pending or failing on some channel, nothing is
-        added and that alert's id is returned. Raises ``LedgerError`` (nothing written) for an unknown
-        channel, no channel, or a database failure.
+        added and that alert's id is returned. Raises ``LedgerError`` (nothing written) for no channel, a
+        channel name that is empty or longer than 32 characters, or a database failure.
         """
-        chans = tuple(dict.fromkeys(channels if channels is not None else default_channels(severity)))
-        if not chans or any(c not in CHANNELS for c in chans):
-            raise LedgerError(f"alert channels must be a non-empty subset of {CHANNELS}, got {chans}")
+        chans = tuple(dict.fromkeys(str(c) for c in channels))
+        if not chans or any(not c or len(c) > _CHANNEL_LEN for c in chans):
+            raise LedgerError(f"alert channels must be non-empty names of at most {_CHANNEL_LEN} characters, "
+                              f"got {chans}")
         pairs = [[str(k), str(v)] for k, v in fields]
         with self._write("enqueue_alert") as s:
             now = self._now()
@@ -113,6 +113,37 @@ class OutboxMixin(ActivityMixin):
             row.attempts += 1
             row.sent_at = self._now()
 
+    def mark_alerts_sent(self, alert_ids: Sequence[int], channel: str) -> None:
+        """Record that ``channel`` delivered every alert of ``alert_ids`` (one message), in one transaction.
+
+        Deliveries already SENT or GIVEN_UP are left as they are. Raises ``LedgerError`` for an unknown
+        delivery or a database failure (then nothing is recorded, and the alerts are sent again: at least once).
+        """
+        with self._write("mark_alerts_sent") as s:
+            now = self._now()
+            for alert_id in alert_ids:
+                row = self._delivery(s, alert_id, channel)
+                if row.status in (DeliveryStatus.SENT.value, DeliveryStatus.GIVEN_UP.value):
+                    continue
+                row.status = DeliveryStatus.SENT.value
+                row.attempts += 1
+                row.sent_at = now
+
+    def open_incident(self) -> str | None:
+        """The ``_incident`` of the newest alert that opened one, unless an alert of kind ``reset`` came after.
+
+        Looks at the newest 500 outbox rows. Raises ``LedgerError`` when the database cannot be read.
+        """
+        q = select(AlertRow.fields).order_by(AlertRow.id.desc()).limit(_INCIDENT_SCAN)
+        with self._read("open_incident") as s:
+            for fields in s.scalars(q):
+                meta = {str(k): str(v) for k, v in fields if str(k).startswith("_")}
+                if meta.get("_kind") == "reset":
+                    return None
+                if meta.get("_incident"):
+                    return meta["_incident"]
+        return None
+
     def mark_alert_failed(
         self,
         alert_id: int,
@@ -148,3 +179,16 @@ class OutboxMixin(ActivityMixin):
         with self._read("alert_delivery") as s:
             rows = s.scalars(select(DeliveryRow).where(DeliveryRow.alert_id == alert_id))
             return {r.channel: (DeliveryStatus(r.status), r.attempts, r.last_error) for r in rows}
+
+    def day_counts(self, day: date) -> tuple[int, int]:
+        """``(fills, kill-switch events)`` booked in the UTC ``day`` (for the daily summary).
+
+        Raises ``LedgerError`` when the database cannot be read.
+        """
+        start = datetime.combine(day, time(0), tzinfo=UTC)
+        end = start + timedelta(days=1)
+        with self._read("day_counts") as s:
+            fills = s.scalar(select(func.count(FillRow.id)).where(FillRow.ts >= start, FillRow.ts < end))
+            stops = s.scalar(select(func.count(ActivityRow.id)).where(
+                ActivityRow.category == "KILL_SWITCH", ActivityRow.at >= start, ActivityRow.at < end))
+        return int(fills or 0), int(stops or 0)
