@@ -162,6 +162,7 @@ class ChannelWorker:
             self._disable(attempt)
             return 0.0
         if attempt.outcome is Outcome.DROP:
+            self.log.error("{} refused alert(s) {} for good: {}", name, ids, attempt.detail)
             for alert_id in ids:
                 self.ledger.mark_alert_failed(alert_id, name, attempt.detail, self.clock(), max_attempts=1)
             self._singles.difference_update(ids)

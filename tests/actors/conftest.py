@@ -190,8 +190,9 @@ class DiscordStandIn(StandIn):
         self.channel.events.append(now)
         self.accepted.append(now)
         left, reset = self.webhook.room(now)
+        reset = math.ceil(reset * 1000) / 1000 + 0.001
         bucket = {"X-RateLimit-Limit": str(self.webhook.limit), "X-RateLimit-Remaining": str(left),
-                  "X-RateLimit-Reset-After": f"{math.ceil(reset * 1000) / 1000 + 0.001:.3f}", "X-RateLimit-Bucket": "standin-bucket"}
+                  "X-RateLimit-Reset-After": f"{reset:.3f}", "X-RateLimit-Bucket": "standin-bucket"}
         if legacy or "wait=true" not in query:
             return 204, bucket, None
         return 200, bucket, {"id": str(len(self.accepted)), "embeds": body.get("embeds", [])}
@@ -225,7 +226,7 @@ class PagerDutyStandIn(StandIn):
     """PagerDuty Events v2 ``/v2/enqueue``: validates the event (400 ``invalid event``), 202 with the
     dedup_key, 120 events per 60 s per routing key (429), incidents opened and resolved by dedup_key."""
 
-    ROUTING_KEY = "PLANTEDroutingKEY0123456789abcdef"  # 32 characters
+    ROUTING_KEY = "PLANTEDroutingKEY0123456789abcde"  # 32 characters
 
     def __init__(self, scale: float = 1.0) -> None:
         super().__init__()

@@ -92,7 +92,7 @@ class TestDiscordBurst:
     def test_oversized_alerts_fit_the_6000_total(self, standins, ledger):
         """Ten alerts with huge fields are split or trimmed so that no message breaks an embed limit."""
         discord = standins("discord")
-        for i in range(10):
+        for _ in range(10):
             ledger.enqueue_alert("warning", "t" * 300, [(f"f{j}", "v" * 2000) for j in range(30)], channels=["discord"])
         w = worker_for(DiscordChannel(discord.url), ledger)
         assert discord.wait_for(lambda s: len(s.embeds()) == 10)
@@ -101,7 +101,7 @@ class TestDiscordBurst:
         assert undelivered(ledger, "discord") == 0
 
 
-def DiscordStandInToken(discord) -> str:  # noqa: N802 - reads as the thing it names
+def DiscordStandInToken(discord) -> str:
     return discord.TOKEN
 
 
