@@ -23,7 +23,8 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -52,9 +53,12 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model class inside an annotation (``X``, ``X | None``), or None."""
+    """The pydantic model class inside an annotation (``X``, ``X | None``), or None (also for a
+    collection of models such as ``tuple[X, ...]``: that is one leaf setting)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if get_origin(annotation) not in (Union, UnionType):
+        return None
     for arg in get_args(annotation):
         found = _model_of(arg)
         if found is not None:
