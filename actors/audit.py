@@ -10,6 +10,7 @@ names the writer); fills carry ``fill_watcher``. Logging never raises into the c
 
 from __future__ import annotations
 
+import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -45,22 +46,18 @@ def order_record(
         "outcome": _s(outcome), "action": _s(action), "count": _s(count), "price": _s(price),
         "status": status, "reason": reason or "", "latency_ms": latency_ms,
     }
-    try:
+    with contextlib.suppress(Exception):  # an audit line must never fail an order
         logger.bind(actor=ORDER_ACTOR, **fields).info(
             "ORDER {} {} {} {} {} {} @ {}{}{}", status, fields["client_order_id"], ticker, fields["action"],
             fields["count"], fields["outcome"], fields["price"], f" reason={reason}" if reason else "",
             f" latency={latency_ms}ms" if latency_ms is not None else "",
         )
-    except Exception:  # noqa: S110 - an audit line must never fail an order
-        pass
 
 
 def fill_record(actor: str, *, trade_id: str, client_order_id: str, ticker: str, side: str, count: Any,
                 price: Any, fee: Any) -> None:
     """Log one booked fill (``FILL`` record)."""
-    try:
+    with contextlib.suppress(Exception):  # an audit line must never fail a booking
         logger.bind(actor=actor, audit="fill", trade_id=trade_id, client_order_id=client_order_id, ticker=ticker,
                     side=side, count=_s(count), price=_s(price), fee=_s(fee), status="FILL").info(
             "FILL {} {} {} {} @ {} fee {}", client_order_id, ticker, side, _s(count), _s(price), _s(fee))
-    except Exception:  # noqa: S110 - an audit line must never fail a booking
-        pass
