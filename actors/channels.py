@@ -72,7 +72,7 @@ class AlertChannel(ABC):
         self.url = url
         self.clock = clock
         self._secrets = [s for s in (url, *secrets) if s]
-        self._client = httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=False)
+        self._client = httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=False, trust_env=False)
         self.blocked_until = 0.0  # a rate-limit bucket told us to wait (clock seconds)
 
     # -- to implement -------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "stop": "kalshi_guard.control.cmd_ops",
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
+    "activity": "kalshi_guard.control.activity",
+    "test-alert": "kalshi_guard.control.test_alert",
 }
 
 

@@ -239,11 +239,12 @@ class Daemon:
 
         token = resolve_token(self.settings, state)
         register_secret(token)
+        from kalshi_guard.control.activity import activity_routes
         from kalshi_guard.control.order_routes import order_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=order_routes(self.trading),
+            extra_routes=[*order_routes(self.trading), *activity_routes(self.ledger)],
         )
         self._server.start()
 

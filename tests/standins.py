@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
-
 
 @dataclass
 class Seen:
@@ -299,22 +297,3 @@ class WebhookStandIn(StandIn):
         if self.fail_next:
             return self.fail_next.popleft(), {}, {"error": "injected"}
         return (200, {}, {"ok": True}) if isinstance(body, dict) else (400, {}, {"error": "not JSON"})
-
-
-# -- fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def standins():
-    """A factory of started stand-ins (``standins("discord", scale=0.01)``), stopped after the test."""
-    made: list[StandIn] = []
-    kinds = {"discord": DiscordStandIn, "pagerduty": PagerDutyStandIn, "webhook": WebhookStandIn}
-
-    def make(kind: str, **kwargs: Any) -> Any:
-        s = kinds[kind](**kwargs).start()
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.stop()
