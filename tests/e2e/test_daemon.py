@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,9 +58,12 @@ class TestEmergencyStop:
         d.wait_notify("gate=HALTED")
         assert d.status()["gate"]["source"] == "signal"
 
-    def test_sigusr1_halts_every_trading_actor_and_is_audited(self, daemon_factory: Callable[..., Daemon]) -> None:
-        """SIGUSR1 closes the gate, every trading actor receives Halt, and a KILL_SWITCH row is written."""
-        d = daemon_factory()
+    def test_sigusr1_halts_every_trading_actor_and_is_audited(self, daemon_factory: Callable[..., Daemon],
+                                                               standins: Callable[..., Any]) -> None:
+        """SIGUSR1 closes the gate, every trading actor receives Halt, a KILL_SWITCH row is written and the
+        kill-switch alert reaches Discord."""
+        discord = standins("discord")
+        d = daemon_factory(KALSHI_GUARD_ALERTS__DISCORD_WEBHOOK_URL=discord.url)
         d.start()
         d.wait_ready()
         assert d.status()["gate"]["state"] == "ACTIVE"
@@ -75,8 +79,7 @@ class TestEmergencyStop:
             assert rows, "a KILL_SWITCH row is written"
             assert set(rows[0].details["halted"]) == TRADING
             assert rows[0].details["cancel_all"] == "ok"
-            wait_until(lambda: any("kill switch" in a.title for a in led.due_alerts("discord", now=4e9, limit=50)),
-                       what="a kill-switch alert in the outbox (queued by the alerter after the row)")
+            assert discord.wait_for(lambda s: any("kill switch" in e["title"] for e in s.embeds()), timeout=30)
         finally:
             led.close()
         assert d.proc is not None
