@@ -3,8 +3,10 @@
 Routing is configuration (``alerts.routes``: severity and kind → channels); the ledger only keeps the
 outbox rows. Delivery runs on one worker thread per configured channel (``actors.delivery``), owned by
 this actor and started/stopped with it, so a burst of alerts never blocks the actor that raised them nor
-this one. An alert is in the outbox before anyone is told about it: one undelivered at a crash is
-delivered after the restart.
+this one. Alerts reach the outbox as soon as the alerter's mailbox is drained (a burst in one
+transaction, and at the latest at the next heartbeat); from there one undelivered at a crash is
+delivered after the restart. An alert still in the mailbox at a ``kill -9`` is lost with it, as is any
+message in flight between actors.
 
 PagerDuty incidents: a CRITICAL alert joins the open incident (``_incident``, one stable ``dedup_key``
 until the reset) or opens a new one; an alert of kind ``reset`` carries the open incident so that
@@ -20,6 +22,7 @@ alerts are only logged.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,16 +30,19 @@ from kalshi_guard.actors.base import SupervisedActor
 from kalshi_guard.actors.delivery import ChannelWorker, build_channels
 from kalshi_guard.actors.messages import Alert, FillBooked, Severity
 from kalshi_guard.config.schema import AlertKind, AlertSettings
+from kalshi_guard.ledger.outbox import QueuedAlert
 
 _LEVEL = {Severity.INFO: "INFO", Severity.WARNING: "WARNING", Severity.CRITICAL: "CRITICAL"}
 DIGEST_MAX_LINES = 20
+FLUSH_MAX = 200  # alerts written to the outbox in one transaction at most
+_UNKNOWN = object()
 
 
-def queue_alert(ledger: Any, cfg: AlertSettings, alert: Alert) -> int | None:
-    """Route ``alert`` by configuration and put it in the outbox; returns its id (None: no channel).
+def prepare_alert(alert: Alert, cfg: AlertSettings, incident: Callable[[], str | None]) -> QueuedAlert | None:
+    """The outbox row of ``alert`` routed by ``cfg`` (None: no channel takes it).
 
-    CRITICAL alerts carry the open incident (a new one when none is open); a reset carries the one it
-    resolves. Raises ``LedgerError`` when the ledger cannot write (nothing queued).
+    CRITICAL alerts carry the open incident (``incident()``; a new key when none is open); a reset
+    carries the one it resolves.
     """
     kind = alert.kind if alert.kind in set(AlertKind) else AlertKind.GENERAL
     channels = cfg.channels_for(alert.severity.value, kind)
@@ -44,13 +50,19 @@ def queue_alert(ledger: Any, cfg: AlertSettings, alert: Alert) -> int | None:
         return None
     meta = [("_kind", str(kind))]
     if alert.severity is Severity.CRITICAL:
-        meta.append(("_incident", ledger.open_incident() or f"kalshi-guard-{uuid.uuid4().hex[:16]}"))
+        meta.append(("_incident", incident() or f"kalshi-guard-{uuid.uuid4().hex[:16]}"))
     elif kind == AlertKind.RESET:
-        incident = ledger.open_incident()
-        if incident:
-            meta.append(("_incident", incident))
-    return int(ledger.enqueue_alert(alert.severity.value, alert.title, [*alert.fields, *meta], alert.dedup_key,
-                                    channels=channels))
+        open_key = incident()
+        if open_key:
+            meta.append(("_incident", open_key))
+    return QueuedAlert(alert.severity.value, alert.title, (*alert.fields, *meta), alert.dedup_key, channels)
+
+
+def queue_alert(ledger: Any, cfg: AlertSettings, alert: Alert) -> int | None:
+    """Route ``alert`` and put it in the outbox at once; its id (None: no channel). For callers outside the
+    alerter (the supervisor's escalation). Raises ``LedgerError`` when the ledger cannot write."""
+    row = prepare_alert(alert, cfg, ledger.open_incident)
+    return None if row is None else ledger.enqueue_alerts([row])[0]
 
 
 class Alerter(SupervisedActor):
@@ -66,6 +78,8 @@ class Alerter(SupervisedActor):
         self._digest: list[FillBooked] = []
         self._digest_due = self.ctx.clock() + self.cfg.digest_minutes * 60
         self._summarised = self._last_summary()
+        self._rows: list[QueuedAlert] = []
+        self._incident: Any = _UNKNOWN
         if self.ledger is None:
             return
         extra = self.ctx.services.get("alert_transport")  # tests: an httpx transport for the channels
@@ -76,22 +90,33 @@ class Alerter(SupervisedActor):
             worker.start()
 
     def teardown(self) -> None:
-        """Stop the workers (each within its request timeout). Undelivered alerts stay in the outbox."""
+        """Write held alerts, stop the workers (each within its request timeout). Undelivered alerts stay
+        in the outbox."""
+        if getattr(self, "_rows", None):
+            self._flush()
         for worker in getattr(self, "workers", {}).values():
             worker.stop()
 
     def handle(self, message: Any) -> Any:
-        """Queue an alert, or note a booked fill. A ledger failure is logged (the alert still reaches the log)."""
+        """Queue an alert, or note a booked fill. A ledger failure is logged (the alert still reaches the log).
+
+        Alerts are written to the outbox together: when the mailbox holds no more messages (a burst costs
+        one transaction, not one per alert), at ``FLUSH_MAX`` alerts, or at the next heartbeat.
+        """
         if isinstance(message, FillBooked):
             self._trade(message)
-            return None
-        if not isinstance(message, Alert):
+        elif isinstance(message, Alert):
+            self._queue(message)
+        else:
+            self._flush()
             return super().handle(message)
-        self._queue(message)
+        if len(self._rows) >= FLUSH_MAX or self.actor_inbox.empty():
+            self._flush()
         return None
 
     def on_tick(self) -> None:
         """Flush a due trade digest; queue the daily summary once a UTC day has ended."""
+        self._flush()
         now = self.ctx.clock()
         if self._digest and now >= self._digest_due:
             self._flush_digest()
@@ -101,6 +126,7 @@ class Alerter(SupervisedActor):
             yesterday = datetime.fromtimestamp(now, UTC).date() - timedelta(days=1)
             if self._summarised < yesterday:
                 self._summary(self._summarised + timedelta(days=1))
+        self._flush()
 
     # -- alerts -------------------------------------------------------------------------------------
 
@@ -110,14 +136,36 @@ class Alerter(SupervisedActor):
         self.sent += 1
         if self.ledger is None:
             return
-        try:
-            alert_id = queue_alert(self.ledger, self.cfg, alert)
-        except Exception as exc:
-            self.log.error("could not queue alert in the ledger: {!r}", exc)
+        row = prepare_alert(alert, self.cfg, self._open_incident)
+        if row is None:
             return
-        if alert_id is not None:
-            for worker in self.workers.values():
-                worker.wake()
+        for key, value in row.fields:
+            if key == "_incident":
+                self._incident = None if alert.kind == AlertKind.RESET else value
+        self._rows.append(row)
+
+    def _open_incident(self) -> str | None:
+        if self._incident is _UNKNOWN:
+            try:
+                self._incident = self.ledger.open_incident()
+            except Exception as exc:
+                self.log.error("could not read the open incident: {!r}", exc)
+                return None
+        return self._incident  # type: ignore[return-value]
+
+    def _flush(self) -> None:
+        """Write the held alerts to the outbox in one transaction and wake the workers."""
+        if not self._rows:
+            return
+        rows, self._rows = self._rows, []
+        try:
+            self.ledger.enqueue_alerts(rows)
+        except Exception as exc:
+            self.log.error("could not queue {} alert(s) in the ledger: {!r}", len(rows), exc)
+            self._incident = _UNKNOWN
+            return
+        for worker in self.workers.values():
+            worker.wake()
 
     # -- trade notices and the daily summary ----------------------------------------------------------
 

@@ -11,7 +11,9 @@ only keeps the rows. Fields whose name starts with ``_`` are metadata for the ch
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -25,6 +27,17 @@ DEFAULT_MAX_ATTEMPTS = 10
 _ERROR_LIMIT = 500
 _CHANNEL_LEN = 32
 _INCIDENT_SCAN = 500  # newest outbox rows looked at for the open incident
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedAlert:
+    """One alert for :meth:`OutboxMixin.enqueue_alerts`."""
+
+    severity: str
+    title: str
+    fields: tuple[tuple[str, str], ...]
+    dedup_key: str | None
+    channels: tuple[str, ...]
 
 
 class OutboxMixin(ActivityMixin):
@@ -45,33 +58,47 @@ class OutboxMixin(ActivityMixin):
         added and that alert's id is returned. Raises ``LedgerError`` (nothing written) for no channel, a
         channel name that is empty or longer than 32 characters, or a database failure.
         """
-        chans = tuple(dict.fromkeys(str(c) for c in channels))
-        if not chans or any(not c or len(c) > _CHANNEL_LEN for c in chans):
-            raise LedgerError(f"alert channels must be non-empty names of at most {_CHANNEL_LEN} characters, "
-                              f"got {chans}")
-        pairs = [[str(k), str(v)] for k, v in fields]
-        with self._write("enqueue_alert") as s:
+        return self.enqueue_alerts([QueuedAlert(severity, title, tuple(fields), dedup_key, tuple(channels))])[0]
+
+    def enqueue_alerts(self, alerts: Sequence[QueuedAlert]) -> list[int]:
+        """:meth:`enqueue_alert` for many alerts in one transaction (a burst costs one commit); their ids.
+
+        Raises ``LedgerError`` (nothing written at all) as :meth:`enqueue_alert` does for any of them.
+        """
+        for a in alerts:
+            chans = tuple(dict.fromkeys(str(c) for c in a.channels))
+            if not chans or any(not c or len(c) > _CHANNEL_LEN for c in chans):
+                raise LedgerError(f"alert channels must be non-empty names of at most {_CHANNEL_LEN} characters, "
+                                  f"got {chans}")
+        ids: list[int] = []
+        with self._write("enqueue_alerts") as s:
             now = self._now()
-            if dedup_key is not None:
-                existing = s.scalar(
-                    select(AlertRow.id)
-                    .join(DeliveryRow, DeliveryRow.alert_id == AlertRow.id)
-                    .where(
-                        AlertRow.dedup_key == dedup_key,
-                        DeliveryRow.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]),
-                    )
-                    .order_by(AlertRow.id)
-                    .limit(1)
+            for a in alerts:
+                ids.append(self._enqueue_in(s, now, a))
+        return ids
+
+    def _enqueue_in(self, s: Any, now: datetime, a: QueuedAlert) -> int:
+        if a.dedup_key is not None:
+            existing = s.scalar(
+                select(AlertRow.id)
+                .join(DeliveryRow, DeliveryRow.alert_id == AlertRow.id)
+                .where(
+                    AlertRow.dedup_key == a.dedup_key,
+                    DeliveryRow.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]),
                 )
-                if existing is not None:
-                    return int(existing)
-            row = AlertRow(created_at=now, severity=str(severity), title=title, fields=pairs, dedup_key=dedup_key)
-            s.add(row)
-            s.flush()
-            for c in chans:
-                s.add(DeliveryRow(alert_id=row.id, channel=c, status=DeliveryStatus.PENDING.value, attempts=0,
-                                  next_attempt_at=now, last_error=None, sent_at=None))
-            return row.id
+                .order_by(AlertRow.id)
+                .limit(1)
+            )
+            if existing is not None:
+                return int(existing)
+        pairs = [[str(k), str(v)] for k, v in a.fields]
+        row = AlertRow(created_at=now, severity=str(a.severity), title=a.title, fields=pairs, dedup_key=a.dedup_key)
+        s.add(row)
+        s.flush()
+        for c in dict.fromkeys(str(c) for c in a.channels):
+            s.add(DeliveryRow(alert_id=row.id, channel=c, status=DeliveryStatus.PENDING.value, attempts=0,
+                              next_attempt_at=now, last_error=None, sent_at=None))
+        return int(row.id)
 
     def due_alerts(self, channel: str, now: float | datetime, limit: int = 50) -> list[OutboxAlert]:
         """Alerts pending or failed on ``channel`` whose next attempt is due at ``now``, oldest first.

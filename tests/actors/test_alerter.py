@@ -161,7 +161,7 @@ CHILD = textwrap.dedent("""
     from pydantic import SecretStr
     from kalshi_guard.actors.alerter import Alerter
     from kalshi_guard.actors.base import ActorContext, HeartbeatBoard
-    from kalshi_guard.actors.messages import Alert, Severity
+    from kalshi_guard.actors.messages import Alert, Ping, Severity
     from kalshi_guard.actors.peers import Peers
     from kalshi_guard.config.schema import AlertSettings, Settings
     from kalshi_guard.core.gate import TradingGate
@@ -177,7 +177,7 @@ CHILD = textwrap.dedent("""
     ref = Alerter.start(ctx)
     for i in range(50):
         ref.tell(Alert(Severity.WARNING, f"crash {i}", ()))
-    ref.proxy().sent.get(timeout=30)  # an ask after the tells: all 50 are in the outbox
+    ref.ask(Ping(0), timeout=30)  # a heartbeat after the tells: all 50 are in the outbox
     print("queued", flush=True)
     sys.stdin.read()
 """)

@@ -1,0 +1,149 @@
+"""Benchmark: order confirmation latency during a 1,000-alert burst, beside the same without alerts.
+
+Run: ``.venv/bin/python bench/bench_alerts.py`` (about half a minute). Every figure is printed beside its goal.
+
+The exchange is ``kalshi-guard sim`` in its own process (as in ``bench_orders.py``); the pipeline is the
+five real actors under the real supervisor on a real SQLite ledger, with the alerter delivering to a
+loopback Discord stand-in (the tests' ``tests/standins.py``) that enforces Discord's limits; its windows are
+scaled to 1/50 (5 per 40 ms, 30 per 1.2 s) so that the whole burst is delivered while the orders run —
+the worst case for the order path (the real limits would spread the same work over minutes).
+
+One bot sends IOC YES buys that fill at once, one after another, and times each ``place_and_confirm``
+(request → FILLED confirmation, fills booked). Passes alternate — quiet, burst, quiet, burst — so that the
+machine's drift hits both alike. In a burst pass, 1,000 alerts are told to the alerter from another thread
+when the pass starts (a third of them CRITICAL, a PagerDuty-free configuration: Discord only). Goal: the
+burst passes' median latency within 10 % of the quiet passes' (p90 printed for information), and every
+alert delivered.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_orders import Asks, SimProcess, pct, verdict  # noqa: E402
+from loguru import logger  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
+
+from kalshi_guard.actors.facade import TradingFacade  # noqa: E402
+from kalshi_guard.actors.messages import Alert, Severity  # noqa: E402
+from kalshi_guard.config.schema import AlertSettings, Settings  # noqa: E402
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs  # noqa: E402
+from kalshi_guard.core.gate import TradingGate  # noqa: E402
+from kalshi_guard.exchange.endpoints import make_client, make_stream  # noqa: E402
+from kalshi_guard.ledger import Ledger  # noqa: E402
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS  # noqa: E402
+from kalshi_guard.supervisor import Supervisor  # noqa: E402
+
+N_ORDERS = 150  # per pass
+PASSES = 4  # quiet, burst, quiet, burst
+N_ALERTS = 1000
+SCALE = 0.02
+
+
+def load_standins() -> Any:
+    path = Path(__file__).resolve().parents[1] / "tests" / "standins.py"
+    spec = importlib.util.spec_from_file_location("bench_standins", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(sim: SimProcess, ledger_path: Path, webhook_url: str) -> tuple[Supervisor, Ledger, TradingFacade]:
+    base = Settings()
+    big = Decimal("1000000")
+    limits = base.limits.model_copy(update={
+        "max_orders_per_s": 10000.0, "max_open_orders": 100000, "max_daily_loss": big, "max_order_loss": big,
+        "max_market_exposure": big, "max_event_exposure": big, "max_total_exposure": big,
+        "max_balance_drop": Decimal(1), "max_consecutive_losses": 1000, "api_error_min_calls": 10000,
+    })
+    alerts = AlertSettings(discord_webhook_url=SecretStr(webhook_url), trade_notices="none", daily_summary=False)
+    settings = base.model_copy(update={"exchange": sim.exchange, "limits": limits, "alerts": alerts})
+    ledger = Ledger.open(f"sqlite:///{ledger_path}")
+    gate = TradingGate(persist=ledger.save_gate)
+    ex, key = settings.exchange, sim.key
+    services = {"ledger": ledger, "settings": settings, "exchange_factory": lambda _n: make_client(ex, key),
+                "stream_factory": lambda on_m, on_e: make_stream(ex, key, on_m, on_e)}
+    sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+    sup.start()
+    gate.mark_ready()
+    return sup, ledger, TradingFacade(sup.peers, ledger, lambda: settings)
+
+
+def one_pass(trading: TradingFacade, asks: Asks) -> list[float]:
+    out = []
+    for i in range(N_ORDERS):
+        t = DEFAULT_TICKERS[i % len(DEFAULT_TICKERS)]
+        t0 = time.perf_counter()
+        conf = trading.place_and_confirm(t, "yes", "buy", "1", asks.limit(t), "ioc", wait_s=60)
+        if conf.status.value == "FILLED":
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def main() -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    standins = load_standins()
+    discord = standins.DiscordStandIn(scale=SCALE).start()
+    with tempfile.TemporaryDirectory() as tmpname:
+        tmp = Path(tmpname)
+        sim = SimProcess(tmp, liquidity_interval=0.5)
+        sup, ledger, trading = build(sim, tmp / "ledger.sqlite", discord.url)
+        try:
+            asks = Asks(sim)
+            one_pass(trading, asks)  # warm-up
+            quiet: list[float] = []
+            burst: list[float] = []
+            sent = 0
+            for k in range(PASSES):
+                if k % 2 == 0:
+                    quiet += one_pass(trading, asks)
+                    continue
+                alerter = sup.peers["alerter"]
+
+                def fire(base: int = sent) -> None:
+                    for i in range(N_ALERTS):
+                        sev = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)[i % 3]
+                        alerter.tell(Alert(sev, f"burst {base + i}", (("ticker", DEFAULT_TICKERS[i % 3]),)))
+
+                thread = threading.Thread(target=fire, name="alert-burst")
+                thread.start()
+                burst += one_pass(trading, asks)
+                thread.join()
+                sent += N_ALERTS
+                done = discord.wait_for(lambda s, n=sent: len(s.embeds()) >= n, timeout=120)
+                print(f"burst pass {k // 2 + 1}: {N_ALERTS} alerts delivered: {done} "
+                      f"({len(discord.messages())} Discord messages so far)")
+            asks.stop.set()
+        finally:
+            sup.stop()
+            ledger.close()
+            sim.close()
+            discord.stop()
+    q50, b50 = statistics.median(quiet), statistics.median(burst)
+    ratio = b50 / q50
+    print(f"confirmation latency without alerts: p50 {q50:6.2f} ms  p90 {pct(quiet, 0.9):6.2f} ms  ({len(quiet)} orders)")
+    print(f"confirmation latency during burst:   p50 {b50:6.2f} ms  p90 {pct(burst, 0.9):6.2f} ms  ({len(burst)} orders)")
+    print(f"burst / quiet p50: {ratio:.3f}   goal ≤ 1.10   {verdict(ratio <= 1.10)}")
+    statuses = {s.status for s in discord.seen}
+    print(f"Discord answers: {sorted(statuses)} (goal: only 200 and 429), 429s {discord.hidden_429 + discord.bucket_429}, "
+          f"max per 2 s window {discord.max_in_window(discord.webhook.span)} (≤ 5), "
+          f"max per 60 s window {discord.max_in_window(discord.channel.span)} (≤ 30)")
+
+
+if __name__ == "__main__":
+    main()
