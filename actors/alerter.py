@@ -34,7 +34,7 @@ from kalshi_guard.ledger.outbox import QueuedAlert
 
 _LEVEL = {Severity.INFO: "INFO", Severity.WARNING: "WARNING", Severity.CRITICAL: "CRITICAL"}
 DIGEST_MAX_LINES = 20
-FLUSH_MAX = 200  # alerts written to the outbox in one transaction at most
+FLUSH_MAX = 100  # alerts written to the outbox in one transaction at most
 _UNKNOWN = object()
 
 

@@ -4,21 +4,26 @@ Run: ``.venv/bin/python bench/bench_alerts.py`` (about half a minute). Every fig
 
 The exchange is ``kalshi-guard sim`` in its own process (as in ``bench_orders.py``); the pipeline is the
 five real actors under the real supervisor on a real SQLite ledger, with the alerter delivering to a
-loopback Discord stand-in (the tests' ``tests/standins.py``) that enforces Discord's limits; its windows are
-scaled to 1/50 (5 per 40 ms, 30 per 1.2 s) so that the whole burst is delivered while the orders run —
-the worst case for the order path (the real limits would spread the same work over minutes).
+loopback Discord stand-in (the tests' ``tests/standins.py``, in its own process as Discord is not in ours)
+that enforces Discord's limits (5 requests per 2 s, 30 per 60 s).
 
 One bot sends IOC YES buys that fill at once, one after another, and times each ``place_and_confirm``
 (request → FILLED confirmation, fills booked). Passes alternate — quiet, burst, quiet, burst — so that the
 machine's drift hits both alike. In a burst pass, 1,000 alerts are told to the alerter from another thread
 when the pass starts (a third of them CRITICAL, a PagerDuty-free configuration: Discord only). Goal: the
-burst passes' median latency within 10 % of the quiet passes' (p90 printed for information), and every
-alert delivered.
+burst passes' median latency within 10 % of the quiet passes' (p90 printed for information).
+
+With Discord's real limits (the default) delivering 2,000 alerts takes minutes (30 messages a minute); the
+bench reports how many were delivered while it ran, and the tests show that every one arrives. With
+``BENCH_ALERTS_SCALE=0.02`` the stand-in's windows shrink fifty-fold, so that the whole burst is
+delivered during the orders: 50 times denser delivery work than Discord allows, printed for information.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -30,24 +35,42 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_orders import Asks, SimProcess, pct, verdict  # noqa: E402
-from loguru import logger  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
+from bench_orders import Asks, SimProcess, pct, verdict
+from loguru import logger
+from pydantic import SecretStr
 
-from kalshi_guard.actors.facade import TradingFacade  # noqa: E402
-from kalshi_guard.actors.messages import Alert, Severity  # noqa: E402
-from kalshi_guard.config.schema import AlertSettings, Settings  # noqa: E402
-from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs  # noqa: E402
-from kalshi_guard.core.gate import TradingGate  # noqa: E402
-from kalshi_guard.exchange.endpoints import make_client, make_stream  # noqa: E402
-from kalshi_guard.ledger import Ledger  # noqa: E402
-from kalshi_guard.simulator.markets import DEFAULT_TICKERS  # noqa: E402
-from kalshi_guard.supervisor import Supervisor  # noqa: E402
+from kalshi_guard.actors.facade import TradingFacade
+from kalshi_guard.actors.messages import Alert, Severity
+from kalshi_guard.config.schema import AlertSettings, Settings
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.core.gate import TradingGate
+from kalshi_guard.exchange.endpoints import make_client, make_stream
+from kalshi_guard.ledger import Ledger
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.supervisor import Supervisor
 
 N_ORDERS = 150  # per pass
 PASSES = 4  # quiet, burst, quiet, burst
 N_ALERTS = 1000
-SCALE = 0.02
+SCALE = float(os.environ.get("BENCH_ALERTS_SCALE", "1.0"))
+
+
+def standin_process(conn: Any) -> None:
+    """The Discord stand-in in its own process (the real Discord is not in ours): sends its URL, then
+    answers ``("embeds", n)`` (wait until n embeds arrived) and ``("report",)``."""
+    discord = load_standins().DiscordStandIn(scale=SCALE).start()
+    conn.send(discord.url)
+    while True:
+        cmd = conn.recv()
+        if cmd[0] == "embeds":  # wait up to cmd[2] s for cmd[1] embeds; answer (embeds, messages)
+            discord.wait_for(lambda s, n=cmd[1]: len(s.embeds()) >= n, timeout=cmd[2])
+            conn.send((len(discord.embeds()), len(discord.messages())))
+        elif cmd[0] == "report":
+            conn.send(({s.status for s in discord.seen}, discord.hidden_429 + discord.bucket_429,
+                       discord.max_in_window(discord.webhook.span), discord.max_in_window(discord.channel.span)))
+        else:
+            discord.stop()
+            return
 
 
 def load_standins() -> Any:
@@ -97,12 +120,15 @@ def main() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
-    standins = load_standins()
-    discord = standins.DiscordStandIn(scale=SCALE).start()
+    ctx = multiprocessing.get_context("spawn")
+    conn, child = ctx.Pipe()
+    proc = ctx.Process(target=standin_process, args=(child,), daemon=True)
+    proc.start()
+    url = conn.recv()
     with tempfile.TemporaryDirectory() as tmpname:
         tmp = Path(tmpname)
         sim = SimProcess(tmp, liquidity_interval=0.5)
-        sup, ledger, trading = build(sim, tmp / "ledger.sqlite", discord.url)
+        sup, ledger, trading = build(sim, tmp / "ledger.sqlite", url)
         try:
             asks = Asks(sim)
             one_pass(trading, asks)  # warm-up
@@ -113,9 +139,7 @@ def main() -> None:
                 if k % 2 == 0:
                     quiet += one_pass(trading, asks)
                     continue
-                alerter = sup.peers["alerter"]
-
-                def fire(base: int = sent) -> None:
+                def fire(base: int = sent, alerter: Any = sup.peers["alerter"]) -> None:
                     for i in range(N_ALERTS):
                         sev = (Severity.INFO, Severity.WARNING, Severity.CRITICAL)[i % 3]
                         alerter.tell(Alert(sev, f"burst {base + i}", (("ticker", DEFAULT_TICKERS[i % 3]),)))
@@ -125,24 +149,29 @@ def main() -> None:
                 burst += one_pass(trading, asks)
                 thread.join()
                 sent += N_ALERTS
-                done = discord.wait_for(lambda s, n=sent: len(s.embeds()) >= n, timeout=120)
-                print(f"burst pass {k // 2 + 1}: {N_ALERTS} alerts delivered: {done} "
-                      f"({len(discord.messages())} Discord messages so far)")
+                conn.send(("embeds", sent, 120 if SCALE < 1 else 0))
+                embeds, messages = conn.recv()
+                print(f"burst pass {k // 2 + 1}: {sent} alerts queued so far, {embeds} delivered in {messages} "
+                      "Discord messages by the end of the pass")
             asks.stop.set()
         finally:
             sup.stop()
             ledger.close()
             sim.close()
-            discord.stop()
+            conn.send(("report",))
+            statuses, n429, per_2s, per_60s = conn.recv()
+            conn.send(("stop",))
+            proc.join(10)
     q50, b50 = statistics.median(quiet), statistics.median(burst)
     ratio = b50 / q50
-    print(f"confirmation latency without alerts: p50 {q50:6.2f} ms  p90 {pct(quiet, 0.9):6.2f} ms  ({len(quiet)} orders)")
-    print(f"confirmation latency during burst:   p50 {b50:6.2f} ms  p90 {pct(burst, 0.9):6.2f} ms  ({len(burst)} orders)")
-    print(f"burst / quiet p50: {ratio:.3f}   goal ≤ 1.10   {verdict(ratio <= 1.10)}")
-    statuses = {s.status for s in discord.seen}
-    print(f"Discord answers: {sorted(statuses)} (goal: only 200 and 429), 429s {discord.hidden_429 + discord.bucket_429}, "
-          f"max per 2 s window {discord.max_in_window(discord.webhook.span)} (≤ 5), "
-          f"max per 60 s window {discord.max_in_window(discord.channel.span)} (≤ 30)")
+    for name, xs in (("without alerts:", quiet), ("during burst:  ", burst)):
+        print(f"confirmation latency {name} p50 {statistics.median(xs):6.2f} ms  p90 {pct(xs, 0.9):6.2f} ms  "
+              f"({len(xs)} orders)")
+    print(f"burst / quiet p50: {ratio:.3f}   goal ≤ 1.10   {verdict(ratio <= 1.10)}   (stand-in windows × {SCALE})")
+    print(f"Discord answers: {sorted(statuses)} (goal: only 200 and 429; {n429} × 429)  "
+          f"{verdict(statuses <= {200, 429})}")
+    print(f"most requests in one 2 s window: {per_2s} (goal ≤ 5)  {verdict(per_2s <= 5)}; "
+          f"in one 60 s window: {per_60s} (goal ≤ 30)  {verdict(per_60s <= 30)}")
 
 
 if __name__ == "__main__":

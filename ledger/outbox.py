@@ -10,12 +10,13 @@ only keeps the rows. Fields whose name starts with ``_`` are metadata for the ch
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from kalshi_guard.core.errors import LedgerError
 from kalshi_guard.ledger.activity import ActivityMixin
@@ -27,6 +28,11 @@ DEFAULT_MAX_ATTEMPTS = 10
 _ERROR_LIMIT = 500
 _CHANNEL_LEN = 32
 _INCIDENT_SCAN = 500  # newest outbox rows looked at for the open incident
+
+_INSERT_ALERT = ("INSERT INTO alert_outbox (created_at, severity, title, fields, dedup_key) "
+                 "VALUES (:at, :severity, :title, :fields, NULL) RETURNING id")
+_INSERT_DELIVERY = ("INSERT INTO alert_delivery (alert_id, channel, status, attempts, next_attempt_at, last_error, "
+                    "sent_at) VALUES (:id, :channel, :status, 0, :at, NULL, NULL)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,35 +76,58 @@ class OutboxMixin(ActivityMixin):
             if not chans or any(not c or len(c) > _CHANNEL_LEN for c in chans):
                 raise LedgerError(f"alert channels must be non-empty names of at most {_CHANNEL_LEN} characters, "
                                   f"got {chans}")
-        ids: list[int] = []
+        now = self._now()
+        if all(a.dedup_key is None for a in alerts):
+            return self._enqueue_raw(alerts, now)
+        rows = [AlertRow(created_at=now, severity=str(a.severity), title=a.title,
+                         fields=[[str(k), str(v)] for k, v in a.fields], dedup_key=a.dedup_key) for a in alerts]
         with self._write("enqueue_alerts") as s:
-            now = self._now()
-            for a in alerts:
-                ids.append(self._enqueue_in(s, now, a))
+            ids: list[int | None] = [self._pending_dedup(s, a.dedup_key) for a in alerts]
+            fresh = [(row, a) for row, a, known in zip(rows, alerts, ids, strict=True) if known is None]
+            s.add_all([row for row, _a in fresh])
+            s.flush()  # one multi-row insert; assigns the ids
+            s.add_all([DeliveryRow(alert_id=row.id, channel=c, status=DeliveryStatus.PENDING.value, attempts=0,
+                                   next_attempt_at=now, last_error=None, sent_at=None)
+                       for row, a in fresh for c in dict.fromkeys(str(c) for c in a.channels)])
+            it = iter(row.id for row, _a in fresh)
+            return [int(known) if known is not None else int(next(it)) for known in ids]
+
+    def _enqueue_raw(self, alerts: Sequence[QueuedAlert], now: datetime) -> list[int]:
+        """The common case (no dedup key) on the pooled DB-API connection: a burst costs little CPU under the
+        write lock that the order path shares."""
+        h = self._hot
+        at = h.enc_ts(now)
+        insert_alert, insert_delivery = h.sql_for(_INSERT_ALERT), h.sql_for(_INSERT_DELIVERY)
+        params = [{"at": at, "severity": str(a.severity), "title": a.title,
+                   "fields": json.dumps([[str(k), str(v)] for k, v in a.fields])} for a in alerts]
+        ids: list[int] = []
+        with self._raw_write("enqueue_alerts") as conn:
+            cur = conn.cursor()
+            for a, p in zip(alerts, params, strict=True):
+                cur.execute(insert_alert, p)
+                alert_id = int(cur.fetchone()[0])
+                ids.append(alert_id)
+                cur.executemany(insert_delivery, [{"id": alert_id, "channel": c, "status": DeliveryStatus.PENDING.value,
+                                                   "at": at} for c in dict.fromkeys(str(c) for c in a.channels)])
+            cur.close()
         return ids
 
-    def _enqueue_in(self, s: Any, now: datetime, a: QueuedAlert) -> int:
-        if a.dedup_key is not None:
-            existing = s.scalar(
-                select(AlertRow.id)
-                .join(DeliveryRow, DeliveryRow.alert_id == AlertRow.id)
-                .where(
-                    AlertRow.dedup_key == a.dedup_key,
-                    DeliveryRow.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]),
-                )
-                .order_by(AlertRow.id)
-                .limit(1)
+    @staticmethod
+    def _pending_dedup(s: Any, dedup_key: str | None) -> int | None:
+        """The alert still pending or failing somewhere under ``dedup_key``, if any."""
+        if dedup_key is None:
+            return None
+        found = s.scalar(
+            select(AlertRow.id)
+            .join(DeliveryRow, DeliveryRow.alert_id == AlertRow.id)
+            .where(
+                AlertRow.dedup_key == dedup_key,
+                DeliveryRow.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]),
             )
-            if existing is not None:
-                return int(existing)
-        pairs = [[str(k), str(v)] for k, v in a.fields]
-        row = AlertRow(created_at=now, severity=str(a.severity), title=a.title, fields=pairs, dedup_key=a.dedup_key)
-        s.add(row)
-        s.flush()
-        for c in dict.fromkeys(str(c) for c in a.channels):
-            s.add(DeliveryRow(alert_id=row.id, channel=c, status=DeliveryStatus.PENDING.value, attempts=0,
-                              next_attempt_at=now, last_error=None, sent_at=None))
-        return int(row.id)
+            .order_by(AlertRow.id)
+            .limit(1)
+        )
+        return None if found is None else int(found)
 
     def due_alerts(self, channel: str, now: float | datetime, limit: int = 50) -> list[OutboxAlert]:
         """Alerts pending or failed on ``channel`` whose next attempt is due at ``now``, oldest first.
@@ -141,20 +170,21 @@ class OutboxMixin(ActivityMixin):
             row.sent_at = self._now()
 
     def mark_alerts_sent(self, alert_ids: Sequence[int], channel: str) -> None:
-        """Record that ``channel`` delivered every alert of ``alert_ids`` (one message), in one transaction.
+        """Record that ``channel`` delivered every alert of ``alert_ids`` (one message), in one statement.
 
-        Deliveries already SENT or GIVEN_UP are left as they are. Raises ``LedgerError`` for an unknown
-        delivery or a database failure (then nothing is recorded, and the alerts are sent again: at least once).
+        Deliveries already SENT or GIVEN_UP (or unknown) are left as they are. Raises ``LedgerError`` for a
+        database failure (then nothing is recorded, and the alerts are sent again: at least once).
         """
+        if not alert_ids:
+            return
+        stmt = (
+            update(DeliveryRow)
+            .where(DeliveryRow.alert_id.in_([int(i) for i in alert_ids]), DeliveryRow.channel == channel,
+                   DeliveryRow.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]))
+            .values(status=DeliveryStatus.SENT.value, attempts=DeliveryRow.attempts + 1, sent_at=self._now())
+        )
         with self._write("mark_alerts_sent") as s:
-            now = self._now()
-            for alert_id in alert_ids:
-                row = self._delivery(s, alert_id, channel)
-                if row.status in (DeliveryStatus.SENT.value, DeliveryStatus.GIVEN_UP.value):
-                    continue
-                row.status = DeliveryStatus.SENT.value
-                row.attempts += 1
-                row.sent_at = now
+            s.execute(stmt)
 
     def open_incident(self) -> str | None:
         """The ``_incident`` of the newest alert that opened one, unless an alert of kind ``reset`` came after.
