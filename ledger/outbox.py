@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from kalshi_guard.core.errors import LedgerError
 from kalshi_guard.ledger.activity import ActivityMixin
@@ -33,6 +33,12 @@ _INSERT_ALERT = ("INSERT INTO alert_outbox (created_at, severity, title, fields,
                  "VALUES (:at, :severity, :title, :fields, NULL) RETURNING id")
 _INSERT_DELIVERY = ("INSERT INTO alert_delivery (alert_id, channel, status, attempts, next_attempt_at, last_error, "
                     "sent_at) VALUES (:id, :channel, :status, 0, :at, NULL, NULL)")
+
+_DUE = ("SELECT a.id, a.severity, a.title, a.fields, a.dedup_key, a.created_at, d.attempts, d.last_error "
+        "FROM alert_outbox a JOIN alert_delivery d ON d.alert_id = a.id WHERE d.channel = :channel "
+        "AND d.status IN (:pending, :failed) AND d.next_attempt_at <= :now ORDER BY a.id LIMIT :limit")
+_MARK_SENT = ("UPDATE alert_delivery SET status = :sent, attempts = attempts + 1, sent_at = :at "
+              "WHERE channel = :channel AND status IN (:pending, :failed) AND alert_id IN ({ids})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,26 +140,17 @@ class OutboxMixin(ActivityMixin):
 
         Raises ``LedgerError`` when the database cannot be read.
         """
-        q = (
-            select(AlertRow, DeliveryRow)
-            .join(DeliveryRow, DeliveryRow.alert_id == AlertRow.id)
-            .where(
-                DeliveryRow.channel == channel,
-                DeliveryRow.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]),
-                DeliveryRow.next_attempt_at <= to_utc(now),
-            )
-            .order_by(AlertRow.id)
-            .limit(max(0, int(limit)))
-        )
-        with self._read("due_alerts") as s:
-            return [
-                OutboxAlert(
-                    id=a.id, channel=d.channel, severity=a.severity, title=a.title,
-                    fields=tuple((str(k), str(v)) for k, v in a.fields), dedup_key=a.dedup_key,
-                    created_at=a.created_at.timestamp(), attempts=d.attempts, last_error=d.last_error,
-                )
-                for a, d in s.execute(q).all()
-            ]
+        h = self._hot
+        rows = self._raw_rows("due_alerts", h.sql_for(_DUE), {
+            "channel": channel, "pending": DeliveryStatus.PENDING.value, "failed": DeliveryStatus.FAILED.value,
+            "now": h.enc_ts(to_utc(now)), "limit": max(0, int(limit))})
+        out = []
+        for alert_id, severity, title, fields, dedup_key, created_at, attempts, last_error in rows:
+            pairs = json.loads(fields) if isinstance(fields, str) else fields
+            out.append(OutboxAlert(id=int(alert_id), channel=channel, severity=severity, title=title,
+                                   fields=tuple((str(k), str(v)) for k, v in pairs), dedup_key=dedup_key,
+                                   created_at=h.dec_ts(created_at), attempts=int(attempts), last_error=last_error))
+        return out
 
     def _delivery(self, s: object, alert_id: int, channel: str) -> DeliveryRow:
         row = s.get(DeliveryRow, (alert_id, channel), with_for_update=True)  # type: ignore[attr-defined]
@@ -177,14 +174,15 @@ class OutboxMixin(ActivityMixin):
         """
         if not alert_ids:
             return
-        stmt = (
-            update(DeliveryRow)
-            .where(DeliveryRow.alert_id.in_([int(i) for i in alert_ids]), DeliveryRow.channel == channel,
-                   DeliveryRow.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value]))
-            .values(status=DeliveryStatus.SENT.value, attempts=DeliveryRow.attempts + 1, sent_at=self._now())
-        )
-        with self._write("mark_alerts_sent") as s:
-            s.execute(stmt)
+        h = self._hot
+        params: dict[str, Any] = {f"i{n}": int(i) for n, i in enumerate(alert_ids)}
+        params |= {"channel": channel, "sent": DeliveryStatus.SENT.value, "at": h.enc_ts(self._now()),
+                   "pending": DeliveryStatus.PENDING.value, "failed": DeliveryStatus.FAILED.value}
+        sql = _MARK_SENT.replace("{ids}", ", ".join(f":i{n}" for n in range(len(alert_ids))))
+        with self._raw_write("mark_alerts_sent") as conn:
+            cur = conn.cursor()
+            cur.execute(h.sql_for(sql), params)
+            cur.close()
 
     def open_incident(self) -> str | None:
         """The ``_incident`` of the newest alert that opened one, unless an alert of kind ``reset`` came after.

@@ -91,3 +91,21 @@ class TestBatchAndIncidents:
         assert alert.meta("kind") == "kill_switch"
         assert alert.meta("incident", "none") == "none"
         assert alert.shown_fields == (("reason", "x"),)
+
+    def test_enqueue_many_in_one_go(self, ledger, clock):
+        """A burst is queued in one call, ids in order, each due on its own channels; with a dedup key
+        still pending, that alert's id comes back instead of a new row."""
+        from kalshi_guard.ledger.outbox import QueuedAlert
+
+        burst = [QueuedAlert("info", f"a{i}", (("n", str(i)),), None, ("discord", "webhook")) for i in range(50)]
+        ids = ledger.enqueue_alerts(burst)
+        assert ids == sorted(ids)
+        assert len(set(ids)) == 50
+        due = ledger.due_alerts("webhook", clock.t, 100)
+        assert [a.title for a in due] == [f"a{i}" for i in range(50)]
+        assert due[7].fields == (("n", "7"),)
+        first = ledger.enqueue_alert("warning", "stale", [], dedup_key="k", channels=["discord"])
+        again = ledger.enqueue_alerts([QueuedAlert("warning", "stale", (), "k", ("discord",)),
+                                       QueuedAlert("info", "new", (), None, ("discord",))])
+        assert again[0] == first
+        assert again[1] > first
