@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from kalshi_guard.ledger.store import Ledger
+from tests.waiting import wait_until
 
-from .conftest import Daemon, wait_until
+from .conftest import Daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
