@@ -5,12 +5,14 @@ needed and nothing is left queued). PagerDuty's CRITICAL test trigger is resolve
 accepted, so no incident stays open. A 429 is waited out once (``retry_after``). The webhook URL and
 routing key never appear in the output: every answer is redacted by its channel. Exit codes: 0 every
 alert accepted, 1 a channel refused or did not answer (or none is configured), 78 configuration error.
+Each channel's result is recorded as a ``TEST_ALERT`` activity row (``kalshi-guard preflight`` reads them).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -52,23 +54,48 @@ def send_once(channel: AlertChannel, alert: OutboxAlert) -> Attempt:
     return attempt
 
 
-def run_channels(channels: dict[str, AlertChannel], now: float) -> tuple[list[str], bool]:
-    """Send the test alerts on each channel; the lines to print and whether every one was accepted."""
-    lines, ok = [], True
+def run_channels(channels: dict[str, AlertChannel], now: float) -> tuple[list[str], dict[str, list[str]]]:
+    """Send the test alerts on each channel; the lines to print and, per channel, the answers that were
+    not SENT (an empty list: every alert accepted)."""
+    lines: list[str] = []
+    failed: dict[str, list[str]] = {}
     for name, channel in channels.items():
+        bad = failed.setdefault(name, [])
         for alert in test_alerts(now):
             attempt = send_once(channel, alert)
-            ok = ok and attempt.outcome is Outcome.SENT
+            if attempt.outcome is not Outcome.SENT:
+                bad.append(f"{alert.severity}: {attempt.detail}")
             lines.append(f"{name:<10} {alert.severity:<9} {attempt.outcome.value:<9} {attempt.detail}")
             if name == "pagerduty" and alert.severity == "critical" and attempt.outcome is Outcome.SENT:
                 resolve = OutboxAlert(id=alert.id, channel="", severity="warning", title="test resolved",
                                       fields=(("_kind", "reset"), ("_incident", alert.meta("incident"))),
                                       dedup_key=None, created_at=now, attempts=0, last_error=None)
                 answer = send_once(channel, resolve)
-                ok = ok and answer.outcome is Outcome.SENT
+                if answer.outcome is not Outcome.SENT:
+                    bad.append(f"resolve: {answer.detail}")
                 lines.append(f"{name:<10} {'resolve':<9} {answer.outcome.value:<9} {answer.detail}")
         channel.close()
-    return lines, ok
+    return lines, failed
+
+
+def record(settings: Any, failed: dict[str, list[str]]) -> str | None:
+    """One ``TEST_ALERT`` activity row per channel (``{"channel", "ok", "failures"}``; ``preflight`` reads
+    them). Returns a warning when the ledger cannot be written (the test itself still counts)."""
+    from kalshi_guard.config.paths import ledger_url
+    from kalshi_guard.ledger.store import Ledger
+
+    try:
+        ledger = Ledger.open(ledger_url(settings))
+        try:
+            for name, bad in failed.items():
+                ledger.log_activity("TEST_ALERT", "INFO" if not bad else "WARNING",
+                                    f"test alert on {name}: {'delivered' if not bad else 'refused'}",
+                                    {"channel": name, "ok": not bad, "failures": bad})
+        finally:
+            ledger.close()
+    except Exception as exc:
+        return f"kalshi-guard: the result was not recorded in the ledger ({type(exc).__name__})"
+    return None
 
 
 def run_test_alert(args: argparse.Namespace) -> int:
@@ -86,6 +113,9 @@ def run_test_alert(args: argparse.Namespace) -> int:
         print(f"kalshi-guard: {which} not configured (alerts.discord_webhook_url, alerts.pagerduty_routing_key, "
               "alerts.webhook_url)")
         return EX_FAIL
-    lines, ok = run_channels(channels, time.time())
+    lines, failed = run_channels(channels, time.time())
     print("\n".join(lines))
-    return EX_OK if ok else EX_FAIL
+    warning = record(settings, failed)
+    if warning:
+        print(warning, file=sys.stderr)
+    return EX_OK if not any(failed.values()) else EX_FAIL

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kalshi_guard.control.cli import main
+from kalshi_guard.ledger import Ledger
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +50,13 @@ class TestTestAlert:
         assert out.count("sent") == 7
         assert discord.TOKEN not in out
         assert pd.ROUTING_KEY not in out
+        led = Ledger.open(f"sqlite:///{tmp_path / 'state' / 'ledger.sqlite'}")
+        try:
+            rows = led.activity("TEST_ALERT")
+        finally:
+            led.close()
+        assert sorted((r.details["channel"], r.details["ok"]) for r in rows) == [("discord", True),
+                                                                                 ("pagerduty", True)]
 
     def test_one_channel_and_a_refusal(self, standins, tmp_path, capsys) -> None:
         """--channel limits the test to one channel; a 404 webhook is reported and exits 1, token hidden."""
