@@ -276,10 +276,10 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
         if isinstance(action, BookFill):
             self._book(coid, tracker, action)
         elif isinstance(action, Finish):
+            self._audit(coid, tracker, action.confirmation)  # recorded before the bot hears of it
             reply = self.replies.get(coid)
             if reply is not None:
                 reply.set(action.confirmation)
-            self._audit(coid, tracker, action.confirmation)
             if action.confirmation.status.value in ("TIMEOUT", "UNKNOWN"):
                 self.log.warning("order {} {}: {}", coid, action.confirmation.status.value,
                                  action.confirmation.detail or "")

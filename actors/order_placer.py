@@ -148,10 +148,10 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         coid = req.client_order_id or new_client_order_id()
 
         def refuse(code: str, detail: str) -> None:
-            reply.set(Confirmation.rejected(code, detail, client_order_id=coid, count=req.count, latency_ms=0))
             order_record("REJECTED", by=self.ctx.name, client_order_id=coid, ticker=req.ticker, outcome=req.outcome,
                          action=req.action, count=req.count, price=req.price, reason=f"{code}: {detail}",
-                         latency_ms=0)
+                         latency_ms=0)  # recorded before the bot hears of it
+            reply.set(Confirmation.rejected(code, detail, client_order_id=coid, count=req.count, latency_ms=0))
 
         if self.client is None or self.ledger is None or self.throttle is None:
             refuse("NO_EXCHANGE", "this order placer runs without an exchange or ledger")

@@ -452,6 +452,8 @@ def reload_changes(old: Settings, new: Settings) -> list[str]:
         a: Any = old
         b: Any = new
         for k in keys:
+            if a is None or b is None:  # an optional section unset on one side: compared whole
+                break
             a, b = getattr(a, k), getattr(b, k)
         if isinstance(a, SecretStr) or isinstance(b, SecretStr):
             a = a.get_secret_value() if isinstance(a, SecretStr) else a

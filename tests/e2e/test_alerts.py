@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import EXE, Daemon, wait_until
+from tests.waiting import wait_until
+
+from .conftest import EXE, Daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

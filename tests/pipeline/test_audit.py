@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from loguru import logger
 
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
@@ -22,7 +23,7 @@ class TestAuditTrail:
             conf = p.trading.place_and_confirm(ticker, "yes", "buy", "2", "0.99", "ioc", wait_s=20)
             assert conf.status.value == "FILLED", conf
             refused = p.trading.place_and_confirm(ticker, "yes", "buy", "100000", "0.99", "ioc", wait_s=20)
-            assert refused.status.value == "REJECTED"
+            assert refused.status.value == "REJECTED", refused
         finally:
             logger.remove(sink)
         records = [json.loads(line)["record"] for line in buf.getvalue().splitlines()]
@@ -33,7 +34,7 @@ class TestAuditTrail:
         assert filled["actor"] == "order_placer"
         assert (filled["ticker"], filled["outcome"], filled["action"], filled["count"]) == (ticker, "yes", "buy", "2")
         assert filled["latency_ms"] is not None
-        rejected = by_status[(refused.client_order_id, "REJECTED")]
+        rejected = by_status.get((refused.client_order_id, "REJECTED")) or pytest.fail(f"{refused} {sorted(by_status)}")
         assert rejected["actor"] == "order_placer"
         assert rejected["reason"]
         fills = [r["extra"] for r in records if r["extra"].get("audit") == "fill"]
