@@ -451,10 +451,8 @@ def reload_changes(old: Settings, new: Settings) -> list[str]:
     for keys, _ann in _walk_fields(Settings):
         a: Any = old
         b: Any = new
-        for k in keys:
-            if a is None or b is None:  # an optional section unset on one side: compared whole
-                break
-            a, b = getattr(a, k), getattr(b, k)
+        for k in keys:  # an optional section that is unset on one side reads as None below it
+            a, b = getattr(a, k, None), getattr(b, k, None)
         if isinstance(a, SecretStr) or isinstance(b, SecretStr):
             a = a.get_secret_value() if isinstance(a, SecretStr) else a
             b = b.get_secret_value() if isinstance(b, SecretStr) else b

@@ -35,6 +35,8 @@ COMMANDS: dict[str, str] = {
     "restore": "kalshi_guard.control.backups",
     "stage": "kalshi_guard.control.rollout",
     "preflight": "kalshi_guard.control.preflight",
+    "go-live": "kalshi_guard.control.mode",
+    "go-paper": "kalshi_guard.control.mode",
     "activity": "kalshi_guard.control.activity",
     "test-alert": "kalshi_guard.control.test_alert",
 }
