@@ -93,6 +93,7 @@ def build(sim: SimProcess, ledger_path: Path, webhook_url: str) -> tuple[Supervi
         "max_orders_per_s": 10000.0, "max_open_orders": 100000, "max_daily_loss": big, "max_order_loss": big,
         "max_market_exposure": big, "max_event_exposure": big, "max_total_exposure": big,
         "max_balance_drop": Decimal(1), "max_consecutive_losses": 1000, "api_error_min_calls": 10000,
+        "max_open_positions": 100,
     })
     alerts = AlertSettings(discord_webhook_url=SecretStr(webhook_url), trade_notices="none", daily_summary=False)
     settings = base.model_copy(update={"exchange": sim.exchange, "limits": limits, "alerts": alerts})
@@ -136,7 +137,9 @@ def main() -> None:
             sent = 0
             for k in range(PASSES):
                 if k % 2 == 0:
-                    quiet += one_pass(trading, asks)
+                    got = one_pass(trading, asks)
+                    quiet += got
+                    print(f"  quiet pass {k // 2 + 1}: p50 {statistics.median(got):.2f} ms")
                     continue
                 def fire(base: int = sent, alerter: Any = sup.peers["alerter"]) -> None:
                     for i in range(N_ALERTS):
@@ -145,12 +148,14 @@ def main() -> None:
 
                 thread = threading.Thread(target=fire, name="alert-burst")
                 thread.start()
-                burst += one_pass(trading, asks)
+                got = one_pass(trading, asks)
+                burst += got
                 thread.join()
+                print(f"  burst pass {k // 2 + 1}: p50 {statistics.median(got):.2f} ms")
                 sent += N_ALERTS
                 conn.send(("embeds", sent, 120 if SCALE < 1 else 0))
                 embeds, messages = conn.recv()
-                print(f"burst pass {k // 2 + 1}: {sent} alerts queued so far, {embeds} delivered in {messages} "
+                print(f"  burst pass {k // 2 + 1}: {sent} alerts queued so far, {embeds} delivered in {messages} "
                       "Discord messages by the end of the pass")
             asks.stop.set()
         finally:
