@@ -216,3 +216,26 @@ class TestCrash:
             assert led.due_alerts("discord", 4e9, 1000) == []
         finally:
             led.close()
+
+
+class TestDailySummary:
+    def test_summary_once_after_the_day_ends(self, standins, tree):
+        """When the clock passes midnight UTC, one summary of the day that ended is sent and recorded; a
+        second heartbeat the same day sends nothing more."""
+        from datetime import UTC, datetime
+
+        discord = standins("discord")
+        now = [datetime(2026, 11, 30, 12, 0, tzinfo=UTC).timestamp()]
+        t = tree(settings_for(discord), names=("alerter",), clock=lambda: now[0])
+        alerter = t.peers["alerter"].ref
+        alerter.ask(Ping(1), timeout=5)
+        assert t.ledger.activity("DAILY_SUMMARY") == []
+        now[0] += 86400  # the next day
+        alerter.ask(Ping(2), timeout=5)
+        alerter.ask(Ping(3), timeout=5)
+        assert discord.wait_for(lambda s: len(s.embeds()) == 1)
+        (row,) = t.ledger.activity("DAILY_SUMMARY")
+        assert row.details["day"] == "2026-11-30"
+        embed = discord.embeds()[0]
+        assert embed["title"] == "[INFO] daily summary 2026-11-30"
+        assert [f["name"] for f in embed["fields"]] == ["P&L", "trades", "kill-switch events"]
