@@ -41,3 +41,22 @@ class TestAuditTrail:
         assert [f["actor"] for f in fills] == ["fill_watcher"]
         actors = {r["extra"].get("actor") for r in records}
         assert not {"OrderPlacer", "FillWatcher", "Guardian"} & actors
+
+
+def test_tail_finds_the_filled_order(pipeline_factory, tmp_path, capsys) -> None:
+    """`kalshi-guard tail --actor order_placer --grep FILLED` over the JSON log prints the filled order."""
+    from kalshi_guard.control.cli import main
+
+    log = tmp_path / "kalshi-guard.jsonl"
+    sink = logger.add(log, serialize=True, level="INFO")
+    try:
+        p = pipeline_factory()
+        conf = p.trading.place_and_confirm(DEFAULT_TICKERS[0], "yes", "buy", "1", "0.99", "ioc", wait_s=20)
+        assert conf.status.value == "FILLED", conf
+    finally:
+        logger.remove(sink)
+    capsys.readouterr()
+    assert main(["tail", "--file", str(log), "--actor", "order_placer", "--grep", "FILLED", "-n", "50"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert conf.client_order_id in lines[0]
