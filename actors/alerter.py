@@ -94,7 +94,10 @@ class Alerter(SupervisedActor):
         in the outbox."""
         if getattr(self, "_rows", None):
             self._flush()
-        for worker in getattr(self, "workers", {}).values():
+        workers = list(getattr(self, "workers", {}).values())
+        for worker in workers:
+            worker.request_stop()
+        for worker in workers:
             worker.stop()
 
     def handle(self, message: Any) -> Any:

@@ -35,6 +35,7 @@ from kalshi_guard.config.schema import AlertSettings
 from kalshi_guard.core.errors import AlertDeliveryError
 
 IDLE_POLL_S = 5.0  # with nothing due, look again this often (new alerts wake the worker at once)
+STOP_WAIT_S = 2.0  # a stopping worker is waited for this long (the supervisor's stop timeout is longer)
 
 
 def build_channels(cfg: AlertSettings, **kwargs: Any) -> dict[str, AlertChannel]:
@@ -89,12 +90,18 @@ class ChannelWorker:
         """Look at the outbox now (an alert was queued)."""
         self._wake.set()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Ask the thread to end and wait up to ``timeout`` (an in-flight request ends within its timeout)."""
+    def request_stop(self) -> None:
+        """Ask the thread to end after its current step (returns at once)."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout if timeout is not None else self.cfg.timeout_s + 1)
-        self.channel.close()
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        """Ask the thread to end and wait up to ``timeout``. A request still in flight then is left to its
+        own timeout on the daemon thread: its alerts are not marked sent, so they go again (at least once)."""
+        self.request_stop()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.channel.close()
 
     def alive(self) -> bool:
         """Whether the thread runs."""
