@@ -54,8 +54,7 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model class inside an annotation (``X``, ``X | None``), or None (also for a
-    collection of models such as ``tuple[X, ...]``: that is one leaf setting)."""
+    """The pydantic model class inside an annotation (``X``, ``X | None``), or None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if get_origin(annotation) in (tuple, list, dict, set, frozenset):
@@ -346,15 +345,10 @@ def _semantic_problems(s: Settings) -> list[str]:
     if sup.heartbeat_interval_s >= sup.heartbeat_timeout_s:
         problems.append(f"supervisor.heartbeat_interval_s: {sup.heartbeat_interval_s!r} — must be < "
                         f"supervisor.heartbeat_timeout_s ({sup.heartbeat_timeout_s})")
-    if s.alerts.discord_webhook_url is not None:
-        problems += _url_problem("alerts.discord_webhook_url", s.alerts.discord_webhook_url.get_secret_value(),
-                                 ("http", "https"), secret=True, need_tls=True)
-    if s.alerts.webhook_url is not None:
-        problems += _url_problem("alerts.webhook_url", s.alerts.webhook_url.get_secret_value(),
-                                 ("http", "https"), secret=True, need_tls=True)
-    if s.alerts.backoff_initial_s > s.alerts.backoff_max_s:
-        problems.append(f"alerts.backoff_initial_s: {s.alerts.backoff_initial_s!r} — must be ≤ "
-                        f"alerts.backoff_max_s ({s.alerts.backoff_max_s})")
+    for key in ("discord_webhook_url", "webhook_url"):
+        if (hook := getattr(s.alerts, key)) is not None:
+            problems += _url_problem(f"alerts.{key}", hook.get_secret_value(), ("http", "https"), secret=True,
+                                     need_tls=True)
     problems += _url_problem("alerts.pagerduty_url", s.alerts.pagerduty_url, ("http", "https"),
                              secret=False, need_tls=True)
     if s.control.token is not None and len(s.control.token.get_secret_value()) < MIN_TOKEN_LEN:

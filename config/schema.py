@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SecretStr, model_validator
 
 from kalshi_guard.config.shares import Share, parse_money_or_share, resolve
 
@@ -230,6 +230,13 @@ class AlertSettings(Frozen):
     trade_notices: Literal["all", "none", "digest"] = "all"  # per confirmed trade
     digest_minutes: Annotated[int, Field(ge=1, le=1440)] = 15  # with trade_notices = "digest"
     daily_summary: bool = True  # P&L, trades and kill-switch events of the UTC day, sent after it ends
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AlertSettings:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError(f"backoff_initial_s ({self.backoff_initial_s}) must be ≤ backoff_max_s "
+                             f"({self.backoff_max_s})")
+        return self
 
     def configured(self) -> tuple[str, ...]:
         """The channels whose URL or key is set."""
