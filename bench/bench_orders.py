@@ -192,7 +192,8 @@ def build_pipeline(sim: SimProcess, ledger_path: Path) -> Pipeline:
     base = Settings()
     big = Decimal("1000000")
     limits = base.limits.model_copy(update={
-        "max_orders_per_s": 10000.0, "max_open_orders": 100000, "max_daily_loss": big, "max_order_loss": big,
+        "max_orders_per_s": 10000.0, "max_open_orders": 100000, "max_open_positions": 100000,
+        "max_daily_loss": big, "max_order_loss": big,
         "max_market_exposure": big, "max_event_exposure": big, "max_total_exposure": big,
         "max_balance_drop": Decimal(1), "max_consecutive_losses": 1000, "api_error_min_calls": 10000,
     })

@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 EX_OK = 0
 EX_FAIL = 1
 MAX_LIMIT = 1000
+MAX_SINCE = 253402300799.0  # 9999-12-31T23:59:59Z: the last instant a timestamp column holds
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -60,10 +61,11 @@ def activity_routes(ledger: Any) -> list[BaseRoute]:
         try:
             limit = int(q.get("limit", "100"))
             since = float(q["since"]) if q.get("since") else None
-            if not 1 <= limit <= MAX_LIMIT:
-                raise ValueError
+            if not 1 <= limit <= MAX_LIMIT or (since is not None and not 0 <= since <= MAX_SINCE):
+                raise ValueError  # also NaN and infinities (every comparison with them is false)
         except ValueError:
-            return JSONResponse({"error": f"limit must be 1..{MAX_LIMIT} and since Unix seconds"}, 400)
+            return JSONResponse({"error": f"limit must be 1..{MAX_LIMIT} and since Unix seconds (0..{MAX_SINCE:.0f})"},
+                                400)
         category = q.get("category") or None
         try:
             rows = await run_in_threadpool(ledger.activity, category, limit, since)
