@@ -6,6 +6,8 @@ them: events come from the create outcome (``Track``), the private WebSocket cha
 When the stream is stale or has reconnected, every tracked order is re-read over REST. Fills are booked
 in the ledger (fill + order + position in one transaction; a duplicate ``trade_id`` changes nothing);
 stream messages and hand-overs that wait together are handled as one group (``actors.fill_group``).
+The REST calls behind each tracker action are in ``actors.tracker_io``; the bookings in
+``actors.fill_booking``.
 
 A fill whose order nobody tracks waits briefly (it may arrive before the create response); then it is
 booked if the ledger knows its order (a fill after the confirmation), else reported to the guardian as an
@@ -26,6 +28,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from kalshi_guard.actors import tracker_io
 from kalshi_guard.actors.base import SupervisedActor
 from kalshi_guard.actors.coalesce import take_queued
 from kalshi_guard.actors.confirmation import (
@@ -34,13 +37,10 @@ from kalshi_guard.actors.confirmation import (
     CancelRequested,
     CancelResult,
     ExchangeStatus,
-    FillSeen,
     Finish,
     FlagDiscrepancy,
-    OrderSnapshot,
     OrderTracker,
     OrderUpdate,
-    ReadBack,
     ReadBackOrderAndFills,
     RequestCancel,
     ResolveUnknown,
@@ -48,6 +48,7 @@ from kalshi_guard.actors.confirmation import (
     StreamStale,
     TimeoutReached,
 )
+from kalshi_guard.actors.fill_booking import FillBooking
 from kalshi_guard.actors.fill_group import GROUP_MAX, FillGroups
 from kalshi_guard.actors.messages import (
     Alert,
@@ -55,7 +56,6 @@ from kalshi_guard.actors.messages import (
     CancelOrder,
     Discrepancy,
     DiscrepancyKind,
-    FillBooked,
     Halt,
     Resend,
     Resent,
@@ -65,27 +65,17 @@ from kalshi_guard.actors.messages import (
     StreamNotice,
     Track,
 )
-from kalshi_guard.actors.orders_api import Action, OrderRequest, Outcome
 from kalshi_guard.actors.startup_resolution import StartupResolution
-from kalshi_guard.core.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
-from kalshi_guard.ledger import FillRecord, OrderStatus
+from kalshi_guard.core.errors import ExchangeError, LedgerError
+from kalshi_guard.ledger import OrderStatus
 from kalshi_guard.ledger.orders import can_transition
 
 EARLY_FILL_GRACE_S = 5.0
 RECENT_FINISHED = 2000  # terminal trackers kept to absorb late stream messages
 
 
-def _fill_event(f: Any) -> FillSeen:
-    ts = (f.ts_ms / 1000) if getattr(f, "ts_ms", None) else float(getattr(f, "ts", None) or time.time())
-    return FillSeen(f.trade_id, f.count, f.price, f.fee, ts, f.order_id, f.is_taker)
 
-
-def _snapshot(o: Any) -> OrderSnapshot:
-    return OrderSnapshot(o.order_id, ExchangeStatus(o.status.value), o.fill_count, o.remaining_count,
-                         o.client_order_id)
-
-
-class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
+class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
     """Trading actor (rest-for-one after the reconciler)."""
 
     trading = True
@@ -192,7 +182,7 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
     def _on_stream(self, msg: Any) -> None:
         kind = type(msg).__name__
         if kind == "StreamFill":
-            event: Any = _fill_event(msg)
+            event: Any = tracker_io.fill_event(msg)
         elif kind == "UserOrder":
             event = OrderUpdate(ExchangeStatus(msg.status.value), msg.fill_count, msg.remaining_count,
                                 (msg.ts_ms or time.time() * 1000) / 1000, msg.order_id)
@@ -294,7 +284,7 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
                 self.deferred.append((coid, action))
                 return
             try:
-                event = self._io(action)
+                event = tracker_io.perform(self.client, action)
             except ExchangeError as exc:
                 self.log.warning("order {}: {} failed ({}); retrying at the next tick", coid,
                                  type(action).__name__, type(exc).__name__)
@@ -304,76 +294,6 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
                     self.deferred.append((coid, action))
                 return
             self._feed(coid, event)
-
-    def _io(self, action: Any) -> Any:
-        """Perform one exchange action; returns the event that reports its outcome. Raises ExchangeError."""
-        now = time.time()
-        if isinstance(action, RequestCancel):
-            try:
-                res = self.client.cancel_order(action.order_id, market_ticker=action.ticker)
-            except NotFoundError:
-                return CancelResult(CancelOutcome.NOT_FOUND, now)
-            except Ambiguous:
-                return CancelResult(CancelOutcome.AMBIGUOUS, now)
-            except ExchangeError:  # e.g. MARKET_INACTIVE: the exchange ends it; read back to see
-                return CancelResult(CancelOutcome.AMBIGUOUS, now)
-            return CancelResult(CancelOutcome.OK, now, res.reduced_by)
-        if isinstance(action, ReadBackOrderAndFills):
-            try:
-                order = _snapshot(self.client.get_order(action.order_id))
-            except NotFoundError:
-                order = None
-            fills = tuple(_fill_event(f) for f in self.client.get_fills(order_id=action.order_id))
-            return ReadBack(order, fills, time.time())
-        # ResolveUnknown: find the order by client_order_id among the market's orders
-        match = next((o for o in self.client.list_orders(ticker=action.ticker)
-                      if o.client_order_id == action.client_order_id), None)
-        if match is None:
-            return ReadBack(None, (), time.time())
-        fills = tuple(_fill_event(f) for f in self.client.get_fills(order_id=match.order_id))
-        return ReadBack(_snapshot(match), fills, time.time())
-
-    def _book(self, coid: str, tracker: OrderTracker | None, action: BookFill) -> None:
-        if tracker is None:
-            return
-        result = self._book_one(coid, action, self._fill_record(coid, tracker, action))
-        if result is not None:
-            self._booked(coid, tracker, action, result)
-
-    def _book_one(self, coid: str, action: BookFill, record: FillRecord) -> Any:
-        """Book one fill; None (logged CRITICAL, left for the next read-back) when the ledger fails."""
-        try:
-            return self.ledger.book_fill(record)
-        except LedgerError as exc:
-            self.log.critical("could not book fill {} of {}: {}", action.trade_id, coid, exc)
-            return None
-
-    @staticmethod
-    def _fill_record(coid: str, tracker: OrderTracker, action: BookFill) -> FillRecord:
-        side = "bid" if _buys_yes(tracker.request) else "ask"
-        return FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
-                          side, action.count, action.yes_price, action.fee, True, action.ts)
-
-    def _booked(self, coid: str, tracker: OrderTracker, action: BookFill, result: Any) -> None:
-        """After a booking: the ledger status it reached, and the guardian's FillBooked."""
-        if coid in self.synced and result.order_status is not None:
-            self.synced[coid] = OrderStatus(result.order_status).value
-        if result.booked:
-            self.ctx.peers["guardian"].tell(FillBooked(action.trade_id, coid, tracker.request.ticker, action.count,
-                                                       action.yes_price, action.fee, result.realized_pnl))
-
-    def _book_untracked(self, msg: Any) -> bool:
-        """Book a fill whose order the ledger knows but nobody tracks. False when the order is unknown."""
-        record = self.ledger.get_order(msg.client_order_id) if msg.client_order_id else None
-        if record is None and msg.order_id:
-            record = self.ledger.get_order_by_exchange_id(msg.order_id)
-        if record is None:
-            return False
-        fill = FillRecord(msg.trade_id, record.client_order_id, msg.order_id, msg.ticker, msg.book_side.value,
-                          msg.count, msg.price, msg.fee, bool(msg.is_taker), time.time())
-        with contextlib.suppress(LedgerError):
-            self.ledger.book_fill(fill)
-        return True
 
     # -- timers -----------------------------------------------------------------------------------
 
@@ -409,13 +329,3 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
     def _poll_all(self) -> None:
         for coid in list(self.trackers):
             self._feed(coid, StreamStale(time.time()))
-
-    def _orphan(self, msg: Any) -> None:
-        detail = f"fill {msg.trade_id} of unknown order {msg.order_id}: {msg.count} @ {msg.price}"
-        self.log.critical("ORPHAN: {}", detail)
-        self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.ORPHAN, msg.ticker, detail))
-
-
-def _buys_yes(req: OrderRequest) -> bool:
-    return (req.outcome is Outcome.YES) == (req.action is Action.BUY)
-
