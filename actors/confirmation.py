@@ -94,6 +94,8 @@ class OrderTracker(CreateOutcome):
 
     ``threshold`` is the accepted fraction (e.g. 0.80); ``created_ts`` starts the latency clock.
     ``max_send_retries`` bounds :class:`RetrySend` after an ambiguous create (0 disables it).
+    ``settle_s``: how long an UNKNOWN order must stay absent from the exchange's listing (with no fill in its
+    market that could be its) before it is REJECTED as ``NOT_ON_EXCHANGE``.
     """
 
     request: OrderRequest
@@ -115,6 +117,10 @@ class OrderTracker(CreateOutcome):
     readbacks: int = 0
     resolves: int = 0
     retries: int = 0
+    settle_s: float = 30.0
+    absent_since: float | None = None
+    landed: bool = False
+    doubt_flagged: bool = False
     fills: dict[str, _Booked] = field(default_factory=dict)
 
     # -- derived ---------------------------------------------------------------------------------
@@ -220,7 +226,7 @@ class OrderTracker(CreateOutcome):
                 progress = self._progress(ev.ts, reread=True)
                 if progress:
                     return out + progress
-            return out + self._not_found(ev.ts)
+            return out + self._not_found(ev.ts, ev.unattributed)
         if self.order_id is None:
             self.order_id = order.order_id
         elif order.order_id != self.order_id:

@@ -6,6 +6,12 @@ orders listed by ``client_order_id`` (:class:`ResolveUnknown`), a fill, an order
 create may be re-sent once **with the same client_order_id** after a lookup finds nothing
 (:class:`RetrySend`); a definitive rejection of that retry does not prove the first attempt failed, so the
 order stays UNKNOWN. A fill on an UNKNOWN order proves it exists.
+
+UNKNOWN is settled while running: an order the listing has not shown for ``settle_s`` since its last send
+attempt, that never answered 409, with nothing booked and no fill in its market that could be its, is
+REJECTED as ``NOT_ON_EXCHANGE``. A failed read is no evidence (the fill watcher retries it later); an
+unattributable fill keeps it UNKNOWN (flagged once). How often it is looked up is the fill watcher's
+schedule (``actors.poll_schedule``); the tracker only says what to look up next.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from kalshi_guard.actors.confirmation_events import (
 from kalshi_guard.actors.orders_api import ConfirmationStatus
 
 ALREADY_EXISTS = "order_already_exists"
+NOT_ON_EXCHANGE = "NOT_ON_EXCHANGE"
 
 
 class CreateOutcome:
@@ -43,7 +50,12 @@ class CreateOutcome:
     reported_filled: Decimal
     reject_code: str | None
     reject_detail: str | None
+    created_ts: float
     resolves: int
+    settle_s: float
+    absent_since: float | None
+    landed: bool
+    doubt_flagged: bool
     retries: int
     max_send_retries: int
     booked: Decimal
@@ -56,6 +68,7 @@ class CreateOutcome:
         def _finish_action(self, ts: float, status: ConfirmationStatus, final: bool = True) -> Any: ...
 
     def _on_sending(self, ev: Sending) -> list[Action]:
+        self.absent_since = None  # this attempt may land: absence is counted from the next listing
         if self.state is TrackerState.INTENT:
             self.state = TrackerState.SENT
         return []
@@ -81,6 +94,7 @@ class CreateOutcome:
 
     def _on_rejected(self, ev: Rejected) -> list[Action]:
         if self.state is TrackerState.UNKNOWN:
+            self.landed = self.landed or ev.code == ALREADY_EXISTS
             # 409 on a retry: the first attempt landed. Any other rejection of a retry does not prove
             # the first attempt failed (the checks may run before the duplicate check): keep resolving.
             return [self._resolve()]
@@ -88,11 +102,35 @@ class CreateOutcome:
             return []
         if ev.code == ALREADY_EXISTS:
             self.retries = self.max_send_retries  # it landed: never re-send
+            self.landed = True
             self.state = TrackerState.UNKNOWN
             return [self._resolve()]
         self.reject_code, self.reject_detail = ev.code, ev.detail
         self.state = TrackerState.REJECTED
         return [self._finish_action(ev.ts, ConfirmationStatus.REJECTED)]
+
+    def _still_absent(self, ts: float, unattributed: int | None) -> list[Action]:
+        """The listing does not show the UNKNOWN order. REJECTED (``NOT_ON_EXCHANGE``) only when it has been
+        absent for ``settle_s``, it never answered 409 (it landed), nothing was booked for it, and no fill in
+        its market since it was written could be its (``unattributed == 0``, read with this listing).
+        Otherwise it stays UNKNOWN — blocking its market — and is looked up again; a fill nobody owns is
+        flagged once (it may be this order's: never assume it did not fill)."""
+        assert self.absent_since is not None
+        out: list[Action] = []
+        if self.landed or self.booked > 0 or unattributed is None or ts - self.absent_since < self.settle_s:
+            return [self._resolve()]
+        if unattributed > 0:
+            if not self.doubt_flagged:
+                self.doubt_flagged = True
+                out.append(FlagDiscrepancy(
+                    f"order {self.client_order_id} is not on the exchange, but {unattributed} fill(s) in "
+                    f"{self.request.ticker} belong to no known order: it may have filled; it stays UNKNOWN"))
+            return [*out, self._resolve()]
+        self.reject_code = NOT_ON_EXCHANGE
+        self.reject_detail = (f"not listed by the exchange for {ts - self.absent_since:.0f}s after its last "
+                              f"send, and no fill in {self.request.ticker} could be its: it never landed")
+        self.state = TrackerState.REJECTED
+        return [self._finish_action(ts, ConfirmationStatus.REJECTED)]
 
     def _proved(self, ts: float) -> list[Action]:
         """A fill proved an UNKNOWN order exists: leave UNKNOWN and learn the rest by reading back."""
@@ -104,14 +142,16 @@ class CreateOutcome:
 
     def _resolve(self) -> ResolveUnknown:
         self.resolves += 1
-        return ResolveUnknown(self.client_order_id, self.request.ticker, self.resolves)
+        return ResolveUnknown(self.client_order_id, self.request.ticker, self.resolves, self.created_ts)
 
-    def _not_found(self, ts: float) -> list[Action]:
+    def _not_found(self, ts: float, unattributed: int | None = None) -> list[Action]:
         if self.state is TrackerState.UNKNOWN:
+            if self.absent_since is None:
+                self.absent_since = ts  # a new send attempt (Sending) starts the count again
             if self.booked == 0 and self.retries < self.max_send_retries:
                 self.retries += 1  # stays UNKNOWN (and blocking) until the retry's answer is evidence
                 return [RetrySend(self.client_order_id)]
-            return [self._resolve()]
+            return self._still_absent(ts, unattributed)
         if self.order_id is None:
             return [self._resolve()]
         return [self._read_back()]

@@ -164,11 +164,16 @@ class OrderSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class ReadBack:
-    """A REST re-read: the order (None = not found) and its fills (complete as far as REST knows)."""
+    """A REST re-read: the order (None = not found) and its fills (complete as far as REST knows).
+
+    ``unattributed``: when a lookup by ``client_order_id`` found nothing, how many fills in the order's market
+    since it was written belong to no order we know (any of them could be this order's); None = not read.
+    """
 
     order: OrderSnapshot | None
     fills: tuple[FillSeen, ...]
     ts: float
+    unattributed: int | None = None
 
 
 Event = (
@@ -211,11 +216,13 @@ class ReadBackOrderAndFills:
 
 @dataclass(frozen=True, slots=True)
 class ResolveUnknown:
-    """List the market's orders, match ``client_order_id``, fetch its fills; feed a :class:`ReadBack`."""
+    """List the market's orders, match ``client_order_id``, fetch its fills; feed a :class:`ReadBack`. When it
+    is not listed, also count the market's fills since ``since`` (Unix s) that no known order owns."""
 
     client_order_id: str
     ticker: str
     attempt: int
+    since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,14 @@ orphan. At start-up :class:`~actors.messages.ResolveOpenOrders` settles every no
 against the exchange before the gate opens (the caller of a pre-restart order is gone: what still rests
 is cancelled, what filled is booked).
 
-Failures: exchange errors during an action are retried at the next tick; a ledger failure while booking
-is logged CRITICAL and the fill stays unbooked until the next read-back re-offers it (booking is
-idempotent). An exception escaping a handler kills the actor; the supervisor restarts it (and the
+Every REST re-read of an order is a poll on the order's schedule (``actors.poll_schedule``): one pending
+poll per order, backing off, paid from the upper half of the read budget. An UNKNOWN order is looked up by
+``client_order_id`` on that schedule until the exchange's evidence settles it (see
+``actors.confirmation_create``), which unblocks its market while the daemon runs.
+
+Failures: an exchange read that fails is no evidence: it is polled again later, backing off; a ledger
+failure while booking is logged CRITICAL and the fill stays unbooked until the next read-back re-offers it
+(booking is idempotent). An exception escaping a handler kills the actor; the supervisor restarts it (and the
 placer after it) and the start-up resolution path settles what was in flight.
 """
 
@@ -42,12 +47,14 @@ from kalshi_guard.actors.confirmation import (
     OrderTracker,
     OrderUpdate,
     ReadBackOrderAndFills,
+    Rejected,
     RequestCancel,
     ResolveUnknown,
     RetrySend,
     StreamStale,
     TimeoutReached,
 )
+from kalshi_guard.actors.confirmation_create import NOT_ON_EXCHANGE
 from kalshi_guard.actors.fill_booking import FillBooking
 from kalshi_guard.actors.fill_group import GROUP_MAX, FillGroups
 from kalshi_guard.actors.messages import (
@@ -65,7 +72,9 @@ from kalshi_guard.actors.messages import (
     StreamNotice,
     Track,
 )
+from kalshi_guard.actors.poll_schedule import PollSchedule
 from kalshi_guard.actors.startup_resolution import StartupResolution
+from kalshi_guard.config.schema import OrderSettings
 from kalshi_guard.core.errors import ExchangeError, LedgerError
 from kalshi_guard.ledger import OrderStatus
 from kalshi_guard.ledger.orders import can_transition
@@ -93,8 +102,10 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
         self.by_order: dict[str, str] = {}
         self.finished: OrderedDict[str, str] = OrderedDict()  # order_id -> coid of terminal trackers
         self.early: dict[str, list[tuple[float, Any]]] = {}  # order_id -> (arrived, event) not yet tracked
-        self.deferred: list[tuple[str, Any]] = []  # (coid, action) retried at the next tick
-        self.last_poll = 0.0
+        self.clock = services.get("clock") or self.ctx.clock  # Unix seconds; tests inject a fake one
+        cfg = self.settings.orders if self.settings is not None else OrderSettings()
+        self.polls = PollSchedule(cfg.poll_interval_s, cfg.unknown_poll_max_s)  # one pending poll per order
+        self.last_poll = float("-inf")
         self.stream = None
         factory = services.get("stream_factory")
         if factory is not None and self.client is not None:
@@ -142,7 +153,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
             self.cancel_all(message.reason)
         elif isinstance(message, CancelOrder):
             if message.client_order_id in self.trackers:
-                self._feed(message.client_order_id, CancelRequested(time.time()))
+                self._feed(message.client_order_id, CancelRequested(self.clock()))
         elif isinstance(message, StreamNotice):
             if message.event in ("reconnected", "gap", "stale"):
                 self.log.warning("stream {}: re-reading {} tracked orders over REST", message.event,
@@ -156,7 +167,8 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
 
     def _track(self, msg: Track) -> None:
         cfg = self.settings.orders
-        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts)  # type: ignore[arg-type]
+        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts,  # type: ignore[arg-type]
+                               settle_s=cfg.unknown_settle_s)
         coid = msg.client_order_id
         self.trackers[coid] = tracker
         self.replies[coid] = msg.reply
@@ -175,7 +187,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
             except ExchangeError as exc:
                 self.log.error("cancel-all request failed ({}); cancelling order by order", type(exc).__name__)
         for coid in list(self.trackers):
-            self._feed(coid, CancelRequested(time.time()))
+            self._feed(coid, CancelRequested(self.clock()))
 
     # -- stream -----------------------------------------------------------------------------------
 
@@ -252,6 +264,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
             self.trackers.pop(coid, None)
             self.replies.pop(coid, None)
             self.synced.pop(coid, None)
+            self.polls.drop(coid)
             if tracker.order_id:
                 self.by_order.pop(tracker.order_id, None)
                 self.finished[tracker.order_id] = coid
@@ -268,11 +281,13 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
             reply = self.replies.get(coid)
             if reply is not None:
                 reply.set(action.confirmation)
-            if action.confirmation.status.value in ("TIMEOUT", "UNKNOWN"):
+            conf = action.confirmation
+            if conf.status.value in ("TIMEOUT", "UNKNOWN") or conf.reason == NOT_ON_EXCHANGE:
                 self.log.warning("order {} {}: {}", coid, action.confirmation.status.value,
                                  action.confirmation.detail or "")
         elif isinstance(action, RetrySend):
-            self.ctx.peers["order_placer"].tell(Resend(action.client_order_id))
+            if not self.ctx.peers["order_placer"].tell(Resend(action.client_order_id)):
+                self._feed(coid, Rejected("RESEND_UNAVAILABLE", self.clock(), "the order placer is down"))
         elif isinstance(action, FlagDiscrepancy):
             self.log.critical("order {}: {}", coid, action.detail)
             self.ctx.peers["alerter"].tell(Alert(Severity.CRITICAL, "order discrepancy", (("order", coid),
@@ -281,27 +296,28 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
             self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.MISMATCH, ticker, action.detail))
         elif isinstance(action, RequestCancel | ReadBackOrderAndFills | ResolveUnknown):
             if not deferred and getattr(action, "attempt", 1) > 1:
-                self.deferred.append((coid, action))
+                self.polls.add(coid, action, self.clock(), backoff=isinstance(action, ResolveUnknown))
                 return
             try:
-                event = tracker_io.perform(self.client, action)
+                event = tracker_io.perform(self.client, action, clock=self.clock, is_ours=self._is_ours)
             except ExchangeError as exc:
-                self.log.warning("order {}: {} failed ({}); retrying at the next tick", coid,
-                                 type(action).__name__, type(exc).__name__)
+                self.log.warning("order {}: {} failed ({}); retrying later", coid, type(action).__name__,
+                                 type(exc).__name__)
                 if isinstance(action, RequestCancel):
-                    self._feed(coid, CancelResult(CancelOutcome.AMBIGUOUS, time.time()))
-                else:
-                    self.deferred.append((coid, action))
+                    self._feed(coid, CancelResult(CancelOutcome.AMBIGUOUS, self.clock()))
+                else:  # no evidence either way: the order stays as it is and is polled again, backing off
+                    self.polls.add(coid, action, self.clock(), backoff=True)
                 return
             self._feed(coid, event)
 
     # -- timers -----------------------------------------------------------------------------------
 
     def on_tick(self) -> None:
-        """Timeouts, deferred retries, REST polling while the stream is stale, early fills that aged."""
+        """Timeouts, due polls (``actors.poll_schedule``), REST polling while the stream is stale, early
+        fills that aged."""
         if self.client is None:
             return
-        now, mono = time.time(), time.monotonic()
+        now, mono = self.clock(), time.monotonic()
         timeout = self.settings.orders.confirm_timeout_s
         grace = self.settings.orders.poll_interval_s
         for coid, tracker in list(self.trackers.items()):
@@ -311,13 +327,12 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
                 # dead on the exchange with fills the stream has not brought (a message lost, or the order
                 # filled before our subscription was live): read them over REST rather than wait
                 self._feed(coid, StreamStale(now))
-        pending, self.deferred = self.deferred, []
-        for coid, action in pending:
+        for coid, action in self.polls.take_due(now, PollSchedule.room(self._read_budget())):
             if coid in self.trackers:
                 self._perform(coid, action, deferred=True)
         stale = self.stream is None or self.stream.is_stale()
-        if stale and self.trackers and mono - self.last_poll >= self.settings.orders.poll_interval_s:
-            self.last_poll = mono
+        if stale and self.trackers and now - self.last_poll >= self.settings.orders.poll_interval_s:
+            self.last_poll = now
             self._poll_all()
         for order_id, items in list(self.early.items()):
             if items and mono - items[0][0] > EARLY_FILL_GRACE_S:
@@ -326,6 +341,22 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
                     if type(msg).__name__ == "StreamFill" and not self._book_untracked(msg):
                         self._orphan(msg)
 
+    def _read_budget(self) -> tuple[float, float] | None:
+        budget = getattr(self.client, "read_budget", None)
+        return budget() if budget is not None else None
+
+    def _is_ours(self, order_id: str | None) -> bool:
+        """Whether an exchange order id belongs to an order we know (tracked, recent, or in the ledger). A
+        ledger failure says no: the fill then keeps an UNKNOWN order UNKNOWN (fail closed)."""
+        if order_id is None:
+            return False
+        if order_id in self.by_order or order_id in self.finished:
+            return True
+        try:
+            return self.ledger.get_order_by_exchange_id(order_id) is not None
+        except LedgerError:
+            return False
+
     def _poll_all(self) -> None:
         for coid in list(self.trackers):
-            self._feed(coid, StreamStale(time.time()))
+            self._feed(coid, StreamStale(self.clock()))

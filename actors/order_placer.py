@@ -245,16 +245,20 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         if req is None or record is None:
             events: tuple[Any, ...] = (RejectedEvent("RESEND_UNAVAILABLE", time.time(), "request not known"),)
         else:
-            events = self._send_one(coid, req, OrderIntent(record.intent))
+            events = self._send_one(coid, req, OrderIntent(record.intent), resend=True)
         self.ctx.peers["fill_watcher"].tell(Resent(coid, events))
 
-    def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent) -> tuple[Any, ...]:
-        """The send point: gate check, then the one HTTP request. Returns tracker events."""
+    def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent, *,
+                  resend: bool = False) -> tuple[Any, ...]:
+        """The send point: gate check, then the one HTTP request. Returns tracker events. A closed gate
+        rejects a first send in the ledger; a refused ``resend`` leaves the order UNKNOWN (its first
+        attempt may still have landed: the fill watcher settles it from the exchange's evidence)."""
         try:
             self.ctx.gate.check(intent)
         except GateClosedError as exc:
             code = f"GATE_{exc.state}"
-            self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
+            if not resend:
+                self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
             return (RejectedEvent(code, time.time(), exc.reason),)
         sending = Sending(time.time())
         try:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
-from kalshi_guard.actors.messages import Hang
+from kalshi_guard.actors.messages import Hang, Ping
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.daemon import child_specs
 from kalshi_guard.core.gate import TradingGate
@@ -157,6 +157,14 @@ class Pipeline:
         assert self.ledger_fills() == exchange_fills
         assert self.ledger_positions() == self.exchange_positions()
 
+    def tick(self, name: str = "fill_watcher") -> None:
+        """Run one heartbeat tick of child ``name`` now and wait until it is done (a Ping asked, not told)."""
+        self.sup.peers[name].ask(Ping(0), timeout=30)
+
+    def reads(self) -> int:
+        """Portfolio reads the exchange has answered so far (order listings, single orders, fills)."""
+        return sum(self.requests(route) for route in ("get_orders", "get_order", "get_fills"))
+
     def wait(self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
         """Re-check ``predicate`` (ticking the supervisor) until truthy or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
@@ -168,6 +176,23 @@ class Pipeline:
             if time.monotonic() > deadline:
                 pytest.fail(f"timed out after {timeout}s waiting for {what}")
             pause.wait(0.02)
+
+
+class FakeClock:
+    """Unix seconds that move only when the test says (starts at the real time, so exchange timestamps and
+    the placer's stay comparable)."""
+
+    def __init__(self) -> None:
+        self._now = time.time()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
 
 
 class _Release(threading.Event):
@@ -233,9 +258,10 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
 
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
-        **orders: Any,
+        clock: Callable[[], float] | None = None, **orders: Any,
     ) -> Pipeline:
-        """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings."""
+        """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings;
+        ``clock`` (Unix seconds) is the actors' injected clock (the fill watcher's timers and polls)."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
@@ -252,6 +278,8 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
 
         services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
                     "exchange_factory": lambda _n: make_client(ex, key)}
+        if clock is not None:
+            services["clock"] = clock
         sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
         sup.start()
         gate.mark_ready()
