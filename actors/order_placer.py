@@ -264,7 +264,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         try:
             result = self.client.create_order(self._wire(coid, req))
         except ExchangeError as exc:
-            return (sending, self._classify_failure(coid, exc))
+            return (sending, self._classify_failure(coid, exc, resend=resend))
         self._api_ok()
         crash_point("after_response")
         return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, time.time()))
@@ -279,8 +279,9 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             order_group_id=self._orders_cfg.order_group_id,
         )
 
-    def _classify_failure(self, coid: str, exc: ExchangeError) -> Any:
-        """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive)."""
+    def _classify_failure(self, coid: str, exc: ExchangeError, *, resend: bool = False) -> Any:
+        """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive). A
+        definitive no to a ``resend`` says nothing of the first attempt: the order stays UNKNOWN."""
         self._api_error(exc)
         now = time.time()
         req = self.requests[coid][0]
@@ -296,8 +297,9 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         code = exc.code or ("RATE_LIMITED" if isinstance(exc, RateLimited) else type(exc).__name__.upper())
         if code == "MARKET_INACTIVE" or code == "trading_is_paused":
             self.markets.forget(req.ticker)
-        self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc}")
-        self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
+        if not resend:
+            self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc}")
+            self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
         return RejectedEvent(code, now, str(exc))
 
     # -- batches ----------------------------------------------------------------------------------

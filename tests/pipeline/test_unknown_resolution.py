@@ -12,6 +12,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from kalshi_guard.ledger import OrderStatus
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 from tests.pipeline.conftest import FakeClock
 
@@ -117,7 +118,7 @@ class TestSettledWhileRunning:
         p.assert_matches_exchange()
 
 
-class TestGateClosedBeforeResend:
+class TestResendRefused:
     def test_polling_stops_once_final_and_stays_stopped_after_reset(self, pipeline_factory) -> None:
         """The kill switch closes the gate between the ambiguous create and its resend: the resend is refused
         (nothing sent), the order stays UNKNOWN until the exchange's evidence settles it, and once it is
@@ -150,5 +151,31 @@ class TestGateClosedBeforeResend:
         assert p.requests("create_order") == 1, "the resend went out through a closed gate"
         assert p.status(coid) == "REJECTED"
         assert p.ledger.order_history(coid)[-1][2] == "NOT_ON_EXCHANGE"
+        trades_again(p)
+        p.assert_matches_exchange()
+
+    def test_a_definitive_no_to_the_resend_leaves_it_unknown_until_settled(self, pipeline_factory) -> None:
+        """The resend meets 429: that says nothing of the first attempt, so the ledger keeps the order UNKNOWN
+        (not REJECTED RATE_LIMITED) until the exchange's evidence settles it."""
+        clock = FakeClock()
+        p = pipeline_factory(clock=clock)
+        p.faults(error_5xx_next={"create_order": 1})
+        coid = str(uuid.uuid4())
+        with ThreadPoolExecutor(1) as pool:
+            with p.held("fill_watcher") as watcher:
+                fut = pool.submit(p.trading.place_and_confirm, T0, "yes", "buy", "2", "0.99", "ioc",
+                                  client_order_id=coid, wait_s=20)
+                p.wait(lambda: p.status(coid) == "UNKNOWN", 20, "the ambiguous create")
+                watcher.waiting(1, "its hand-over to the fill watcher", at_least=True)
+                p.faults(rate_429={"create_order": 1.0})
+            with p.supervisor_paused():
+                p.wait(lambda: p.requests("create_order") == 2, 20, "the resend")
+                p.tick("order_placer")
+                p.tick()
+                assert p.status(coid) == "UNKNOWN", p.ledger.order_history(coid)
+                p.sim.exchange.faults.clear()
+                drive(p, clock, 60)
+            fut.result(timeout=30)
+        assert p.ledger.order_history(coid)[-1][1:] == (OrderStatus.REJECTED, "NOT_ON_EXCHANGE")
         trades_again(p)
         p.assert_matches_exchange()
