@@ -1,4 +1,4 @@
-"""The order placer: the single send point of every order-creating request (DESIGN §5–6).
+"""The order placer: the single send point of every order-creating request (docs/architecture.md §5–6).
 
 The ledger gets one write per order from the placer: the write-ahead ``INTENT``. ``SENT`` is the order's
 state between the gate and the answer, held in the fill watcher's tracker; the next ledger write is the
@@ -43,7 +43,7 @@ from kalshi_guard.actors.markets import MarketCache
 from kalshi_guard.actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
 from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
 from kalshi_guard.actors.placer_risk import PlacerRiskView
-from kalshi_guard.actors.pretrade import OpenState, Throttle, check, throttle_burst
+from kalshi_guard.actors.pretrade import OpenState, Throttle, check, stage_check, throttle_burst
 from kalshi_guard.actors.reply import Reply
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
 from kalshi_guard.core.gate import OrderIntent
@@ -159,6 +159,8 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         now = time.time()
         try:
             view = self._view(req.ticker)
+            limits = self._effective_limits(self._limits)
+            stage = self._rollout_stage(self.ctx.services["settings"].golive.stages)
         except ExchangeError as exc:
             self._api_error(exc)
             refuse("EXCHANGE_UNAVAILABLE", f"market facts could not be read: {type(exc).__name__}")
@@ -166,7 +168,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         except LedgerError as exc:
             refuse("LEDGER_UNAVAILABLE", f"positions and open orders could not be read: {type(exc).__name__}")
             return None
-        rejection = check(req, view, self._limits, now)
+        rejection = check(req, view, limits, now) or stage_check(req, view, stage)
         if rejection is not None:
             refuse(rejection.code.value, rejection.detail)
             return None

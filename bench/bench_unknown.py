@@ -8,7 +8,7 @@ policy; the write budget is raised to 100/s so that the ten creates, sent while 
 still, are not refused by our own bucket. The fill watcher's clock and the bucket's are fake: the bench
 moves them 0.5 s per heartbeat tick (the supervisor's own ticks are held off) and counts the simulator's
 requests per route. The guardian's API error-rate trip is set out of reach (ten failed creates would halt
-trading, which is its job but not what is measured here).
+trading, which is its job but not what is measured here), and five markets may hold a position.
 
 1. Never landed: one IOC in each of the simulator's five markets; its create and its one same-id resend are
    answered 500 before the exchange processes them. Goals: each is REJECTED (NOT_ON_EXCHANGE) within 60 s,
@@ -33,30 +33,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Ping
+from kalshi_guard.config.endpoints import make_client, make_stream
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.daemon import child_specs
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.exchange.buckets import RateBuckets
-from kalshi_guard.exchange.endpoints import make_client, make_stream
 from kalshi_guard.ledger import Ledger
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 from kalshi_guard.simulator.testing import running_simulator
 from kalshi_guard.supervisor import Supervisor
+
+from figures import figure
 
 STEP_S = 0.5
 READS = ("get_orders", "get_order", "get_fills")
 
 
 class FakeClock:
+    """Real Unix time until :meth:`freeze`; from then on it moves only with ``now``."""
+
     def __init__(self) -> None:
-        self.now = time.time()
+        self.now: float | None = None
 
     def __call__(self) -> float:
-        return self.now
+        return time.time() if self.now is None else self.now
 
-
-def verdict(ok: bool) -> str:
-    return "MET" if ok else "MISSED"
+    def freeze(self) -> None:
+        self.now = time.time()
 
 
 def run(workdir: Path, listing_down: bool) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def run(workdir: Path, listing_down: bool) -> dict[str, Any]:
         ex = ExchangeSettings(base_url=sim.rest_url, ws_url=sim.ws_url, key_id=sim.key_id,
                               private_key_file=Path(sim.private_key_path), write_rate_per_s=100)
         limits = base.limits.model_copy(update={"price_collar": base.limits.price_collar.__class__("1"),
-                                                "api_error_min_calls": 10000})
+                                                "api_error_min_calls": 10000, "max_open_positions": 10})
         settings = base.model_copy(update={"exchange": ex, "limits": limits})
         ledger = Ledger.open(f"sqlite:///{workdir / ('down' if listing_down else 'up')}.sqlite")
         gate = TradingGate(persist=ledger.save_gate)
@@ -97,6 +100,7 @@ def run(workdir: Path, listing_down: bool) -> dict[str, Any]:
                     sup.peers["fill_watcher"].ask(Ping(0), timeout=30)
                 if listing_down:
                     sim.exchange.faults.configure({"error_5xx_rate": {"get_orders": 1.0}})
+                clock.freeze()
                 reads0, listings0 = sum(requests[r] for r in READS), requests["get_orders"]
                 listings: dict[float, int] = {0.0: 0}
                 settled_at: dict[str, float] = {}
@@ -137,22 +141,22 @@ def main() -> None:
         down = run(Path(tmp), listing_down=True)
     n = up["orders"]
     worst = max(up["settled"].values(), default=float("inf"))
-    print(f"1. never landed ({n} orders, create and resend 500 before processing, 120 s of fake time)")
-    print(f"   settled REJECTED NOT_ON_EXCHANGE: {len(up['settled'])}/{n}, the last at {worst:.1f} s "
-          f"(goal: all within 60 s) {verdict(len(up['settled']) == n and worst <= 60)}")
-    print(f"   order listings: {up['first']} in the first 10 s, {up['last']} in the 10 s ending at 120 s "
-          f"(goal: last <= first, 0 once settled; before the fix 74 and 1,193) {verdict(up['last'] == 0)}")
-    print(f"   portfolio reads over 120 s: {up['reads']} = {up['reads'] / n:.1f} per order (goal <= 20) "
-          f"{verdict(up['reads'] <= 20 * n)}")
-    print(f"   markets filling an IOC afterwards: {up['fills']}/{n} (goal {n}/{n}) {verdict(up['fills'] == n)}")
+    print(f"1. never landed: {n} orders, create and resend answered 500 before processing, 120 s of fake time")
+    figure("orders settled REJECTED NOT_ON_EXCHANGE", f"{len(up['settled'])}/{n}", f"{n}/{n}",
+           len(up["settled"]) == n)
+    figure("fake time until the last one settled", f"{worst:.1f} s", "<= 60 s", worst <= 60)
+    figure("order listings in the first 10 s", str(up["first"]))
+    figure("order listings in the 10 s ending at 120 s (before: 1,193)", str(up["last"]), "0 (settled)",
+           up["last"] == 0)
+    figure("portfolio reads per order over 120 s", f"{up['reads'] / n:.1f}", "<= 20", up["reads"] <= 20 * n)
+    figure("markets filling an IOC afterwards", f"{up['fills']}/{n}", f"{n}/{n}", up["fills"] == n)
     still = down["statuses"].count("UNKNOWN")
-    print(f"2. order listing down for 120 s ({n} orders)")
-    print(f"   still UNKNOWN: {still}/{n} (goal {n}/{n}) {verdict(still == n)}")
-    print(f"   listing requests (each failing read is retried 3 times by the client): {down['first']} in the "
-          f"first 10 s, {down['last']} in the 10 s ending at 120 s (goal: last < first) "
-          f"{verdict(down['last'] < down['first'])}")
-    print(f"   after it came back: markets filling an IOC: {down['fills']}/{n} (goal {n}/{n}) "
-          f"{verdict(down['fills'] == n)}")
+    print(f"2. order listing down for 120 s: {n} orders (a failing read is retried 3 times by the client)")
+    figure("orders still UNKNOWN (a failed read is no evidence)", f"{still}/{n}", f"{n}/{n}", still == n)
+    figure("listing requests in the first 10 s", str(down["first"]))
+    figure("listing requests in the 10 s ending at 120 s", str(down["last"]), "< first 10 s",
+           down["last"] < down["first"])
+    figure("markets filling an IOC once it is back", f"{down['fills']}/{n}", f"{n}/{n}", down["fills"] == n)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     Notifier().status("starting: signal handlers armed")
     try:
         from kalshi_guard.config.loader import load_settings
-        from kalshi_guard.control.cli import EX_CONFIG
         from kalshi_guard.control.daemon import Daemon
         from kalshi_guard.core.errors import ConfigError
+        from kalshi_guard.core.exits import EX_CONFIG
 
         path = Path(args.config) if args.config else None
         try:
@@ -47,10 +47,28 @@ def run(args: argparse.Namespace) -> int:
                 print(f"config error: {line}", file=sys.stderr)
             return EX_CONFIG
         bot = _load_bot(args.bot) if getattr(args, "bot", None) else None
-        return Daemon(settings, path, router, bot=bot).run()
+        code = Daemon(settings, path, router, bot=bot).run()
     finally:
         router.uninstall()
         router.close()
+    from kalshi_guard.control.daemon import EXIT_REEXEC
+
+    if code == EXIT_REEXEC:  # a mode switch: start again, same pid, on the exchange the ledger now names
+        _reexec()
+    return code
+
+
+def _reexec() -> None:
+    """Replace this process with a fresh ``kalshi-guard run`` (same arguments, same pid for systemd)."""
+    import os
+    import sys
+
+    from kalshi_guard.control.sdnotify import Notifier
+
+    Notifier().status("restarting for a mode switch")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]])  # noqa: S606 - ourselves, same args
 
 
 def _load_bot(spec: str) -> Any:

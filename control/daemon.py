@@ -1,7 +1,7 @@
 """The running daemon: wires config, logs, ledger, gate, exchange, supervisor and control server, then
 runs the main loop (signals, ticks, sd_notify). It is the ``ControlPort`` the operator doors talk to.
 
-Start-up order (DESIGN §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
+Start-up order (docs/architecture.md §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
 HALTED) → paper-mode simulator → alerter, guardian, reconciler, fill watcher, order placer → control
 server → start-up reconciliation → gate opens (unless HALTED) → ``READY=1``. If the start-up
 reconciliation fails the gate stays closed and it is retried every few seconds; ``READY=1`` waits for it.
@@ -51,10 +51,11 @@ STARTUP_RECONCILE_RETRY_S = 5.0
 # not wait for it (the placer's thread runs the C-level handler, control/signals.py); 0.5 ms keeps the
 # rest of the stop prompt too. bench/bench_foundation.py prints both.
 GIL_SWITCH_INTERVAL_S = 0.0005
+EXIT_REEXEC = -1  # not a process exit code: `kalshi-guard run` re-executes itself (a mode switch)
 
 
 def child_specs(settings: Settings) -> list[ChildSpec]:
-    """The tree of DESIGN §3: two one-for-one children, then the rest-for-one trading group."""
+    """The tree of docs/architecture.md §3: two one-for-one children, then the rest-for-one trading group."""
     stop = settings.supervisor.stop_timeout_s
     return [
         ChildSpec("alerter", Alerter, stop_timeout_s=stop),
@@ -84,6 +85,7 @@ class Daemon:
         self.started_at = time.time()
         self.ready = False
         self._next_reconcile = 0.0  # when a failed start-up reconciliation is tried again
+        self.switch_to: Any = None  # a Mode the operator switched to: the loop stops and the process re-executes
         self.exchange_info: dict[str, Any] = {}
         self.sup: Supervisor | None = None
         self.gate: TradingGate | None = None
@@ -97,7 +99,7 @@ class Daemon:
     def run(self) -> int:
         """Start, loop until a stop signal or escalation, stop. Raises ConfigError for bad config."""
         from kalshi_guard.config.loader import secret_values
-        from kalshi_guard.config.paths import ledger_sqlite_path, state_dir
+        from kalshi_guard.config.paths import ledger_url, state_dir
         from kalshi_guard.control.logs import setup_logging
         from kalshi_guard.control.pidfile import pidfile_path, remove_pidfile, write_pidfile
 
@@ -112,13 +114,15 @@ class Daemon:
         try:
             from kalshi_guard.ledger.store import Ledger
 
-            url = (
-                settings.ledger.url.get_secret_value()
-                if settings.ledger.url is not None
-                else f"sqlite:///{ledger_sqlite_path(settings)}"
-            )
-            self.ledger = Ledger.open(url, synchronous=settings.ledger.sqlite_synchronous)
+            self.ledger = Ledger.open(ledger_url(settings), synchronous=settings.ledger.sqlite_synchronous)
             self._closers.append(self.ledger.close)
+            from kalshi_guard.control.mode import recorded_mode, settings_for
+
+            chosen = recorded_mode(self.ledger)
+            if chosen is not None and chosen is not settings.mode:
+                log.warning("the operator switched to {} (recorded in the ledger): trading on that exchange",
+                            chosen.value.upper())
+                self.settings = settings = settings_for(settings, chosen)
             return self._run_with_ledger(state)
         finally:
             for close in reversed(self._closers):
@@ -149,14 +153,19 @@ class Daemon:
         from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
+        from kalshi_guard.control.backups import BackupScheduler
+
+        backups = BackupScheduler(self.settings, ledger)
         code = EXIT_OK
         try:
+            backups.start()
             sup.start()
             self._start_control(state)
             self._startup_reconcile(notifier)
             code = self._loop(notifier)
         finally:
             self.bot_stop.set()
+            backups.stop()
             notifier.stopping("stopping")
             if self._server is not None:
                 self._server.stop()
@@ -169,7 +178,7 @@ class Daemon:
 
     def _exchange_factory(self) -> Callable[[str], Any]:
         """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
-        from kalshi_guard.exchange.endpoints import make_buckets, make_client
+        from kalshi_guard.config.endpoints import make_buckets, make_client
         from kalshi_guard.exchange.keys import load_private_key
 
         settings = self.settings
@@ -217,14 +226,14 @@ class Daemon:
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
-        from kalshi_guard.exchange.endpoints import make_stream
+        from kalshi_guard.config.endpoints import make_stream
 
         return make_stream(self._ex, self._key, on_message, on_event, stale_after=self.settings.orders.stream_stale_s)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
         """Size the buckets from ``/account/limits``; keep the configured rates when that fails."""
-        from kalshi_guard.exchange.endpoints import make_client
+        from kalshi_guard.config.endpoints import make_client
 
         try:
             with make_client(ex, key, buckets=buckets) as client:
@@ -239,11 +248,13 @@ class Daemon:
 
         token = resolve_token(self.settings, state)
         register_secret(token)
+        from kalshi_guard.control.journal import journal_routes
+        from kalshi_guard.control.mode import mode_routes
         from kalshi_guard.control.order_routes import order_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=order_routes(self.trading),
+            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *mode_routes(self)],
         )
         self._server.start()
 
@@ -323,6 +334,9 @@ class Daemon:
             sup.tick()
             if sup.escalated:
                 return EXIT_ESCALATED
+            if self.switch_to is not None:
+                log.warning("switching to {}: stopping to start again on that exchange", self.switch_to.value.upper())
+                return EXIT_REEXEC
             if not self.ready and time.monotonic() >= self._next_reconcile:
                 self._startup_reconcile(notifier)
             notifier.maybe_watchdog(sup.healthy() and self.ready)
@@ -394,7 +408,41 @@ class Daemon:
             "restart_incidents": stats.restart_incidents,
             "healthy": stats.healthy,
             "exchange": self.exchange_info,
+            "limits": self._limit_figures(),
         }
+
+    def switch_mode(self, body: dict[str, Any], source: str) -> dict[str, Any]:
+        """One step of the paper/live switch (see :mod:`control.mode`). Raises ``SwitchRefused`` on a refusal.
+        An accepted switch closes the gate (the stop cancels resting orders) before it is recorded."""
+        from kalshi_guard.control.mode import switch_step
+
+        return switch_step(self, body, source)
+
+    def _limit_figures(self) -> dict[str, Any]:
+        """The money limits as configured and in dollars against today's day-start value (a share resolves
+        to 0 while no anchor exists), and the open-position cap. A failed anchor read says so."""
+        from datetime import UTC, datetime
+
+        from kalshi_guard.config.shares import describe
+
+        limits = self.settings.limits
+        try:
+            anchor = self.ledger.daily_anchor(datetime.now(UTC).date()) if self.ledger is not None else None
+        except Exception as exc:  # the status must answer; the placer refuses orders on the same failure
+            return {"error": f"day anchor unreadable ({type(exc).__name__})"}
+        resolved = limits.resolved(anchor)
+        out: dict[str, Any] = {k: {"setting": str(getattr(limits, k)), "dollars": str(getattr(resolved, k)),
+                                   "shown": describe(getattr(limits, k), anchor)}
+                               for k in ("max_daily_loss", "max_order_loss")}
+        out["max_open_positions"] = limits.max_open_positions
+        out["day_start_value"] = None if anchor is None else str(anchor)
+        from kalshi_guard.control.rollout import stage_summary
+
+        try:
+            out["rollout"] = stage_summary(self.ledger, self.settings, time.time())
+        except Exception as exc:  # the status must answer
+            out["rollout"] = {"error": f"unreadable ({type(exc).__name__})"}
+        return out
 
     def emergency_stop(self, source: str, reason: str) -> dict[str, Any]:
         """Close and persist the gate before returning, then wake the loop's halt path."""

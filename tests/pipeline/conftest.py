@@ -19,14 +19,15 @@ from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Hang, Ping
+from kalshi_guard.config.endpoints import make_client, make_stream
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.daemon import child_specs
 from kalshi_guard.core.gate import TradingGate
-from kalshi_guard.exchange.endpoints import make_client, make_stream
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
 from kalshi_guard.simulator.testing import running_simulator
 from kalshi_guard.supervisor import Supervisor
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -166,16 +167,8 @@ class Pipeline:
         return sum(self.requests(route) for route in ("get_orders", "get_order", "get_fills"))
 
     def wait(self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-        """Re-check ``predicate`` (ticking the supervisor) until truthy or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        pause = threading.Event()
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout}s waiting for {what}")
-            pause.wait(0.02)
+        """Re-check ``predicate`` until truthy or ``timeout`` passes (:func:`tests.waiting.wait_until`)."""
+        return wait_until(predicate, timeout, what)
 
 
 class FakeClock:
@@ -237,7 +230,8 @@ class HeldActor:
 
 
 def build_settings(
-    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, **orders: Any
+    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, golive: Any = None,
+    **orders: Any,
 ) -> Settings:
     """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` override those fields."""
     base = Settings()
@@ -249,7 +243,8 @@ def build_settings(
                                             **(limits or {})})
     sup = base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})
     return base.model_copy(update={"exchange": ex, "limits": limits, "supervisor": sup,
-                                   "orders": base.orders.model_copy(update=orders)})
+                                   "orders": base.orders.model_copy(update=orders),
+                                   "golive": golive if golive is not None else base.golive})
 
 
 @pytest.fixture
@@ -258,7 +253,7 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
 
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
-        clock: Callable[[], float] | None = None, **orders: Any,
+        golive: Any = None, clock: Callable[[], float] | None = None, **orders: Any,
     ) -> Pipeline:
         """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings;
         ``clock`` (Unix seconds) is the actors' injected clock (the fill watcher's timers and polls)."""
@@ -266,7 +261,7 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         if sim is None:
             ctx = running_simulator(seed=11)
             sim = ctx.__enter__()
-        settings = build_settings(sim, exchange, limits, **orders)
+        settings = build_settings(sim, exchange, limits, golive, **orders)
         url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
