@@ -92,9 +92,9 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
     def setup(self) -> None:
         """Open the REST client and the private stream (waits up to 5 s for it; stale = REST polling)."""
         services = self.ctx.services
-        self.ledger = services.get("ledger")
-        self.settings = services.get("settings")
-        factory = services.get("exchange_factory")
+        self.ledger = services.ledger
+        self.settings = services.settings
+        factory = services.exchange_factory
         self.client = factory("fill_watcher") if factory is not None else None
         self.trackers: dict[str, OrderTracker] = {}
         self.replies: dict[str, Any] = {}
@@ -102,12 +102,12 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
         self.by_order: dict[str, str] = {}
         self.finished: OrderedDict[str, str] = OrderedDict()  # order_id -> coid of terminal trackers
         self.early: dict[str, list[tuple[float, Any]]] = {}  # order_id -> (arrived, event) not yet tracked
-        self.clock = services.get("clock") or self.ctx.clock  # Unix seconds; tests inject a fake one
+        self.clock = self.ctx.clock  # the injected wall clock (Unix seconds): timers and polls
         cfg = self.settings.orders if self.settings is not None else OrderSettings()
         self.polls = PollSchedule(cfg.poll_interval_s, cfg.unknown_poll_max_s)  # one pending poll per order
         self.last_poll = float("-inf")
         self.stream = None
-        factory = services.get("stream_factory")
+        factory = services.stream_factory
         if factory is not None and self.client is not None:
             ref = self.actor_ref
 

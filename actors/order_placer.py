@@ -81,14 +81,14 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         C-level handler then runs in the thread that sends orders, see ``control.signals``); open the
         placer's own client and market cache."""
         services = self.ctx.services
-        signals = services.get("signals")
+        signals = services.signals
         if signals is not None:
             signals.take_usr1_here()
-        self.ledger = services.get("ledger")
-        factory = services.get("exchange_factory")
+        self.ledger = services.ledger
+        factory = services.exchange_factory
         self.client = factory("order_placer") if factory is not None else None
         self.markets = MarketCache(self.client)
-        self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
+        self.throttle = Throttle(throttle_burst(self._limits), time.time()) if services.settings is not None else None
         # client_order_id -> (request, when written), for resends of ambiguous creates; pruned by age and size
         self.requests: dict[str, tuple[OrderRequest, float]] = {}
         self._ok_calls = 0
@@ -102,11 +102,11 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
 
     @property
     def _limits(self) -> Any:
-        return self.ctx.services["settings"].limits
+        return self.ctx.services.settings.limits
 
     @property
     def _orders_cfg(self) -> Any:
-        return self.ctx.services["settings"].orders
+        return self.ctx.services.settings.orders
 
     def on_halt(self, message: Halt) -> None:
         """Nothing to drop eagerly: every queued order meets the closed gate at the send point."""
@@ -160,7 +160,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         try:
             view = self._view(req.ticker)
             limits = self._effective_limits(self._limits)
-            stage = self._rollout_stage(self.ctx.services["settings"].golive.stages)
+            stage = self._rollout_stage(self.ctx.services.settings.golive.stages)
         except ExchangeError as exc:
             self._api_error(exc)
             refuse("EXCHANGE_UNAVAILABLE", f"market facts could not be read: {type(exc).__name__}")

@@ -61,9 +61,10 @@ import httpx
 from loguru import logger
 
 from kalshi_guard.actors.facade import TradingFacade
-from kalshi_guard.config.endpoints import make_client, make_stream
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.exchange.keys import load_private_key
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
@@ -198,14 +199,7 @@ def build_pipeline(sim: SimProcess, ledger_path: Path) -> Pipeline:
                                        "supervisor": base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})})
     ledger = Ledger.open(f"sqlite:///{ledger_path}")
     gate = TradingGate(persist=ledger.save_gate)
-    ex, key = settings.exchange, sim.key
-
-    def stream_factory(on_message: Any, on_event: Any) -> Any:
-        return make_stream(ex, key, on_message, on_event)
-
-    services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
-                "exchange_factory": lambda _n: make_client(ex, key)}
-    sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+    sup = build_tree(settings, gate, ledger, key=sim.key)
     sup.start()
     gate.mark_ready()
     stop = threading.Event()

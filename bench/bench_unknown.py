@@ -33,15 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Ping
-from kalshi_guard.config.endpoints import make_client, make_stream
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import child_specs
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.exchange.buckets import RateBuckets
 from kalshi_guard.ledger import Ledger
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 from kalshi_guard.simulator.testing import running_simulator
-from kalshi_guard.supervisor import Supervisor
 
 from figures import figure
 
@@ -76,10 +74,7 @@ def run(workdir: Path, listing_down: bool) -> dict[str, Any]:
         key = sim.private_key
         buckets = RateBuckets.from_requests_per_s(ex.read_rate_per_s, ex.write_rate_per_s, ex.reserve_fraction,
                                                   clock=clock)  # one budget for the process, on fake time
-        services = {"ledger": ledger, "settings": settings, "clock": clock,
-                    "stream_factory": lambda on_m, on_e: make_stream(ex, key, on_m, on_e),
-                    "exchange_factory": lambda _n: make_client(ex, key, buckets=buckets)}
-        sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+        sup = build_tree(settings, gate, ledger, key=key, buckets=buckets, clock=clock)
         sup.start()
         gate.mark_ready()
         trading = TradingFacade(sup.peers, ledger, lambda: settings)

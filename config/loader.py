@@ -443,8 +443,8 @@ def reload_changes(old: Settings, new: Settings) -> list[str]:
     for keys, _ann in _walk_fields(Settings):
         a: Any = old
         b: Any = new
-        for k in keys:
-            a, b = getattr(a, k), getattr(b, k)
+        for k in keys:  # an optional section that is unset on one side reads as None below it
+            a, b = getattr(a, k, None), getattr(b, k, None)
         if isinstance(a, SecretStr) or isinstance(b, SecretStr):
             a = a.get_secret_value() if isinstance(a, SecretStr) else a
             b = b.get_secret_value() if isinstance(b, SecretStr) else b

@@ -19,9 +19,9 @@ from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Hang, Ping
-from kalshi_guard.config.endpoints import make_client, make_stream
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import child_specs
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
@@ -265,17 +265,7 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
-        key = sim.private_key
-        ex = settings.exchange
-
-        def stream_factory(on_message: Any, on_event: Any) -> Any:
-            return make_stream(ex, key, on_message, on_event)
-
-        services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
-                    "exchange_factory": lambda _n: make_client(ex, key)}
-        if clock is not None:
-            services["clock"] = clock
-        sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+        sup = build_tree(settings, gate, ledger, key=sim.private_key, **({"clock": clock} if clock else {}))
         sup.start()
         gate.mark_ready()
         stop = threading.Event()
