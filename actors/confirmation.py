@@ -5,7 +5,8 @@ response, stream fills and order updates, cancel and REST read-back results, its
 :meth:`OrderTracker.handle` and performs the returned actions (book a fill, cancel, re-read, resolve an
 UNKNOWN order, reply). No I/O, no threads, no clock: every event carries its own ``ts`` (Unix seconds).
 Its states, events and actions are in ``actors.confirmation_events``; how it takes the create's answer
-(and resolves UNKNOWN) in ``actors.confirmation_create``, a mixin of the tracker.
+(and resolves UNKNOWN) in ``actors.confirmation_create``, a mixin of the tracker; the confirmation it
+reports in ``actors.confirmation_report``.
 
 Rules it enforces:
 
@@ -21,7 +22,8 @@ Rules it enforces:
   market's orders listed by ``client_order_id``, a fill, an order update). An ambiguous create may be re-sent
   once **with the same client_order_id** after a lookup finds nothing (:class:`RetrySend`); a definitive
   rejection of that retry does not prove the first attempt failed, so the order stays UNKNOWN. At the
-  timeout an UNKNOWN order is reported as UNKNOWN (``Finish(final=False)``) and tracking goes on.
+  timeout an UNKNOWN order is reported as UNKNOWN (``Finish(final=False)``) and tracking goes on until the
+  evidence settles it: found, or absent long enough to be REJECTED ``NOT_ON_EXCHANGE``.
 - A fill after a cancel request is booked; a fill on an UNKNOWN order resolves it.
 """
 
@@ -60,16 +62,15 @@ from kalshi_guard.actors.confirmation_events import (
     TimeoutReached,
     TrackerState,
 )
+from kalshi_guard.actors.confirmation_report import Booked, report
 from kalshi_guard.actors.orders_api import (
     ONE,
     ZERO,
     Confirmation,
     ConfirmationStatus,
-    FillDetail,
     OrderRequest,
     outcome_price,
 )
-from kalshi_guard.actors.slippage import order_slippage
 
 __all__ = [  # the vocabulary lives in actors.confirmation_events; re-exported for the tracker's users
     "ALREADY_EXISTS", "LIVE", "TERMINAL", "Action", "Ambiguous", "BookFill", "CancelOutcome", "CancelRequested",
@@ -78,14 +79,6 @@ __all__ = [  # the vocabulary lives in actors.confirmation_events; re-exported f
     "RequestCancel", "ResolveUnknown", "RetrySend", "Sending", "Sent", "StreamStale", "TimeoutReached",
     "TrackerState",
 ]
-
-
-@dataclass(slots=True)
-class _Booked:
-    count: Decimal
-    yes_price: Decimal
-    fee: Decimal
-    is_taker: bool | None
 
 
 @dataclass(slots=True)
@@ -121,7 +114,7 @@ class OrderTracker(CreateOutcome):
     absent_since: float | None = None
     landed: bool = False
     doubt_flagged: bool = False
-    fills: dict[str, _Booked] = field(default_factory=dict)
+    fills: dict[str, Booked] = field(default_factory=dict)
 
     # -- derived ---------------------------------------------------------------------------------
 
@@ -276,7 +269,7 @@ class OrderTracker(CreateOutcome):
                 f"overfill: trade {ev.trade_id} ({ev.count}) would take order {self.client_order_id} to "
                 f"{self.booked + ev.count} of {self.count}; not booked"
             )]
-        self.fills[ev.trade_id] = _Booked(ev.count, ev.yes_price, ev.fee, ev.is_taker)
+        self.fills[ev.trade_id] = Booked(ev.count, ev.yes_price, ev.fee, ev.is_taker)
         out: list[Action] = [BookFill(
             trade_id=ev.trade_id, order_id=self.order_id or ev.order_id, count=ev.count, yes_price=ev.yes_price,
             price=outcome_price(self.request.outcome, ev.yes_price), fee=ev.fee, ts=ev.ts,
@@ -355,34 +348,8 @@ class OrderTracker(CreateOutcome):
         return Finish(self.confirmation(ts, status), final=final)
 
     def confirmation(self, ts: float, status: ConfirmationStatus) -> Confirmation:
-        """The confirmation as of ``ts`` with ``status`` (counts, average price, fees, slippage, latency)."""
-        req = self.request
-        booked = self.booked
-        fills = tuple(
-            FillDetail(tid, f.count, outcome_price(req.outcome, f.yes_price), f.fee, f.is_taker)
-            for tid, f in self.fills.items()
-        )
-        average = None
-        if booked > 0:
-            average = sum((f.count * f.price for f in fills), ZERO) / booked
-        slip = order_slippage(
-            req.outcome, req.action, ((f.count, f.yes_price) for f in self.fills.values()),
-            req.price, req.reference_price,
-        )
-        return Confirmation(
-            status=status,
-            order_id=self.order_id,
-            client_order_id=self.client_order_id,
-            filled_count=booked,
-            remaining_count=self.count - booked,
-            average_price=average,
-            fees=sum((f.fee for f in fills), ZERO),
-            slippage=slip,
-            latency_ms=max(0, round((ts - self.created_ts) * 1000)),
-            reason=self.reject_code,
-            detail=self.reject_detail,
-            fills=fills,
-        )
+        """The confirmation as of ``ts`` with ``status`` (see :func:`actors.confirmation_report.report`)."""
+        return report(self, ts, status)
 
 
 _HANDLERS = {
