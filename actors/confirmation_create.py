@@ -1,4 +1,4 @@
-"""How the confirmation state machine takes the create's answer (DESIGN §6): sent, rejected, or ambiguous.
+"""How the confirmation state machine takes the create's answer (docs/architecture.md §6): sent, rejected, or ambiguous.
 
 A mixin of :class:`~kalshi_guard.actors.confirmation.OrderTracker`. An ambiguous create, or
 ``409 order_already_exists``, puts the order in UNKNOWN, resolved only by exchange evidence: the market's

@@ -1,5 +1,6 @@
-"""The confirmation state machine's vocabulary (DESIGN §6): its states, the events it is fed and the actions
-it returns (used by :class:`~kalshi_guard.actors.confirmation.OrderTracker` and the fill watcher around it).
+"""The confirmation state machine's vocabulary (docs/architecture.md §6): its states, the events it is fed
+and the actions it returns (used by :class:`~kalshi_guard.actors.confirmation.OrderTracker` and the fill
+watcher around it).
 
 Events carry their own ``ts`` (Unix seconds) so the machine needs no clock. Every event and action is a
 frozen dataclass; nothing here does I/O or can fail.

@@ -1,5 +1,5 @@
 """The fill watcher's REST polls of its orders: at most one pending poll per order, due on a schedule, and
-paid from the upper half of the read budget (DESIGN §6–7).
+paid from the upper half of the read budget (docs/architecture.md §6–7).
 
 A poll is a tracker action that reads the exchange again (look an UNKNOWN order up by ``client_order_id``,
 re-read an order and its fills) or one whose read failed. Every poll of an order goes through

@@ -1,5 +1,5 @@
 """The exchange side of the confirmation state machine's actions: each action the fill watcher performs
-becomes one or two REST calls, and their answer becomes the event fed back to the tracker (DESIGN §6–7).
+becomes one or two REST calls, and their answer becomes the event fed back to the tracker (docs/architecture.md §6–7).
 
 An UNKNOWN order's lookup by ``client_order_id`` that finds nothing also counts the market's fills since
 the order was written that belong to no order we know (REST fills carry no ``client_order_id``): any of
