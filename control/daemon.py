@@ -204,6 +204,8 @@ class Daemon:
             "key_id": ex.key_id,
             "private_key_file": str(ex.private_key_file),
         }
+        if self._sim is not None and self._sim.admin_token_path is not None:  # the embedded simulator's /_sim
+            self.exchange_info["sim_admin_token_file"] = str(self._sim.admin_token_path)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
