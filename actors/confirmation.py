@@ -63,6 +63,7 @@ from kalshi_guard.actors.confirmation_events import (
     TrackerState,
 )
 from kalshi_guard.actors.confirmation_report import Booked, report
+from kalshi_guard.actors.end_reason import Quote, explain
 from kalshi_guard.actors.orders_api import (
     ONE,
     ZERO,
@@ -115,6 +116,7 @@ class OrderTracker(CreateOutcome):
     landed: bool = False
     doubt_flagged: bool = False
     fills: dict[str, Booked] = field(default_factory=dict)
+    quote: Quote | None = None  # the book the pre-trade check saw, for the no-fill reason
 
     # -- derived ---------------------------------------------------------------------------------
 
@@ -127,6 +129,15 @@ class OrderTracker(CreateOutcome):
     def booked(self) -> Decimal:
         """Contracts booked so far (sum of distinct fills)."""
         return sum((f.count for f in self.fills.values()), ZERO)
+
+    def why(self, status: ConfirmationStatus) -> tuple[str | None, str | None]:
+        """``(reason, detail)`` of a confirmation with ``status``: the rejection, or why contracts went
+        unfilled (:func:`actors.end_reason.explain`); ``(None, None)`` when there is nothing to explain."""
+        if self.reject_code is not None or status in (ConfirmationStatus.FILLED, ConfirmationStatus.UNKNOWN,
+                                                      ConfirmationStatus.REJECTED):
+            return self.reject_code, self.reject_detail
+        ending = (self.end or EndReason.EXCHANGE).value
+        return explain(self.request, ending, self.count - self.booked, self.quote) or (None, None)
 
     @property
     def terminal(self) -> bool:

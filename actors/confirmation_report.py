@@ -38,17 +38,20 @@ def report(tracker: Any, ts: float, status: ConfirmationStatus) -> Confirmation:
         req.outcome, req.action, ((f.count, f.yes_price) for f in tracker.fills.values()),
         req.price, req.reference_price,
     )
+    reason, detail = tracker.why(status)
     return Confirmation(
         status=status,
         order_id=tracker.order_id,
         client_order_id=tracker.client_order_id,
         filled_count=booked,
-        remaining_count=tracker.count - booked,
+        # what may still fill, as the ledger says: nothing once the order has ended
+        remaining_count=tracker.count - booked if status is ConfirmationStatus.UNKNOWN else ZERO,
+        unfilled_count=tracker.count - booked,
         average_price=average,
         fees=sum((f.fee for f in fills), ZERO),
         slippage=slip,
         latency_ms=max(0, round((ts - tracker.created_ts) * 1000)),
-        reason=tracker.reject_code,
-        detail=tracker.reject_detail,
+        reason=reason,
+        detail=detail,
         fills=fills,
     )

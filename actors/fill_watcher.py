@@ -72,6 +72,7 @@ from kalshi_guard.actors.messages import (
     StreamNotice,
     Track,
 )
+from kalshi_guard.actors.orders_api import ConfirmationStatus
 from kalshi_guard.actors.poll_schedule import PollSchedule
 from kalshi_guard.actors.startup_resolution import StartupResolution
 from kalshi_guard.config.schema import OrderSettings
@@ -168,7 +169,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
     def _track(self, msg: Track) -> None:
         cfg = self.settings.orders
         tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts,  # type: ignore[arg-type]
-                               settle_s=cfg.unknown_settle_s)
+                               settle_s=cfg.unknown_settle_s, quote=msg.quote)  # type: ignore[arg-type]
         coid = msg.client_order_id
         self.trackers[coid] = tracker
         self.replies[coid] = msg.reply
@@ -254,8 +255,10 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
             return  # the ledger is already further on (booking a fill advances it by itself)
         if state not in ("INTENT", "SENT") and current != state:
             try:
-                self.ledger.transition(coid, OrderStatus(state), order_id=tracker.order_id,
-                                       reason=tracker.reject_code)
+                reason = tracker.reject_code
+                if tracker.terminal and tracker.state.value == "CANCELED":  # why it ended short, for the ledger
+                    reason = tracker.why(ConfirmationStatus.CANCELED)[0]
+                self.ledger.transition(coid, OrderStatus(state), order_id=tracker.order_id, reason=reason)
                 self.synced[coid] = state
             except LedgerError as exc:
                 self.log.error("ledger transition of {} to {} refused: {}", coid, state, exc)
@@ -281,10 +284,12 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
             reply = self.replies.get(coid)
             if reply is not None:
                 reply.set(action.confirmation)
-            conf = action.confirmation
-            if conf.status.value in ("TIMEOUT", "UNKNOWN") or conf.reason == NOT_ON_EXCHANGE:
-                self.log.warning("order {} {}: {}", coid, action.confirmation.status.value,
-                                 action.confirmation.detail or "")
+            conf = action.confirmation.to_json()  # as the bot sees it: prices of its outcome
+            warn = conf["status"] in ("TIMEOUT", "UNKNOWN") or conf.get("reason") == NOT_ON_EXCHANGE
+            self.log.log("WARNING" if warn else "INFO", "order {} {}: {} → filled {}, unfilled {}, average {}{}",
+                         coid, conf["status"], tracker.request.describe() if tracker else "?",
+                         conf["filled_count"], conf["unfilled_count"], conf["average_price"] or "-",
+                         f"; {conf['reason']}: {conf.get('detail')}" if conf.get("reason") else "")
         elif isinstance(action, RetrySend):
             if not self.ctx.peers["order_placer"].tell(Resend(action.client_order_id)):
                 self._feed(coid, Rejected("RESEND_UNAVAILABLE", self.clock(), "the order placer is down"))

@@ -225,13 +225,11 @@ class Daemon:
 
         token = resolve_token(self.settings, state)
         register_secret(token)
-        from kalshi_guard.control.journal import journal_routes
-        from kalshi_guard.control.mode import mode_routes
-        from kalshi_guard.control.order_routes import order_routes
+        from kalshi_guard.control.openapi import daemon_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *mode_routes(self)],
+            extra_routes=daemon_routes(self),
         )
         self._server.start()
 
@@ -245,6 +243,7 @@ class Daemon:
             self.gate.mark_ready()
             self.ready = True
             notifier.ready(self._status_line())
+            log.info("READY: {} — control API {}", self._status_line(), self._server.url if self._server else "-")
             self._start_bot()
         else:
             notifier.status(f"waiting for start-up reconciliation: {result.summary}")
