@@ -84,7 +84,8 @@ class KalshiClient:
     def __init__(self, base_url: str, signer: Signer, *, timeout: float = 5.0,
                  transport: httpx.BaseTransport | None = None, buckets: RateBuckets | None = None,
                  read_retries: int = 3, rng: random.Random | None = None, backoff_base: float = 0.1,
-                 backoff_max: float = 2.0, bucket_timeout: float | None = None) -> None:
+                 backoff_max: float = 2.0, bucket_timeout: float | None = None,
+                 keepalive_expiry: float | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._prefix = urlsplit(self.base_url).path
         self._signer = signer
@@ -95,7 +96,8 @@ class KalshiClient:
         self._backoff_max = backoff_max
         self._bucket_timeout = timeout if bucket_timeout is None else bucket_timeout
         self._closed = threading.Event()
-        self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False,
+        limits = httpx.Limits() if keepalive_expiry is None else httpx.Limits(keepalive_expiry=keepalive_expiry)
+        self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False, limits=limits,
                                   headers={"Accept": "application/json"})
 
     # ------------------------------------------------------------------ plumbing
@@ -376,6 +378,16 @@ class KalshiClient:
     def get_exchange_status(self) -> ExchangeStatus:
         """Whether the exchange and trading are active."""
         return self._read("/exchange/status", ExchangeStatus.parse)
+
+    def keepalive(self, timeout: float = 1.0) -> bool:
+        """Keep this client's connection open: an unsigned ``GET /exchange/status`` (public; no token taken
+        from the key's buckets), waiting at most ``timeout`` s. True when the exchange answered at all (any
+        status). Never raises."""
+        try:
+            self._http.get(self.base_url + "/exchange/status", timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return True
 
     def get_exchange_schedule(self) -> ExchangeSchedule:
         """Standard hours and maintenance windows."""

@@ -170,6 +170,12 @@ class TestSettings:
         assert seconds(svc["TimeoutStopSec"][0]) > 0
         assert svc["KillMode"] == ["mixed"]
 
+    def test_open_file_limit_above_the_default(self, unit) -> None:
+        """LimitNOFILE= lifts systemd's default soft limit of 1024 files (soft and hard alike)."""
+        svc = unit["Service"]
+        values = svc["LimitNOFILE"][0].split(":")
+        assert all(int(v) >= 65536 for v in values)
+
     def test_directories_and_credentials(self, unit) -> None:
         """State and logs directories, and every secret as a credential (none in Environment=)."""
         svc = unit["Service"]
