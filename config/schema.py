@@ -167,6 +167,10 @@ class OrderSettings(Frozen):
     cancel_order_on_pause: bool = True
     stream_stale_s: Annotated[float, Field(gt=0, le=600)] = 15.0
     poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # an UNKNOWN order is looked up after poll_interval_s, then at doubling intervals up to this cap
+    unknown_poll_max_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # absent from the exchange's listing this long (and no fill that could be its) => REJECTED NOT_ON_EXCHANGE
+    unknown_settle_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # orders queued at the placer go out together in one batch create of at most this many (1 = never);
     # also bounded by what the client's write bucket can pay for in one request
     coalesce_max: Annotated[int, Field(ge=1, le=100)] = 20

@@ -248,6 +248,12 @@ class KalshiClient:
             return None
         return int(self._buckets.write.most(priority) + 1e-9) // DEFAULT_COST
 
+    def read_budget(self) -> tuple[float, float] | None:
+        """``(tokens available, capacity)`` of the client's read bucket now; None when it has no buckets."""
+        if self._buckets is None:
+            return None
+        return self._buckets.read.tokens(), self._buckets.read.capacity
+
     def cancel_order(self, order_id: str, *, market_ticker: str | None = None, subaccount: int | None = None,
                      exchange_index: int | None = None,
                      priority: Priority = Priority.URGENT) -> CancelResult:
