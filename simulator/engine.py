@@ -18,6 +18,7 @@ from kalshi_guard.simulator.book import Book
 from kalshi_guard.simulator.events import EventsMixin
 from kalshi_guard.simulator.faults import FaultPlan
 from kalshi_guard.simulator.groups import GroupsMixin
+from kalshi_guard.simulator.history import HistoryMixin
 from kalshi_guard.simulator.lifecycle import LifecycleMixin
 from kalshi_guard.simulator.markets import DEFAULT_MARKETS, Market, MarketSpec
 from kalshi_guard.simulator.queries import QueriesMixin
@@ -37,7 +38,7 @@ class Event:
     ticker: str | None = None
 
 
-class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixin):
+class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixin, HistoryMixin):
     """A Kalshi-like exchange. Every public method takes the one lock; listeners are called under it.
 
     Failures are :class:`simulator.wire.ApiError` carrying Kalshi's status and ``error.code``.
