@@ -57,6 +57,7 @@ from kalshi_guard.actors.messages import (
     DiscrepancyKind,
     FillBooked,
     Halt,
+    ReconcileNow,
     Resend,
     Resent,
     ResolveOpenOrders,
@@ -158,6 +159,10 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
                 self.log.warning("stream {}: re-reading {} tracked orders over REST", message.event,
                                  len(self.trackers))
                 self._poll_all()
+            if message.event in ("reconnected", "gap"):  # messages may be lost: a full reconciliation
+                reconciler = self.ctx.peers.get("reconciler")
+                if reconciler is not None:
+                    reconciler.tell(ReconcileNow(f"stream {message.event}"))
         elif isinstance(message, ResolveOpenOrders):
             return self.resolve_open_orders(message.reason)
         else:

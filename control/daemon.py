@@ -29,7 +29,6 @@ from kalshi_guard.actors.messages import (
     Alert,
     EmergencyStop,
     GatePersist,
-    ReconcileNow,
     ReconcileResult,
     Reset,
     ResolveOpenOrders,
@@ -38,8 +37,9 @@ from kalshi_guard.actors.messages import (
 from kalshi_guard.actors.order_placer import OrderPlacer
 from kalshi_guard.actors.reconciler import Reconciler
 from kalshi_guard.config.schema import Mode, Settings
+from kalshi_guard.control.reconcile_port import ReconcilePort
 from kalshi_guard.control.signals import SignalRouter
-from kalshi_guard.core.errors import ConfigError, ReconcileError
+from kalshi_guard.core.errors import ConfigError
 from kalshi_guard.core.gate import GateState, TradingGate
 from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
 
@@ -65,7 +65,7 @@ def child_specs(settings: Settings) -> list[ChildSpec]:
     ]
 
 
-class Daemon:
+class Daemon(ReconcilePort):
     """One run of kalshi-guard. :meth:`run` returns the process exit code."""
 
     def __init__(
@@ -240,10 +240,11 @@ class Daemon:
         token = resolve_token(self.settings, state)
         register_secret(token)
         from kalshi_guard.control.order_routes import order_routes
+        from kalshi_guard.control.reconcile_routes import reconcile_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=order_routes(self.trading),
+            extra_routes=[*order_routes(self.trading), *reconcile_routes(self)],
         )
         self._server.start()
 
@@ -253,7 +254,9 @@ class Daemon:
         result = self._reconcile("start-up")
         if result.ok:
             result = self._resolve_open_orders("start-up")
+        self.last_startup_reconcile = None if result.ok else result.summary
         if result.ok:
+            self.guardian_caught_up()
             self.gate.mark_ready()
             self.ready = True
             notifier.ready(self._status_line())
@@ -288,13 +291,6 @@ class Daemon:
             return ReconcileResult(False, f"open orders unresolved: {type(exc).__name__}")
         log.info("{}", summary)
         return ReconcileResult(True, str(summary))
-
-    def _reconcile(self, reason: str) -> ReconcileResult:
-        assert self.sup is not None
-        try:
-            return self.sup.peers["reconciler"].ask(ReconcileNow(reason), timeout=60)
-        except Exception as exc:
-            return ReconcileResult(False, f"reconciler unavailable: {type(exc).__name__}")
 
     # -- the main loop ------------------------------------------------------------------------------
 
@@ -394,6 +390,7 @@ class Daemon:
             "restart_incidents": stats.restart_incidents,
             "healthy": stats.healthy,
             "exchange": self.exchange_info,
+            "startup_reconcile": {"done": self.ready, "reason": self.last_startup_reconcile},
         }
 
     def emergency_stop(self, source: str, reason: str) -> dict[str, Any]:
@@ -409,9 +406,7 @@ class Daemon:
         assert self.sup is not None
         if not reason or not reason.strip():
             raise ValueError("a reset needs a reason")
-        result = self._reconcile(f"reset requested by {source}")
-        if not result.ok:
-            raise ReconcileError(f"reconciliation is not clean: {result.summary}")
+        self.require_clean(source)
         answer = self.sup.peers["guardian"].ask(Reset(source, reason.strip()), timeout=10)
         self.ready = True
         self.sup.peers["alerter"].tell(Alert(Severity.INFO, "reset accepted", (("source", source),)))
