@@ -168,7 +168,19 @@ class Reconciler(SupervisedActor):
         before = self.client.pages_read
         self._lookups = 0
         plan = replace(plan, findings=tuple(self._with_order(f, cfg.page_limit) for f in plan.findings))
+        self._ended = self._adopted_ends(ledger, view, cfg.page_limit)
         return view, plan, pages + self.client.pages_read - before
+
+    def _adopted_ends(self, ledger: Any, view: ExchangeView, limit: int) -> list[tuple[str, Any]]:
+        """Adopted orders no longer resting: their final state on the exchange (live or archived)."""
+        resting = {o.order_id for o in view.resting}
+        ends = []
+        for coid, order_id, ticker in ledger.open_adopted_orders():
+            if order_id not in resting:
+                order = find_order(self.client, order_id, ticker, limit)
+                if order is not None and str(order.status) in ("canceled", "executed"):
+                    ends.append((coid, order))
+        return ends
 
     def _with_order(self, f: Finding, limit: int) -> Finding:
         """An orphan fill on an unknown order: add the exchange's order (live or archived) to the evidence."""
@@ -195,7 +207,7 @@ class Reconciler(SupervisedActor):
 
     def _book(self, ledger: Any, plan: Plan) -> None:
         """Adopt orphan orders, book missing fills, then settlements (each idempotent on its key)."""
-        from kalshi_guard.ledger.records import FillRecord
+        from kalshi_guard.ledger.records import FillRecord, OrderStatus
 
         for o in plan.adopt:
             ledger.adopt_order(order_id=o.order_id, client_order_id=o.client_order_id, ticker=o.ticker,
@@ -206,6 +218,10 @@ class Reconciler(SupervisedActor):
                                        "remaining": str(o.remaining_count), "price": str(o.yes_price)})
         guardian = self.ctx.peers.get("guardian")
         now = time.time()
+        for coid, order in getattr(self, "_ended", ()):
+            final = OrderStatus.FILLED if str(order.status) == "executed" else OrderStatus.CANCELED
+            ledger.transition(coid, final, reason=f"adopted order {order.status} on the exchange",
+                              filled_count=order.fill_count, remaining_count=order.remaining_count)
         for i in range(0, len(plan.fills), 500):
             chunk = plan.fills[i:i + 500]
             records = [FillRecord(f.trade_id, None, f.order_id, f.ticker, str(f.book_side), f.count, f.price, f.fee,

@@ -87,6 +87,15 @@ class ReconcileMixin(ActivityMixin):
                             out[oid] = known
         return out
 
+    def open_adopted_orders(self) -> list[tuple[str, str, str]]:
+        """``(client_order_id, order_id, ticker)`` of adopted orders not final yet (the reconciler follows
+        them to their end on the exchange)."""
+        final = [x.value for x in OrderStatus if x.is_final]
+        with self._read("open_adopted_orders") as s:
+            rows = s.execute(select(OrderRow.client_order_id, OrderRow.order_id, OrderRow.ticker)
+                             .where(OrderRow.batch_id == ADOPTED, OrderRow.status.not_in(final)))
+            return [(coid, oid, ticker) for coid, oid, ticker in rows if oid]
+
     def booked_settlements(self, keys: Iterable[str]) -> set[str]:
         """Which settlement evidence keys are booked already."""
         out: set[str] = set()

@@ -98,8 +98,9 @@ class Rig:
 
     # -- planting -----------------------------------------------------------------------------------
 
-    def daemon_trade(self, ticker: str, side: str, count: str, price: str) -> str:
-        """A trade the daemon made and booked: the exchange fill and the ledger order + fill agree."""
+    def daemon_trade(self, ticker: str, side: str, count: str, price: str, *, book: bool = True) -> str:
+        """A trade the daemon made and booked: the exchange fill and the ledger order + fill agree
+        (``book=False``: the order is ours but its fill message was lost)."""
         ex = self.sim.exchange
         order_id = ex.external_trade(ticker, side, count, price)
         coid = f"kg-{uuid.uuid4()}"
@@ -109,7 +110,7 @@ class Rig:
                                   price=Decimal(price), time_in_force="immediate_or_cancel")
         self.ledger.transition(coid, OrderStatus.SENT, order_id=order_id)
         for f in ex.account(DEFAULT_ACCOUNT).fills:
-            if f.order_id == order_id:
+            if book and f.order_id == order_id:
                 self.ledger.book_fill(FillRecord(f.fill_id, coid, order_id, ticker, f.book_side, f.count, f.yes_price,
                                                  f.fee, f.is_taker, f.ts))
         return order_id

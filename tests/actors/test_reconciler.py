@@ -259,3 +259,19 @@ class TestIdempotence:
             assert again.reconcile("start-up").clean
             assert again.dump() == dump
             again.stop()
+
+
+class TestAdoptedOrders:
+    def test_an_adopted_order_is_followed_to_its_end_on_the_exchange(self, sim: Any, rig_factory) -> None:
+        """Once cancelled on the exchange (here by the kill switch's cancel-all), the adopted order is final
+        in the ledger too, and no longer counts against exposure."""
+        r = rig_factory()
+        with SignedClient(sim) as other:
+            order_id = other.post(ORDERS, order_body(T1, "bid", "4.00", "0.05")).json()["order_id"]
+        r.reconcile()
+        assert r.gate.state is GateState.HALTED, "the orphan tripped; the guardian cancelled every order"
+        assert sim.exchange.orders[order_id].status.value == "canceled"
+        assert r.ledger.exposure().market(T1) > 0
+        assert r.reconcile().clean
+        assert r.ledger.get_order_by_exchange_id(order_id).status is OrderStatus.CANCELED
+        assert r.ledger.exposure().market(T1) == 0
