@@ -15,6 +15,7 @@ import pytest
 from kalshi_guard.core.gate import GateState
 from kalshi_guard.ledger.reconcile import ADOPTED
 from kalshi_guard.ledger.records import FillRecord, OrderStatus
+from kalshi_guard.simulator.accounts import DEFAULT_ACCOUNT
 from kalshi_guard.simulator.testing import ORDERS, SignedClient, order_body, running_simulator
 from tests.actors.reconcile_rig import BOOK_TABLES, T0, T1, T2, Rig, settings_with
 
@@ -275,3 +276,22 @@ class TestAdoptedOrders:
         assert r.reconcile().clean
         assert r.ledger.get_order_by_exchange_id(order_id).status is OrderStatus.CANCELED
         assert r.ledger.exposure().market(T1) == 0
+
+
+class TestCash:
+    def test_money_that_moved_without_a_trade_is_a_cash_discrepancy(self, sim: Any, rig_factory) -> None:
+        """Trades, fees and settlements explain the balance; a withdrawal outside them does not: alerted once
+        (the next pass measures from the new balance)."""
+        r = rig_factory()
+        r.daemon_trade(T0, "yes", "5", "0.40")
+        assert r.reconcile().clean
+        r.daemon_trade(T1, "no", "3", "0.70")
+        sim.exchange.settle(T0, "yes")
+        assert r.reconcile().clean, "trades, fees and a settlement explain every cent"
+        sim.exchange.account(DEFAULT_ACCOUNT).cash -= Decimal("12.50")
+        result = r.reconcile()
+        assert kinds(result) == [("cash", "*", "alert")]
+        assert "-12.50" in result.report["discrepancies"][0]["evidence"]
+        assert any(t == "cash discrepancy" for t, _ in r.alerts())
+        assert r.gate.state is GateState.ACTIVE
+        assert r.reconcile().clean

@@ -84,3 +84,26 @@ class TestReset:
         accepted = d.api("POST", "/api/bot/reset", json={"reason": "reviewed: the outside trade is ours now"})
         assert accepted.status_code == 200, accepted.text
         assert d.status()["gate"]["state"] == "ACTIVE"
+
+
+class TestTriggers:
+    def test_a_stream_reconnect_runs_a_pass(
+        self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim
+    ) -> None:
+        """Messages may be lost across a reconnect: the pass that follows books the trade the stream never
+        brought (and trips: its order is not ours)."""
+        d = daemon_factory(**standalone_sim.daemon_env())
+        d.start()
+        d.wait_ready()
+        standalone_sim.admin("POST", "/faults", json={"stream_drop_rate": 1.0})
+        standalone_sim.admin("POST", "/external/trade", json={"ticker": T0, "side": "yes", "count": "2",
+                                                               "price": "0.40"})
+        standalone_sim.admin("DELETE", "/faults")
+        standalone_sim.admin("POST", "/disconnect")
+        def after_reconnect() -> dict | None:
+            report = d.api("GET", "/api/reconcile/last").json()
+            return report if report.get("reason") == "stream reconnected" else None
+
+        last = wait_until(after_reconnect, what="a pass after the reconnect")
+        assert [(x["kind"], x["ticker"]) for x in last["discrepancies"]] == [("orphan_fill", T0)]
+        wait_until(lambda: d.status()["gate"]["state"] == "HALTED", what="the orphan switch to trip")
