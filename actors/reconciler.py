@@ -69,7 +69,7 @@ class Reconciler(SupervisedActor):
 
     def setup(self) -> None:
         """Open the reconciler's own exchange client."""
-        factory = self.ctx.services.get("exchange_factory")
+        factory = self.ctx.services.exchange_factory
         self.client = factory("reconciler") if factory is not None else None
         self.next_run = time.monotonic() + self._cfg.interval_s
         self.due: str | None = None
@@ -79,7 +79,7 @@ class Reconciler(SupervisedActor):
     def _cfg(self) -> Any:
         from kalshi_guard.config.schema import ReconcileSettings
 
-        settings = self.ctx.services.get("settings")
+        settings = self.ctx.services.settings
         return settings.reconcile if settings is not None else ReconcileSettings()
 
     def teardown(self) -> None:
@@ -111,15 +111,15 @@ class Reconciler(SupervisedActor):
 
     def reconcile(self, reason: str) -> ReconcileResult:
         """One full pass (see the module doc). Never raises."""
-        started, t0 = time.time(), time.perf_counter()
+        started, t0 = self.ctx.clock(), time.perf_counter()
         cfg = self._cfg
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         report: dict[str, Any] = {"ok": False, "reason": reason, "started_at": _iso(started), "duration_ms": 0,
                                   "pages": 0, "discrepancies": [], "counts": {}, "error": None}
         try:
             if self.client is None or ledger is None:
                 raise RuntimeError("no exchange or no ledger configured")
-            last = ledger.last_clean_reconciliation()
+            last = ledger.last_complete_reconciliation()
             summary = last.summary if last is not None else {}
             mark = summary.get("watermark")
             since = float(mark) - cfg.fills_overlap_s if mark is not None else None
@@ -145,7 +145,9 @@ class Reconciler(SupervisedActor):
                 f"{len(view.resting)} resting orders, {len(view.fills)} fills read in {pages} pages")
         report["summary"] = text
         cash_ref = {k: str(v) for k, v in cash_now.items()}
-        self._record(ledger, started, True, {"report": report, "watermark": started, "cash_ref": cash_ref})
+        report["clean"] = not unresolved
+        # the run row's ok is "clean" (what preflight and rollout read); the watermark marks a complete read
+        self._record(ledger, started, not unresolved, {"report": report, "watermark": started, "cash_ref": cash_ref})
         self._act(findings)
         guardian = self.ctx.peers.get("guardian")
         if guardian is not None:
@@ -217,7 +219,7 @@ class Reconciler(SupervisedActor):
                                        "ticker": o.ticker, "side": str(o.book_side),
                                        "remaining": str(o.remaining_count), "price": str(o.yes_price)})
         guardian = self.ctx.peers.get("guardian")
-        now = time.time()
+        now = self.ctx.clock()
         for coid, order in getattr(self, "_ended", ()):
             final = OrderStatus.FILLED if str(order.status) == "executed" else OrderStatus.CANCELED
             ledger.transition(coid, final, reason=f"adopted order {order.status} on the exchange",
@@ -276,7 +278,7 @@ class Reconciler(SupervisedActor):
 
     def _failed(self, report: dict[str, Any], t0: float, started: float, error: str) -> ReconcileResult:
         report.update(ok=False, error=error, summary=error, duration_ms=round((time.perf_counter() - t0) * 1000, 1))
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         if ledger is not None:
             self._record(ledger, started, False, {"report": report})
         self.log.error("reconciliation ({}) failed, nothing changed: {}", report["reason"], error)
@@ -287,7 +289,7 @@ class Reconciler(SupervisedActor):
 
     def _record(self, ledger: Any, started: float, ok: bool, summary: dict[str, Any]) -> None:
         try:
-            ledger.record_reconciliation(started, time.time(), ok, summary)
+            ledger.record_reconciliation(started, self.ctx.clock(), ok, summary)
         except Exception as exc:
             self.log.error("could not record reconciliation: {!r}", exc)
 

@@ -41,8 +41,6 @@ from typing import Any
 
 from loguru import logger
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from kalshi_guard.actors.messages import Crash, Ping
 from kalshi_guard.actors.order_placer import OrderPlacer
 from kalshi_guard.config.schema import Settings, SupervisorSettings
@@ -51,6 +49,8 @@ from kalshi_guard.control.signals import SignalRouter
 from kalshi_guard.core.gate import OrderIntent, TradingGate
 from kalshi_guard.supervisor import Supervisor
 
+from figures import figure
+
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -58,8 +58,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def line(name: str, value: str, goal: str, ok: bool) -> None:
-    verdict = "" if goal == "-" else ("PASS" if ok else "MISS")  # "-": printed for information
-    print(f"  {name:<58} {value:>12}   goal {goal:<12} {verdict}")
+    figure(name, value, goal, None if goal == "-" else ok)  # "-": printed for information
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def main() -> int:
             peers["reconciler"].ref.stop()
         # the compare alone, on the same complete picture
         with factory("bench") as client:
-            mark = ledger.last_clean_reconciliation().summary["watermark"]
+            mark = ledger.last_complete_reconciliation().summary["watermark"]
             t = time.perf_counter()
             view = read_exchange(client, mark - settings.reconcile.fills_overlap_s, settings.reconcile.page_limit)
             reads = time.perf_counter() - t

@@ -23,12 +23,13 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from kalshi_guard.config.schema import Environment, Mode, Settings
+from kalshi_guard.config.shares import Share
 from kalshi_guard.core.errors import ConfigError
 
 ENV_PREFIX = "KALSHI_GUARD_"
@@ -54,6 +55,8 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model class inside an annotation (``X``, ``X | None``), or None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if get_origin(annotation) in (tuple, list, dict, set, frozenset):
+        return None  # a collection of models is one leaf (compared whole)
     for arg in get_args(annotation):
         found = _model_of(arg)
         if found is not None:
@@ -153,6 +156,8 @@ def _what_is_allowed(err: Mapping[str, Any]) -> str:
         return f"must have at most {ctx.get('decimal_places')} decimal places"
     if typ in ("decimal_max_digits", "decimal_whole_digits"):
         return f"has too many digits ({err['msg'].lower()})"
+    if typ == "value_error":  # our own validators' reasons, without pydantic's prefix
+        return str(ctx.get("error", err.get("msg", "invalid value")))
     return str(err.get("msg", "invalid value"))
 
 
@@ -320,11 +325,16 @@ def _semantic_problems(s: Settings) -> list[str]:
         problems += _url_problem("exchange.base_url", ex.base_url, ("http", "https"), secret=False, need_tls=True)
     if ex.ws_url is not None:
         problems += _url_problem("exchange.ws_url", ex.ws_url, ("ws", "wss"), secret=False, need_tls=True)
+    live = s.golive.exchange
+    if live is not None and live.environment is Environment.SIMULATOR:
+        problems.append("golive.exchange.environment: 'simulator' — the live switch needs 'demo' or 'production'")
+    if live is not None and (not live.key_id or live.private_key_file is None):
+        problems.append("golive.exchange: key_id and private_key_file are required (the live account's key)")
     lim = s.limits
     for small, big in (("max_order_loss", "max_market_exposure"), ("max_market_exposure", "max_event_exposure"),
                        ("max_event_exposure", "max_total_exposure")):
         a, b = getattr(lim, small), getattr(lim, big)
-        if a > b:
+        if not isinstance(a, Share) and a > b:  # a share's dollars are known only at the day anchor
             problems.append(f"limits.{small}: {show_value(str(a))} — must be ≤ limits.{big} ({b})")
     sup = s.supervisor
     if sup.backoff_initial_s > sup.backoff_max_s:

@@ -12,7 +12,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SecretStr
+
+from kalshi_guard.config.shares import Share, parse_money_or_share, resolve
 
 
 class Frozen(BaseModel):
@@ -38,6 +40,8 @@ class Environment(StrEnum):
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)]
 Fraction = Annotated[Decimal, Field(gt=0, le=1)]
+# dollars ("50") or a share of the day-start portfolio value ("5%"): see config/shares.py
+MoneyOrShare = Annotated[Decimal, PlainValidator(parse_money_or_share), PlainSerializer(str, return_type=str)]
 
 
 class ExchangeSettings(Frozen):
@@ -75,14 +79,15 @@ class LedgerSettings(Frozen):
 class LimitSettings(Frozen):
     """Risk limits. Reloadable with SIGHUP (an invalid reload is refused; the old limits stay)."""
 
-    max_daily_loss: Money = Decimal("50")
+    max_daily_loss: MoneyOrShare = Decimal("50")  # dollars, or "5%" of the day-start portfolio value
     max_consecutive_losses: Annotated[int, Field(ge=1, le=1000)] = 5
     max_api_error_rate: Fraction = Decimal("0.5")  # over the window below, with a minimum sample
     api_error_window_s: Annotated[int, Field(ge=10, le=3600)] = 60
     api_error_min_calls: Annotated[int, Field(ge=1, le=10000)] = 10
     max_balance_drop: Fraction = Decimal("0.2")  # fraction of the day-start balance
     max_order_count: Annotated[Decimal, Field(gt=0, le=100000)] = Decimal("100")
-    max_order_loss: Money = Decimal("50")  # worst-case loss of one order, fees included
+    max_order_loss: MoneyOrShare = Decimal("50")  # worst-case loss of one order, fees included; or "5%"
+    max_open_positions: Annotated[int, Field(ge=1, le=100000)] = 3  # markets holding (or able to hold) a position
     max_market_exposure: Money = Decimal("100")
     max_event_exposure: Money = Decimal("200")
     max_total_exposure: Money = Decimal("500")
@@ -90,6 +95,14 @@ class LimitSettings(Frozen):
     max_orders_per_s: Annotated[float, Field(gt=0, le=10000)] = 20.0
     price_collar: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.10")  # max distance from the book
     close_buffer_min: Annotated[int, Field(ge=0, le=1440)] = 5  # no new orders this close to close
+
+
+    def resolved(self, day_start_value: Decimal | None) -> LimitSettings:
+        """These limits with every share turned into dollars against ``day_start_value`` (a share resolves to
+        0 while no anchor exists: fail closed)."""
+        shares = {k: resolve(getattr(self, k), day_start_value) for k in ("max_daily_loss", "max_order_loss")
+                  if isinstance(getattr(self, k), Share)}
+        return self.model_copy(update=shares) if shares else self
 
 
 class OrderSettings(Frozen):
@@ -128,6 +141,38 @@ class ReconcileSettings(Frozen):
     cash_tolerance: Money = Decimal("0.05")  # dollars between the balance and the ledger's expectation
     page_limit: Annotated[int, Field(ge=1, le=1000)] = 1000  # items per page on every read
     actions: ReconcileActions = ReconcileActions()
+
+
+class BackupSettings(Frozen):
+    """Scheduled online backups of the ledger (SQLite backup API; ``pg_dump`` for PostgreSQL)."""
+
+    interval_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 3600.0  # 0 = no scheduled backups
+    keep: Annotated[int, Field(ge=1, le=10000)] = 48  # newest backups kept; older ones are deleted
+    dir: Path | None = None  # None = <state dir>/backups
+
+
+class RolloutStage(Frozen):
+    """One stage of the live rollout: caps that hold while it is current (unset = the normal limit), and how
+    long it must run without a kill-switch trip or a reconciliation discrepancy before the operator may
+    advance (``kalshi-guard stage advance``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    max_order_count: Annotated[Decimal, Field(gt=0, le=100000)] | None = None
+    max_order_loss: Money | None = None
+    max_total_exposure: Money | None = None
+    max_open_positions: Annotated[int, Field(ge=1, le=100000)] | None = None
+    advance_after_days: Annotated[float, Field(ge=0, le=365)] = 7.0
+
+
+class GoLiveSettings(Frozen):
+    """Going live: what the pre-live checks demand, and the staged rollout (empty = no stages)."""
+
+    drill_max_age_days: Annotated[float, Field(gt=0, le=365)] = 7.0
+    restore_max_age_days: Annotated[float, Field(gt=0, le=365)] = 7.0
+    paper_hours: Annotated[float, Field(ge=0, le=24 * 365)] = 24.0
+    max_clock_skew_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    stages: tuple[RolloutStage, ...] = ()
+    exchange: ExchangeSettings | None = None  # the live account the live switch moves to (demo or production)
 
 
 class SupervisorSettings(Frozen):
@@ -178,6 +223,8 @@ class Settings(Frozen):
     limits: LimitSettings = LimitSettings()
     orders: OrderSettings = OrderSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    backup: BackupSettings = BackupSettings()
+    golive: GoLiveSettings = GoLiveSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     control: ControlSettings = ControlSettings()
     alerts: AlertSettings = AlertSettings()

@@ -30,6 +30,14 @@ COMMANDS: dict[str, str] = {
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
     "reconcile": "kalshi_guard.control.cmd_reconcile",
+    "trades": "kalshi_guard.control.journal",
+    "report": "kalshi_guard.control.journal",
+    "backup": "kalshi_guard.control.backups",
+    "restore": "kalshi_guard.control.backups",
+    "stage": "kalshi_guard.control.rollout",
+    "preflight": "kalshi_guard.control.preflight",
+    "go-live": "kalshi_guard.control.mode",
+    "go-paper": "kalshi_guard.control.mode",
 }
 
 

@@ -51,6 +51,7 @@ STARTUP_RECONCILE_RETRY_S = 5.0
 # not wait for it (the placer's thread runs the C-level handler, control/signals.py); 0.5 ms keeps the
 # rest of the stop prompt too. bench/bench_foundation.py prints both.
 GIL_SWITCH_INTERVAL_S = 0.0005
+EXIT_REEXEC = -1  # not a process exit code: `kalshi-guard run` re-executes itself (a mode switch)
 
 
 def child_specs(settings: Settings) -> list[ChildSpec]:
@@ -84,6 +85,7 @@ class Daemon(ReconcilePort):
         self.started_at = time.time()
         self.ready = False
         self._next_reconcile = 0.0  # when a failed start-up reconciliation is tried again
+        self.switch_to: Any = None  # a Mode the operator switched to: the loop stops and the process re-executes
         self.exchange_info: dict[str, Any] = {}
         self.sup: Supervisor | None = None
         self.gate: TradingGate | None = None
@@ -97,7 +99,7 @@ class Daemon(ReconcilePort):
     def run(self) -> int:
         """Start, loop until a stop signal or escalation, stop. Raises ConfigError for bad config."""
         from kalshi_guard.config.loader import secret_values
-        from kalshi_guard.config.paths import ledger_sqlite_path, state_dir
+        from kalshi_guard.config.paths import ledger_url, state_dir
         from kalshi_guard.control.logs import setup_logging
         from kalshi_guard.control.pidfile import pidfile_path, remove_pidfile, write_pidfile
 
@@ -112,13 +114,15 @@ class Daemon(ReconcilePort):
         try:
             from kalshi_guard.ledger.store import Ledger
 
-            url = (
-                settings.ledger.url.get_secret_value()
-                if settings.ledger.url is not None
-                else f"sqlite:///{ledger_sqlite_path(settings)}"
-            )
-            self.ledger = Ledger.open(url, synchronous=settings.ledger.sqlite_synchronous)
+            self.ledger = Ledger.open(ledger_url(settings), synchronous=settings.ledger.sqlite_synchronous)
             self._closers.append(self.ledger.close)
+            from kalshi_guard.control.mode import recorded_mode, settings_for
+
+            chosen = recorded_mode(self.ledger)
+            if chosen is not None and chosen is not settings.mode:
+                log.warning("the operator switched to {} (recorded in the ledger): trading on that exchange",
+                            chosen.value.upper())
+                self.settings = settings = settings_for(settings, chosen)
             return self._run_with_ledger(state)
         finally:
             for close in reversed(self._closers):
@@ -149,14 +153,19 @@ class Daemon(ReconcilePort):
         from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
+        from kalshi_guard.control.backups import BackupScheduler
+
+        backups = BackupScheduler(self.settings, ledger)
         code = EXIT_OK
         try:
+            backups.start()
             sup.start()
             self._start_control(state)
             self._startup_reconcile(notifier)
             code = self._loop(notifier)
         finally:
             self.bot_stop.set()
+            backups.stop()
             notifier.stopping("stopping")
             if self._server is not None:
                 self._server.stop()
@@ -239,12 +248,15 @@ class Daemon(ReconcilePort):
 
         token = resolve_token(self.settings, state)
         register_secret(token)
+        from kalshi_guard.control.journal import journal_routes
+        from kalshi_guard.control.mode import mode_routes
         from kalshi_guard.control.order_routes import order_routes
         from kalshi_guard.control.reconcile_routes import reconcile_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=[*order_routes(self.trading), *reconcile_routes(self)],
+            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *mode_routes(self),
+                          *reconcile_routes(self)],
         )
         self._server.start()
 
@@ -319,6 +331,9 @@ class Daemon(ReconcilePort):
             sup.tick()
             if sup.escalated:
                 return EXIT_ESCALATED
+            if self.switch_to is not None:
+                log.warning("switching to {}: stopping to start again on that exchange", self.switch_to.value.upper())
+                return EXIT_REEXEC
             if not self.ready and time.monotonic() >= self._next_reconcile:
                 self._startup_reconcile(notifier)
             notifier.maybe_watchdog(sup.healthy() and self.ready)
@@ -362,7 +377,7 @@ class Daemon(ReconcilePort):
             return
         changes = reload_changes(self.settings, new)
         self.settings = self.settings.model_copy(update={"limits": new.limits})
-        self.sup.services["settings"] = self.settings  # type: ignore[union-attr]
+        self.sup.services.swap(settings=self.settings)  # type: ignore[union-attr]
         log.info("limits reloaded: {}", ", ".join(changes) or "no change")
         with contextlib.suppress(Exception):
             self.ledger.log_activity("CONFIG", "INFO", "limits reloaded", {"changes": changes})
@@ -390,8 +405,42 @@ class Daemon(ReconcilePort):
             "restart_incidents": stats.restart_incidents,
             "healthy": stats.healthy,
             "exchange": self.exchange_info,
+            "limits": self._limit_figures(),
             "startup_reconcile": {"done": self.ready, "reason": self.last_startup_reconcile},
         }
+
+    def switch_mode(self, body: dict[str, Any], source: str) -> dict[str, Any]:
+        """One step of the paper/live switch (see :mod:`control.mode`). Raises ``SwitchRefused`` on a refusal.
+        An accepted switch closes the gate (the stop cancels resting orders) before it is recorded."""
+        from kalshi_guard.control.mode import switch_step
+
+        return switch_step(self, body, source)
+
+    def _limit_figures(self) -> dict[str, Any]:
+        """The money limits as configured and in dollars against today's day-start value (a share resolves
+        to 0 while no anchor exists), and the open-position cap. A failed anchor read says so."""
+        from datetime import UTC, datetime
+
+        from kalshi_guard.config.shares import describe
+
+        limits = self.settings.limits
+        try:
+            anchor = self.ledger.daily_anchor(datetime.now(UTC).date()) if self.ledger is not None else None
+        except Exception as exc:  # the status must answer; the placer refuses orders on the same failure
+            return {"error": f"day anchor unreadable ({type(exc).__name__})"}
+        resolved = limits.resolved(anchor)
+        out: dict[str, Any] = {k: {"setting": str(getattr(limits, k)), "dollars": str(getattr(resolved, k)),
+                                   "shown": describe(getattr(limits, k), anchor)}
+                               for k in ("max_daily_loss", "max_order_loss")}
+        out["max_open_positions"] = limits.max_open_positions
+        out["day_start_value"] = None if anchor is None else str(anchor)
+        from kalshi_guard.control.rollout import stage_summary
+
+        try:
+            out["rollout"] = stage_summary(self.ledger, self.settings, time.time())
+        except Exception as exc:  # the status must answer
+            out["rollout"] = {"error": f"unreadable ({type(exc).__name__})"}
+        return out
 
     def emergency_stop(self, source: str, reason: str) -> dict[str, Any]:
         """Close and persist the gate before returning, then wake the loop's halt path."""

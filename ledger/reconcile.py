@@ -174,12 +174,12 @@ class ReconcileMixin(ActivityMixin):
                          {**detail, "ledger_net": net, "realized_pnl": realized, "revenue": revenue})
             return SettlementBooked(True, net, realized)
 
-    def last_clean_reconciliation(self) -> ReconciliationRecord | None:
-        """The newest pass that read the exchange completely (``ok``), or None."""
-        with self._read("last_clean_reconciliation") as s:
-            row = s.scalars(select(ReconciliationRow).where(ReconciliationRow.ok.is_(True))
-                            .order_by(ReconciliationRow.id.desc()).limit(1)).first()
-            if row is None:
-                return None
-            return ReconciliationRecord(row.id, row.started_at.timestamp(), row.finished_at.timestamp(), row.ok,
-                                        row.summary)
+    def last_complete_reconciliation(self, scan: int = 20) -> ReconciliationRecord | None:
+        """The newest pass that read the exchange completely (its summary holds a ``watermark``) among the
+        last ``scan`` runs, or None (the caller then reads everything again)."""
+        with self._read("last_complete_reconciliation") as s:
+            for row in s.scalars(select(ReconciliationRow).order_by(ReconciliationRow.id.desc()).limit(scan)):
+                if isinstance(row.summary, dict) and "watermark" in row.summary:
+                    return ReconciliationRecord(row.id, row.started_at.timestamp(), row.finished_at.timestamp(),
+                                                row.ok, row.summary)
+        return None

@@ -17,6 +17,7 @@ from kalshi_guard.core.errors import LedgerError
 from kalshi_guard.core.gate import GateSnapshot, GateState
 from kalshi_guard.ledger.activity import ActivityMixin, insert_for
 from kalshi_guard.ledger.engine import create_ledger_engine, describe_error
+from kalshi_guard.ledger.journal import JournalMixin
 from kalshi_guard.ledger.orders import OrdersMixin
 from kalshi_guard.ledger.outbox import OutboxMixin
 from kalshi_guard.ledger.positions import PositionsMixin
@@ -29,7 +30,7 @@ _GATE_ROW = 1
 _PG_SCHEMA_LOCK = 7_420_001  # advisory lock key serialising concurrent schema creation
 
 
-class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ReconcileMixin, ActivityMixin):
+class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ReconcileMixin, ActivityMixin, JournalMixin):
     """The daemon's durable memory. Build one with :meth:`Ledger.open`."""
 
     _run_id: int | None = None
@@ -161,6 +162,18 @@ class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ReconcileMixin, ActivityM
                 .where(RunRow.id == self._run_id)
                 .values(status=status.value, ended_at=self._now())
             )
+
+    def run_hours(self, now: float) -> float:
+        """Hours of daemon runs recorded in this ledger (a run still going counts up to ``now``; an unclean one
+        up to its start only). Raises ``LedgerError`` on failure."""
+        with self._read("run_hours") as s:
+            total = 0.0
+            for row in s.scalars(select(RunRow)):
+                if row.ended_at is not None:
+                    total += max(0.0, row.ended_at.timestamp() - row.started_at.timestamp())
+                elif row.status == RunStatus.RUNNING.value:
+                    total += max(0.0, now - row.started_at.timestamp())
+            return total / 3600.0
 
     def previous_run_unclean(self) -> bool:
         """True when the latest run before this process's own never ended cleanly (False on first boot).

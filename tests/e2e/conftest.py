@@ -90,6 +90,12 @@ class Daemon:
     def token(self) -> str:
         return (self.state / "control-token").read_text().strip()
 
+    def cli(self, *args: str, expect: int = 0) -> str:
+        """Run ``kalshi-guard ARGS`` against this daemon's state and port; its stdout (exit code checked)."""
+        res = subprocess.run([EXE, *args], env=self.env, capture_output=True, text=True, timeout=60)
+        assert res.returncode == expect, res.stdout + res.stderr
+        return res.stdout
+
     def api(self, method: str, path: str, *, token: str | None = "default", **kw: Any) -> httpx.Response:  # noqa: S107
         headers = {}
         if token == "default":

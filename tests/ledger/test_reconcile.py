@@ -71,7 +71,9 @@ class TestLookups:
         t = ledger.totals()
         assert (t.realized_pnl, t.fees, t.open_cost) == (D("0.1"), D("0.02"), D("0.4"))
 
-    def test_the_last_clean_pass_skips_failed_ones(self, ledger) -> None:
-        ledger.record_reconciliation(T0, T0 + 1, True, {"watermark": T0})
+    def test_the_last_complete_pass_skips_failed_reads(self, ledger) -> None:
+        """A pass that read everything but found discrepancies (not ok) still carries the watermark."""
+        ledger.record_reconciliation(T0, T0 + 1, False, {"watermark": T0})
         ledger.record_reconciliation(T0 + 10, T0 + 11, False, {"report": {}})
-        assert ledger.last_clean_reconciliation().summary == {"watermark": T0}
+        assert ledger.last_complete_reconciliation().summary == {"watermark": T0}
+        assert ledger.last_complete_reconciliation(scan=1) is None

@@ -204,7 +204,8 @@ class HeldActor:
 
 
 def build_settings(
-    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, **orders: Any
+    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, golive: Any = None,
+    **orders: Any,
 ) -> Settings:
     """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` override those fields."""
     base = Settings()
@@ -216,7 +217,8 @@ def build_settings(
                                             **(limits or {})})
     sup = base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})
     return base.model_copy(update={"exchange": ex, "limits": limits, "supervisor": sup,
-                                   "orders": base.orders.model_copy(update=orders)})
+                                   "orders": base.orders.model_copy(update=orders),
+                                   "golive": golive if golive is not None else base.golive})
 
 
 @pytest.fixture
@@ -225,14 +227,14 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
 
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
-        **orders: Any,
+        golive: Any = None, **orders: Any,
     ) -> Pipeline:
         """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
             sim = ctx.__enter__()
-        settings = build_settings(sim, exchange, limits, **orders)
+        settings = build_settings(sim, exchange, limits, golive, **orders)
         url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
