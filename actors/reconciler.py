@@ -159,9 +159,15 @@ class Reconciler(SupervisedActor):
                                           f"{f.kind.value}: {f.evidence}") for f in unresolved)
         return ReconcileResult(True, text, discrepancies, self.last_report)
 
+    def _beat(self) -> None:
+        """A long pass (a big account) keeps the supervisor's heartbeat fresh between its steps."""
+        self.ctx.board.beat(self.ctx.name, self.ctx.epoch)
+
     def _read_and_compare(self, ledger: Any, since: float | None, cfg: Any) -> tuple[ExchangeView, Plan, int]:
         view = read_exchange(self.client, since, cfg.page_limit)
+        self._beat()
         plan = compare(view, self._ledger_view(ledger, view), cfg.actions)
+        self._beat()
         pages = view.pages
         if any(f.kind is Kind.MISMATCH for f in plan.findings):  # confirm on a fresh read: no racing fill
             view = read_exchange(self.client, since, cfg.page_limit)
@@ -228,6 +234,7 @@ class Reconciler(SupervisedActor):
             chunk = plan.fills[i:i + 500]
             records = [FillRecord(f.trade_id, None, f.order_id, f.ticker, str(f.book_side), f.count, f.price, f.fee,
                                   f.is_taker, fill_time(f) or now) for f in chunk]
+            self._beat()
             for f, res in zip(chunk, ledger.book_fills(records), strict=True):
                 if res.booked and guardian is not None:
                     guardian.tell(FillBooked(f.trade_id, "", f.ticker, f.count, f.price, f.fee, res.realized_pnl))

@@ -8,6 +8,8 @@ import json
 import subprocess
 from collections.abc import Callable
 
+import pytest
+
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 from tests.e2e.conftest import EXE, Daemon, StandaloneSim
 from tests.waiting import wait_until
@@ -15,15 +17,24 @@ from tests.waiting import wait_until
 T0 = DEFAULT_TICKERS[0]
 
 
+STARTUP_FAULTS = {
+    "500": {"error_5xx_next": {"get_positions": 100000}},
+    "timeout": {"timeout_after_accept": {"get_fills": 100000}, "timeout_hold_s": 2.0},
+    "short page": {"short_page": {"get_orders": 100000}},
+}
+
+
 class TestStartup:
+    @pytest.mark.parametrize("fault", sorted(STARTUP_FAULTS))
     def test_a_failing_read_keeps_the_gate_not_ready_with_the_reason_then_it_opens(
-        self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim
+        self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim, fault: str
     ) -> None:
-        """Positions answer 500 at start-up: no READY, gate NOT_READY, status says why; healthy again → READY."""
-        standalone_sim.admin("POST", "/faults", json={"error_5xx_next": {"get_positions": 100000}})
-        d = daemon_factory(**standalone_sim.daemon_env())
+        """A 500, a timeout or a partial page at start-up: no READY, gate NOT_READY, status says why; once
+        the exchange answers properly the retried pass lets the gate open."""
+        standalone_sim.admin("POST", "/faults", json=STARTUP_FAULTS[fault])
+        d = daemon_factory(**standalone_sim.daemon_env(), KALSHI_GUARD_EXCHANGE__REQUEST_TIMEOUT_S="0.5")
         d.start()
-        d.wait_notify("waiting for start-up reconciliation")
+        d.wait_notify("waiting for start-up reconciliation", timeout=60)
         status = d.status()
         assert status["ready"] is False
         assert status["gate"]["state"] == "NOT_READY"
