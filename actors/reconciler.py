@@ -49,6 +49,7 @@ from kalshi_guard.actors.reconcile_model import (
 )
 from kalshi_guard.actors.reconcile_read import find_order, read_exchange
 from kalshi_guard.exchange.history import fill_time, parse_time
+from kalshi_guard.ledger.reconcile import KnownOrder
 
 ALERTS_PER_KIND = 20  # individual alerts (and guardian messages) per kind and pass; the rest are summed up
 _TITLES = {Kind.ORPHAN_ORDER: "ORPHANED ORDER DETECTED", Kind.ORPHAN_FILL: "ORPHANED FILL DETECTED",
@@ -204,12 +205,23 @@ class Reconciler(SupervisedActor):
                 f"{order.book_side} {order.initial_count} @ {order.yes_price}")
         return replace(f, evidence=f"{f.evidence}; {seen}")
 
-    @staticmethod
-    def _ledger_view(ledger: Any, view: ExchangeView) -> LedgerView:
+    def _ledger_view(self, ledger: Any, view: ExchangeView, limit: int = 1000) -> LedgerView:
+        """What the ledger knows of the ids in ``view``. Our orders whose exchange id the ledger never learnt
+        (a crash between send and answer) are matched by ``client_order_id`` on the exchange's order listing
+        for their markets, so their fills count as ours and book against them (``self.coids``)."""
         positions = {p.ticker: p.net_count for p in ledger.positions(open_only=True)}
         booked = ledger.booked_trade_ids(f.trade_id for f in view.fills)
-        known = ledger.known_orders([o.order_id for o in view.resting] + [f.order_id for f in view.fills],
-                                    [o.client_order_id for o in view.resting if o.client_order_id])
+        known = dict(ledger.known_orders([o.order_id for o in view.resting] + [f.order_id for f in view.fills],
+                                         [o.client_order_id for o in view.resting if o.client_order_id]))
+        self.coids: dict[str, str] = {}
+        pending = {o.client_order_id: o for o in ledger.non_final_orders() if o.order_id is None}
+        unknown = {f.ticker for f in view.fills if f.order_id not in known}
+        for ticker in sorted({o.ticker for o in pending.values()} & unknown):
+            for o in self.client.list_orders(ticker=ticker, limit=limit, strict=True):
+                mine = pending.get(o.client_order_id) if o.client_order_id else None
+                if mine is not None:
+                    known[o.order_id] = KnownOrder(mine.client_order_id, o.order_id, False, mine.status)
+                    self.coids[o.order_id] = mine.client_order_id
         settled = ledger.booked_settlements(settlement_key(s) for s in view.settlements)
         return LedgerView(positions, frozenset(booked), known, frozenset(settled))
 
@@ -232,8 +244,9 @@ class Reconciler(SupervisedActor):
                               filled_count=order.fill_count, remaining_count=order.remaining_count)
         for i in range(0, len(plan.fills), 500):
             chunk = plan.fills[i:i + 500]
-            records = [FillRecord(f.trade_id, None, f.order_id, f.ticker, str(f.book_side), f.count, f.price, f.fee,
-                                  f.is_taker, fill_time(f) or now) for f in chunk]
+            coids = getattr(self, "coids", {})
+            records = [FillRecord(f.trade_id, coids.get(f.order_id), f.order_id, f.ticker, str(f.book_side),
+                                  f.count, f.price, f.fee, f.is_taker, fill_time(f) or now) for f in chunk]
             self._beat()
             for f, res in zip(chunk, ledger.book_fills(records), strict=True):
                 if res.booked and guardian is not None:

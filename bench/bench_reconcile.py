@@ -99,9 +99,11 @@ def main() -> int:
             t = time.perf_counter()
             view = read_exchange(client, mark - settings.reconcile.fills_overlap_s, settings.reconcile.page_limit)
             reads = time.perf_counter() - t
-        t = time.perf_counter()
-        led = Reconciler._ledger_view(ledger, view)
-        ledger_side = time.perf_counter() - t
+            t = time.perf_counter()
+            probe = Reconciler.__new__(Reconciler)  # the ledger side alone, outside the actor
+            probe.client = client
+            led = probe._ledger_view(ledger, view)
+            ledger_side = time.perf_counter() - t
         t = time.perf_counter()
         plan = compare(view, led, settings.reconcile.actions)
         compare_s = time.perf_counter() - t
