@@ -83,6 +83,8 @@ class LedgerView:
     booked: frozenset[str]  # trade_ids booked already
     known: Mapping[str, Any]  # ledger.reconcile.KnownOrder by order_id and by client_order_id
     settled: frozenset[str]  # settlement keys booked already
+    deferred: frozenset[str] = frozenset()  # order ids of ours the ledger has no exchange id for yet: the
+    # fill watcher's resolution of open orders books their fills; they count in the positions meanwhile
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,9 @@ def compare(ex: ExchangeView, led: LedgerView, actions: Any) -> Plan:
     missing = sorted((f for f in ex.fills if f.trade_id not in led.booked), key=lambda f: (fill_time(f) or 0.0,
                                                                                                f.trade_id))
     projected: dict[str, Decimal] = dict(led.positions)
+    for f in (f for f in missing if f.order_id in led.deferred):
+        projected[f.ticker] = projected.get(f.ticker, ZERO) + delta(f)
+    missing = [f for f in missing if f.order_id not in led.deferred]
     by_ticker: dict[str, list[str]] = {}
     for f in missing:
         projected[f.ticker] = projected.get(f.ticker, ZERO) + delta(f)

@@ -208,7 +208,8 @@ class Reconciler(SupervisedActor):
     def _ledger_view(self, ledger: Any, view: ExchangeView, limit: int = 1000) -> LedgerView:
         """What the ledger knows of the ids in ``view``. Our orders whose exchange id the ledger never learnt
         (a crash between send and answer) are matched by ``client_order_id`` on the exchange's order listing
-        for their markets, so their fills count as ours and book against them (``self.coids``)."""
+        for their markets: their fills are ours, left to the fill watcher's resolution of open orders, and
+        count in the positions meanwhile (``self.coids``)."""
         positions = {p.ticker: p.net_count for p in ledger.positions(open_only=True)}
         booked = ledger.booked_trade_ids(f.trade_id for f in view.fills)
         known = dict(ledger.known_orders([o.order_id for o in view.resting] + [f.order_id for f in view.fills],
@@ -223,7 +224,7 @@ class Reconciler(SupervisedActor):
                     known[o.order_id] = KnownOrder(mine.client_order_id, o.order_id, False, mine.status)
                     self.coids[o.order_id] = mine.client_order_id
         settled = ledger.booked_settlements(settlement_key(s) for s in view.settlements)
-        return LedgerView(positions, frozenset(booked), known, frozenset(settled))
+        return LedgerView(positions, frozenset(booked), known, frozenset(settled), frozenset(self.coids))
 
     def _book(self, ledger: Any, plan: Plan) -> None:
         """Adopt orphan orders, book missing fills, then settlements (each idempotent on its key)."""
