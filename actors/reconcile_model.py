@@ -96,6 +96,7 @@ class Plan:
     settlements: tuple[tuple[str, Settlement], ...]
     findings: tuple[Finding, ...]
     projected: Mapping[str, Decimal] = field(default_factory=dict)
+    deferred: int = 0  # fills left to the fill watcher (the ledger's cash figures lag them this pass)
 
     @property
     def unresolved(self) -> tuple[Finding, ...]:
@@ -143,7 +144,8 @@ def compare(ex: ExchangeView, led: LedgerView, actions: Any) -> Plan:
     missing = sorted((f for f in ex.fills if f.trade_id not in led.booked), key=lambda f: (fill_time(f) or 0.0,
                                                                                                f.trade_id))
     projected: dict[str, Decimal] = dict(led.positions)
-    for f in (f for f in missing if f.order_id in led.deferred):
+    deferred = [f for f in missing if f.order_id in led.deferred]
+    for f in deferred:
         projected[f.ticker] = projected.get(f.ticker, ZERO) + delta(f)
     missing = [f for f in missing if f.order_id not in led.deferred]
     by_ticker: dict[str, list[str]] = {}
@@ -192,7 +194,7 @@ def compare(ex: ExchangeView, led: LedgerView, actions: Any) -> Plan:
         findings.append(Finding(Kind.MISMATCH, t, str(lp), str(ep), f"positions disagree; {why}",
                                 actions.mismatch, False, (("ticker", t), ("ledger", str(lp)), ("exchange", str(ep)))))
     return Plan(tuple(adopt), tuple(missing), tuple(settle), tuple(findings),
-                {t: v for t, v in projected.items() if v != 0})
+                {t: v for t, v in projected.items() if v != 0}, len(deferred))
 
 
 def cash_check(ref: Mapping[str, str] | None, now: Mapping[str, Decimal], tolerance: Decimal,
