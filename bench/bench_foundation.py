@@ -44,8 +44,9 @@ from loguru import logger
 from kalshi_guard.actors.messages import Crash, Ping
 from kalshi_guard.actors.order_placer import OrderPlacer
 from kalshi_guard.config.schema import Settings, SupervisorSettings
-from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S
 from kalshi_guard.control.signals import SignalRouter
+from kalshi_guard.control.tree import build_tree, child_specs
 from kalshi_guard.core.gate import OrderIntent, TradingGate
 from kalshi_guard.supervisor import Supervisor
 
@@ -104,7 +105,8 @@ def run_tree(settings: SupervisorSettings) -> tuple[Supervisor, SignalRouter, th
     gate = TradingGate()
     router.attach(gate)
     specs = [replace(s, actor=ProbingPlacer) if s.name == "order_placer" else s for s in child_specs(Settings())]
-    sup = Supervisor(specs, gate, settings, wake=router.wake, services={"signals": router})
+    sup = build_tree(Settings(supervisor=settings), gate, None, connect=False, signals=router, wake=router.wake,
+                     specs=specs)
     sup.start()
     gate.mark_ready()
     return sup, router, threading.Event(), threading.Event()

@@ -61,14 +61,16 @@ import httpx
 from loguru import logger
 
 from kalshi_guard.actors.facade import TradingFacade
-from kalshi_guard.config.endpoints import make_client, make_stream
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.exchange.keys import load_private_key
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.ledger import Ledger
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.testing import admin_request
 from kalshi_guard.supervisor import Supervisor
 
 from figures import figure
@@ -102,7 +104,7 @@ class SimProcess:
     """``kalshi-guard sim`` in its own process; parses the printed endpoints and key."""
 
     LABELS = {"REST URL": "rest_url", "WebSocket URL": "ws_url", "Admin URL": "admin_url", "API key id": "key_id",
-              "Private key file": "key_file"}
+              "Private key file": "key_file", "Admin token": "admin_token"}
 
     def __init__(self, workdir: Path, liquidity_interval: float) -> None:
         self.proc = subprocess.Popen(
@@ -132,7 +134,7 @@ class SimProcess:
         return int(self.stats()["created_orders"])
 
     def stats(self) -> dict[str, Any]:
-        r = httpx.get(self.info["admin_url"].rstrip("/") + "/stats", timeout=10, trust_env=False)
+        r = admin_request(self.info["admin_url"], "GET", "/stats", token=self.info["admin_token"])
         return dict(r.json())
 
     def close(self) -> None:
@@ -190,7 +192,8 @@ def build_pipeline(sim: SimProcess, ledger_path: Path) -> Pipeline:
     base = Settings()
     big = Decimal("1000000")
     limits = base.limits.model_copy(update={
-        "max_orders_per_s": 10000.0, "max_open_orders": 100000, "max_daily_loss": big, "max_order_loss": big,
+        "max_orders_per_s": 10000.0, "max_open_orders": 100000, "max_open_positions": 100000,
+        "max_daily_loss": big, "max_order_loss": big,
         "max_market_exposure": big, "max_event_exposure": big, "max_total_exposure": big,
         "max_balance_drop": Decimal(1), "max_consecutive_losses": 1000, "api_error_min_calls": 10000,
     })
@@ -198,14 +201,7 @@ def build_pipeline(sim: SimProcess, ledger_path: Path) -> Pipeline:
                                        "supervisor": base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})})
     ledger = Ledger.open(f"sqlite:///{ledger_path}")
     gate = TradingGate(persist=ledger.save_gate)
-    ex, key = settings.exchange, sim.key
-
-    def stream_factory(on_message: Any, on_event: Any) -> Any:
-        return make_stream(ex, key, on_message, on_event)
-
-    services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
-                "exchange_factory": lambda _n: make_client(ex, key)}
-    sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+    sup = build_tree(settings, gate, ledger, key=sim.key)
     sup.start()
     gate.mark_ready()
     stop = threading.Event()

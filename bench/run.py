@@ -2,7 +2,7 @@
 and PASS or SHORT (information lines carry no verdict); the table is also written as JSON for comparison
 between runs.
 
-    .venv/bin/python bench/run.py [--quick] [--only NAME ...] [--json FILE]
+    .venv/bin/python bench/run.py [--quick] [--long] [--only NAME ...] [--json FILE]
 
 Each ``bench/bench_*.py`` runs in its own process (a crash of one does not stop the others: it is reported as
 SHORT with its exit code). ``--quick`` asks the benchmarks for their short form. Exit 0 when every goal
@@ -23,8 +23,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def benchmarks(only: list[str] | None) -> list[Path]:
-    found = sorted(HERE.glob("bench_*.py"))
+LONG = ("chaos.py", "soak.py")  # minutes each (their --quick forms: a few rounds, two minutes)
+
+
+def benchmarks(only: list[str] | None, long: bool = False) -> list[Path]:
+    found = sorted(HERE.glob("bench_*.py")) + ([HERE / name for name in LONG] if long else [])
     if only:
         found = [p for p in found if any(o in p.stem for o in only)]
     return found
@@ -47,11 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the benchmarks' short forms")
     ap.add_argument("--only", nargs="*", help="run the benchmarks whose name contains one of these")
+    ap.add_argument("--long", action="store_true", help="also the chaos and soak runs (bench/chaos.py, bench/soak.py)")
     ap.add_argument("--json", default="bench-results.json", help="where to write the table as JSON")
     args = ap.parse_args(argv)
     table: list[dict[str, str]] = []
     failures: list[str] = []
-    for path in benchmarks(args.only):
+    for path in benchmarks(args.only, args.long):
         rows, code, took = run_one(path, args.quick)
         table += rows
         if code != 0:

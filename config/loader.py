@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from kalshi_guard.config.exposure import exposure_problems
 from kalshi_guard.config.schema import Environment, Mode, Settings
 from kalshi_guard.config.shares import Share
 from kalshi_guard.core.errors import ConfigError
@@ -354,6 +355,7 @@ def _semantic_problems(s: Settings) -> list[str]:
     if s.ledger.url is not None:
         problems += _ledger_url_problems(s.ledger.url.get_secret_value())
     problems += _rotation_problems(s.logging.rotation)
+    problems += exposure_problems(s)  # control.host off loopback needs an explicit token
     return problems
 
 
@@ -443,8 +445,8 @@ def reload_changes(old: Settings, new: Settings) -> list[str]:
     for keys, _ann in _walk_fields(Settings):
         a: Any = old
         b: Any = new
-        for k in keys:
-            a, b = getattr(a, k), getattr(b, k)
+        for k in keys:  # an optional section that is unset on one side reads as None below it
+            a, b = getattr(a, k, None), getattr(b, k, None)
         if isinstance(a, SecretStr) or isinstance(b, SecretStr):
             a = a.get_secret_value() if isinstance(a, SecretStr) else a
             b = b.get_secret_value() if isinstance(b, SecretStr) else b

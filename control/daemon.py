@@ -22,9 +22,6 @@ from typing import Any
 
 from loguru import logger
 
-from kalshi_guard.actors.alerter import Alerter
-from kalshi_guard.actors.fill_watcher import FillWatcher
-from kalshi_guard.actors.guardian import Guardian
 from kalshi_guard.actors.messages import (
     Alert,
     EmergencyStop,
@@ -34,14 +31,13 @@ from kalshi_guard.actors.messages import (
     ResolveOpenOrders,
     Severity,
 )
-from kalshi_guard.actors.order_placer import OrderPlacer
-from kalshi_guard.actors.reconciler import Reconciler
 from kalshi_guard.config.schema import Mode, Settings
 from kalshi_guard.control.reconcile_port import ReconcilePort
 from kalshi_guard.control.signals import SignalRouter
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.errors import ConfigError
 from kalshi_guard.core.gate import GateState, TradingGate
-from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
+from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, Supervisor
 
 log = logger.bind(actor="main")
 TICK_S = 0.25  # the loop also wakes at once on a signal, an exit notice or a due restart
@@ -52,18 +48,6 @@ STARTUP_RECONCILE_RETRY_S = 5.0
 # rest of the stop prompt too. bench/bench_foundation.py prints both.
 GIL_SWITCH_INTERVAL_S = 0.0005
 EXIT_REEXEC = -1  # not a process exit code: `kalshi-guard run` re-executes itself (a mode switch)
-
-
-def child_specs(settings: Settings) -> list[ChildSpec]:
-    """The tree of docs/architecture.md §3: two one-for-one children, then the rest-for-one trading group."""
-    stop = settings.supervisor.stop_timeout_s
-    return [
-        ChildSpec("alerter", Alerter, stop_timeout_s=stop),
-        ChildSpec("guardian", Guardian, stop_timeout_s=stop),
-        ChildSpec("reconciler", Reconciler, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
-        ChildSpec("fill_watcher", FillWatcher, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
-        ChildSpec("order_placer", OrderPlacer, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
-    ]
 
 
 class Daemon(ReconcilePort):
@@ -145,11 +129,9 @@ class Daemon(ReconcilePort):
         ledger.begin_run(os.getpid())
         notifier = Notifier()
         notifier.status("starting")
-        services = {"ledger": ledger, "settings": self.settings, "exchange_factory": self._exchange_factory(),
-                    "stream_factory": self._stream_factory, "signals": self.router}
-        self.sup = sup = Supervisor(
-            child_specs(self.settings), gate, self.settings.supervisor, services=services, wake=self.router.wake
-        )
+        self._connect_exchange()  # starts the paper simulator when needed
+        self.sup = sup = build_tree(self.settings, gate, ledger, exchange=self._ex, key=self._key,
+                                    buckets=self._buckets, signals=self.router, wake=self.router.wake)
         from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
@@ -176,9 +158,9 @@ class Daemon(ReconcilePort):
             log.info("stopped (exit {})", code)
         return code
 
-    def _exchange_factory(self) -> Callable[[str], Any]:
-        """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
-        from kalshi_guard.config.endpoints import make_buckets, make_client
+    def _connect_exchange(self) -> None:
+        """Start the paper-mode simulator when needed; load the key and size the request budget."""
+        from kalshi_guard.config.endpoints import make_buckets
         from kalshi_guard.exchange.keys import load_private_key
 
         settings = self.settings
@@ -212,9 +194,9 @@ class Daemon(ReconcilePort):
         if ex.key_id is None or ex.private_key_file is None:
             raise ConfigError(["exchange.key_id / exchange.private_key_file: required to talk to the exchange"])
         key = load_private_key(ex.private_key_file)
-        self._ex, self._key = ex, key
         buckets = make_buckets(ex)  # one budget for the whole process, as Kalshi counts it per key
         self._refine_buckets(ex, key, buckets)
+        self._ex, self._key, self._buckets = ex, key, buckets
         self.exchange_info = {
             "environment": ex.environment.value if settings.mode is Mode.LIVE else "simulator",
             "base_url": ex.base_url,
@@ -222,13 +204,8 @@ class Daemon(ReconcilePort):
             "key_id": ex.key_id,
             "private_key_file": str(ex.private_key_file),
         }
-        return lambda _name: make_client(ex, key, buckets=buckets)
-
-    def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
-        """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
-        from kalshi_guard.config.endpoints import make_stream
-
-        return make_stream(self._ex, self._key, on_message, on_event, stale_after=self.settings.orders.stream_stale_s)
+        if self._sim is not None and self._sim.admin_token_path is not None:  # the embedded simulator's /_sim
+            self.exchange_info["sim_admin_token_file"] = str(self._sim.admin_token_path)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
@@ -248,15 +225,11 @@ class Daemon(ReconcilePort):
 
         token = resolve_token(self.settings, state)
         register_secret(token)
-        from kalshi_guard.control.journal import journal_routes
-        from kalshi_guard.control.mode import mode_routes
-        from kalshi_guard.control.order_routes import order_routes
-        from kalshi_guard.control.reconcile_routes import reconcile_routes
+        from kalshi_guard.control.openapi import daemon_routes
 
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *mode_routes(self),
-                          *reconcile_routes(self)],
+            extra_routes=daemon_routes(self),
         )
         self._server.start()
 

@@ -12,19 +12,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Hang
-from kalshi_guard.config.endpoints import make_client, make_stream
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import child_specs
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
-from kalshi_guard.simulator.testing import running_simulator
+from kalshi_guard.simulator.testing import admin_request, running_simulator
 from kalshi_guard.supervisor import Supervisor
 from tests.waiting import wait_until
 
@@ -123,7 +122,7 @@ class Pipeline:
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """POST to the simulator's admin API (``/_sim``); returns the decoded JSON."""
-        r = httpx.post(self.sim.admin_url + path, json=body or {}, timeout=10)
+        r = admin_request(self.sim, "POST", path, body or {})
         r.raise_for_status()
         return r.json()
 
@@ -238,15 +237,7 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
-        key = sim.private_key
-        ex = settings.exchange
-
-        def stream_factory(on_message: Any, on_event: Any) -> Any:
-            return make_stream(ex, key, on_message, on_event)
-
-        services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
-                    "exchange_factory": lambda _n: make_client(ex, key)}
-        sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+        sup = build_tree(settings, gate, ledger, key=sim.private_key)
         sup.start()
         gate.mark_ready()
         stop = threading.Event()
