@@ -5,7 +5,8 @@ reported by the reconciler or the fill watcher, and a balance drop against the d
 
 On a stop it closes the gate (persisted; idempotent), tells ``Halt`` to every trading actor through the
 stable handles (each tell independent: one dead child never stops the broadcast), asks the exchange to
-cancel every resting order through its own client (so a busy order placer cannot delay it), writes a
+cancel every resting order through its own client (so a busy order placer cannot delay it; the connection is
+opened at start and kept warm, actors/kill_line.py, so a stop needs no new file descriptor), writes a
 ``KILL_SWITCH`` activity row and raises a CRITICAL alert. The gate stays HALTED until :class:`Reset`.
 """
 
@@ -18,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_guard.actors.base import SupervisedActor
+from kalshi_guard.actors.kill_line import KillLine
 from kalshi_guard.actors.messages import (
     Alert,
     ApiError,
@@ -45,6 +47,9 @@ class Guardian(SupervisedActor):
         """Open the guardian's own exchange client, when the daemon has an exchange."""
         factory = self.ctx.services.exchange_factory
         self.client = factory("guardian") if factory is not None else None
+        self.line = KillLine(self.client, self.ctx.clock) if self.client is not None else None
+        if self.line is not None:
+            self.line.prime()
         self.stops = 0
         self.api_calls: deque[tuple[float, int, int]] = deque()  # (when, calls, of which failed) per report
         self.api_totals = [0, 0]  # calls and failures inside the window, kept as reports enter and leave
@@ -53,7 +58,9 @@ class Guardian(SupervisedActor):
         self.pnl_today = Decimal(0)  # realised, net of fees: seeded from the ledger, then kept from FillBooked
 
     def teardown(self) -> None:
-        """Close the client."""
+        """Close the client and give back the spare descriptor."""
+        if self.line is not None:
+            self.line.close()
         if self.client is not None:
             self.client.close()
 
@@ -88,6 +95,8 @@ class Guardian(SupervisedActor):
     def on_tick(self) -> None:
         """Re-seed the day's P&L from the ledger every ten seconds (fills booked by start-up resolution or
         for untracked orders send no FillBooked)."""
+        if self.line is not None:
+            self.line.tick()
         ledger = self.ctx.services.ledger
         now = time.monotonic()
         if ledger is None or now - getattr(self, "_seeded_at", 0.0) < PNL_RESEED_S:
@@ -190,10 +199,10 @@ class Guardian(SupervisedActor):
         )
 
     def _cancel_all(self) -> str:
-        if self.client is None:
+        if self.line is None:
             return "no exchange"
         try:
-            self.client.cancel_all_orders()
+            self.line.cancel_all()
         except Exception as exc:
             self.log.critical("cancel-all failed: {!r}", exc)
             return f"failed: {type(exc).__name__}"

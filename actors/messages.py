@@ -238,6 +238,7 @@ class Track:
     created_ts: float
     events: tuple[object, ...]
     reply: object
+    quote: object = None  # ``actors.end_reason.Quote``: the book the pre-trade check saw
 
 
 @dataclass(frozen=True, slots=True)

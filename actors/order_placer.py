@@ -42,6 +42,7 @@ from kalshi_guard.actors.confirmation import Ambiguous as AmbiguousEvent
 from kalshi_guard.actors.confirmation import Rejected as RejectedEvent
 from kalshi_guard.actors.confirmation import Sending, Sent
 from kalshi_guard.actors.crashpoints import crash_point
+from kalshi_guard.actors.end_reason import Quote
 from kalshi_guard.actors.markets import MarketCache
 from kalshi_guard.actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
 from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
@@ -63,6 +64,7 @@ class _Ready:
     reply: Reply[Confirmation]
     intent: OrderIntent
     row: dict[str, Any]
+    quote: Quote | None = None  # the book the checks saw (the confirmation's no-fill reason names it)
 
 
 REQUESTS_KEPT_S = 900.0  # a resend comes within the confirmation timeout (at most minutes)
@@ -166,6 +168,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         coid = req.client_order_id or new_client_order_id()
 
         def refuse(code: str, detail: str) -> None:
+            self.log.info("order {} REJECTED: {}; {}: {}", coid, req.describe(), code, detail)
             reply.set(Confirmation.rejected(code, detail, client_order_id=coid, count=req.count, latency_ms=0))
 
         if self.client is None or self.ledger is None or self.throttle is None:
@@ -201,7 +204,8 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
         self._unwritten += 1
         self.throttle = throttle
-        return _Ready(coid, req, reply, intent, row)
+        market = view.markets[req.ticker]
+        return _Ready(coid, req, reply, intent, row, Quote(market.yes_bid, market.yes_ask))
 
     def _write_ahead(self, passed: list[_Ready]) -> list[_Ready]:
         """The write-ahead INTENT rows of the orders that passed their checks, in one transaction; returns the
@@ -242,7 +246,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             return
         coid = ready.coid
         events = self._send_one(coid, req, ready.intent)
-        self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)) or reply.set(
+        self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply, ready.quote)) or reply.set(
             Confirmation.rejected("FILL_WATCHER_DOWN", "order sent but its confirmation cannot be tracked; "
                                   "start-up resolution will settle it", client_order_id=coid, count=req.count)
         )
@@ -353,7 +357,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             return
         outcome = self._send_batch(written)
         for r, events in zip(written, outcome, strict=True):
-            if not self.ctx.peers["fill_watcher"].tell(Track(r.req, r.coid, created, events, r.reply)):
+            if not self.ctx.peers["fill_watcher"].tell(Track(r.req, r.coid, created, events, r.reply, r.quote)):
                 r.reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=r.coid,
                                                   count=r.req.count))
 

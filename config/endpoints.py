@@ -85,11 +85,14 @@ def make_buckets(settings: ExchangeSettings) -> RateBuckets:
 
 
 def make_client(settings: ExchangeSettings, key: rsa.RSAPrivateKey | None = None, *,
-                buckets: RateBuckets | None = None, rng: random.Random | None = None) -> KalshiClient:
-    """The one REST client factory for production, demo and the simulator. Raises ConfigError."""
+                buckets: RateBuckets | None = None, rng: random.Random | None = None,
+                keepalive_expiry: float | None = None) -> KalshiClient:
+    """The one REST client factory for production, demo and the simulator (``keepalive_expiry``: how long an
+    idle connection is kept, None = httpx's default). Raises ConfigError."""
     endpoints = resolve(settings)
     return KalshiClient(endpoints.rest_url, make_signer(settings, key), timeout=settings.request_timeout_s,
-                        buckets=buckets if buckets is not None else make_buckets(settings), rng=rng)
+                        buckets=buckets if buckets is not None else make_buckets(settings), rng=rng,
+                        keepalive_expiry=keepalive_expiry)
 
 
 def make_stream(settings: ExchangeSettings, key: rsa.RSAPrivateKey | None, on_message: Any, on_event: Any,

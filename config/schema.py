@@ -193,6 +193,11 @@ class ControlSettings(Frozen):
     host: str = "127.0.0.1"  # off loopback: a loud warning, and an explicit token required (config.exposure)
     port: Annotated[int, Field(ge=0, le=65535)] = 8787
     token: SecretStr | None = None  # None = generate one into <state dir>/control-token (0600)
+    # Connection guard: open connections at most (fitted under the file limit), a few more for health and
+    # emergency stop when every one is busy, and seconds a client has to complete its request.
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 256
+    reserve_connections: Annotated[int, Field(ge=0, le=1_000)] = 16
+    request_timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
 
 
 class AlertSettings(Frozen):

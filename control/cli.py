@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
     "reconcile": "kalshi_guard.control.cmd_reconcile",
+    "markets": "kalshi_guard.control.cmd_markets",
     "trades": "kalshi_guard.control.journal",
     "report": "kalshi_guard.control.journal",
     "backup": "kalshi_guard.control.backups",

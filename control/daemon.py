@@ -32,6 +32,7 @@ from kalshi_guard.actors.messages import (
     Severity,
 )
 from kalshi_guard.config.schema import Mode, Settings
+from kalshi_guard.control.fdlimit import raise_file_limit
 from kalshi_guard.control.reconcile_port import ReconcilePort
 from kalshi_guard.control.signals import SignalRouter
 from kalshi_guard.control.tree import build_tree
@@ -92,6 +93,7 @@ class Daemon(ReconcilePort):
         state = state_dir(settings)
         handle = setup_logging(settings, state_dir=state, secrets=secret_values(settings))
         self._closers.append(handle.close)
+        self.file_limit = raise_file_limit()  # before anything opens sockets
         pidfile = pidfile_path(state)
         write_pidfile(pidfile)
         self._closers.append(lambda: remove_pidfile(pidfile))
@@ -221,7 +223,7 @@ class Daemon(ReconcilePort):
     def _start_control(self, state: Path) -> None:
         from kalshi_guard.control.auth import resolve_token
         from kalshi_guard.control.logs import register_secret
-        from kalshi_guard.control.server import ControlServer
+        from kalshi_guard.control.server import ControlServer, limits_for
 
         token = resolve_token(self.settings, state)
         register_secret(token)
@@ -230,6 +232,7 @@ class Daemon(ReconcilePort):
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
             extra_routes=daemon_routes(self),
+            limits=limits_for(self.settings.control),
         )
         self._server.start()
 
@@ -245,6 +248,7 @@ class Daemon(ReconcilePort):
             self.gate.mark_ready()
             self.ready = True
             notifier.ready(self._status_line())
+            log.info("READY: {} — control API {}", self._status_line(), self._server.url if self._server else "-")
             self._start_bot()
         else:
             notifier.status(f"waiting for start-up reconciliation: {result.summary}")

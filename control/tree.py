@@ -14,6 +14,7 @@ from typing import Any
 from kalshi_guard.actors.alerter import Alerter
 from kalshi_guard.actors.fill_watcher import FillWatcher
 from kalshi_guard.actors.guardian import Guardian
+from kalshi_guard.actors.kill_line import KEEPALIVE_EXPIRY_S
 from kalshi_guard.actors.order_placer import OrderPlacer
 from kalshi_guard.actors.reconciler import Reconciler
 from kalshi_guard.actors.services import Services
@@ -40,8 +41,9 @@ def exchange_services(exchange: ExchangeSettings, key: Any, *, buckets: Any = No
     """The exchange and stream factories for one account: a client per actor (sharing ``buckets``, the
     budget Kalshi counts per key, when given) and the private-channel stream on the same URL and key."""
 
-    def exchange_factory(_name: str) -> Any:
-        return make_client(exchange, key, buckets=buckets)
+    def exchange_factory(name: str) -> Any:
+        expiry = KEEPALIVE_EXPIRY_S if name == "guardian" else None  # the kill switch keeps its connection
+        return make_client(exchange, key, buckets=buckets, keepalive_expiry=expiry)
 
     def stream_factory(on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         kw = {} if stale_after is None else {"stale_after": stale_after}

@@ -85,7 +85,8 @@ class KalshiClient(HistoryReads):
     def __init__(self, base_url: str, signer: Signer, *, timeout: float = 5.0,
                  transport: httpx.BaseTransport | None = None, buckets: RateBuckets | None = None,
                  read_retries: int = 3, rng: random.Random | None = None, backoff_base: float = 0.1,
-                 backoff_max: float = 2.0, bucket_timeout: float | None = None) -> None:
+                 backoff_max: float = 2.0, bucket_timeout: float | None = None,
+                 keepalive_expiry: float | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._prefix = urlsplit(self.base_url).path
         self._signer = signer
@@ -97,7 +98,8 @@ class KalshiClient(HistoryReads):
         self._bucket_timeout = timeout if bucket_timeout is None else bucket_timeout
         self._closed = threading.Event()
         self.pages_read = 0  # pages of list endpoints fetched (a reconciliation reports its reads)
-        self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False,
+        limits = httpx.Limits() if keepalive_expiry is None else httpx.Limits(keepalive_expiry=keepalive_expiry)
+        self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False, limits=limits,
                                   headers={"Accept": "application/json"})
 
     # ------------------------------------------------------------------ plumbing
@@ -188,8 +190,7 @@ class KalshiClient(HistoryReads):
         """Follow ``cursor`` to the end (``""`` or absent). A repeated cursor is Ambiguous (a loop).
 
         ``extra`` sees each parsed page object (for responses with a second list, e.g. event positions).
-        ``strict`` (reconciliation): a page without its list or without ``cursor`` (Kalshi always sends
-        ``""`` on the last page) is a partial answer and raises Ambiguous instead of ending the walk.
+        ``strict``: a page without its list or ``cursor`` (Kalshi sends ``""`` last) is partial: Ambiguous.
         """
         items: list[T] = []
         cursor: str | None = None
@@ -378,6 +379,16 @@ class KalshiClient(HistoryReads):
     def get_exchange_status(self) -> ExchangeStatus:
         """Whether the exchange and trading are active."""
         return self._read("/exchange/status", ExchangeStatus.parse)
+
+    def keepalive(self, timeout: float = 1.0) -> bool:
+        """Keep this client's connection open: an unsigned ``GET /exchange/status`` (public; no token taken
+        from the key's buckets), waiting at most ``timeout`` s. True when the exchange answered at all (any
+        status). Never raises."""
+        try:
+            self._http.get(self.base_url + "/exchange/status", timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return True
 
     def get_exchange_schedule(self) -> ExchangeSchedule:
         """Standard hours and maintenance windows."""
