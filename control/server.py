@@ -260,9 +260,21 @@ def build_app(
             return reply({"error": "reset failed", "detail": type(exc).__name__}, 500)
         return reply({"ok": True, "result": result})
 
+    async def limits(_request: Request) -> Response:
+        getter = getattr(port, "limits", None)
+        if getter is None:
+            return reply({"error": "limits not served by this daemon"}, 404)
+        try:
+            readings = await run_in_threadpool(getter)
+        except Exception as exc:
+            logger.exception("control: limits failed")
+            return reply({"error": "limits unavailable", "detail": type(exc).__name__}, 503)
+        return reply({"limits": readings})
+
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/status", status, methods=["GET"]),
+        Route("/api/limits", limits, methods=["GET"]),
         Route("/api/bot/emergency-stop", emergency_stop, methods=["POST"]),
         Route("/api/bot/reset", reset, methods=["POST"]),
         *extra_routes,

@@ -16,6 +16,7 @@ from typing import Any
 from kalshi_guard.core.errors import Ambiguous
 from kalshi_guard.exchange.wire import Fill, Order
 from kalshi_guard.exchange.wire_base import Fields
+from kalshi_guard.exchange.wire_reads import Settlement
 
 _CUTOFF_KEYS = frozenset({"market_settled_ts", "trades_created_ts", "orders_updated_ts"})
 
@@ -52,7 +53,8 @@ class HistoricalCutoff:
 
 
 class HistoryReads:
-    """Mixed into ``KalshiClient`` (which provides ``_read`` and ``_pages``)."""
+    """Mixed into ``KalshiClient`` (which provides ``_read`` and ``_pages``): the historical reads and the
+    settlements (what reconciliation reads beyond the orders, fills and positions)."""
 
     _read: Any
     _pages: Any
@@ -74,3 +76,13 @@ class HistoryReads:
         params = {"ticker": ticker, "max_ts": max_ts, "limit": limit}
         return self._pages("/historical/fills", "fills", Fill.parse, params,  # type: ignore[no-any-return]
                            strict=strict)
+
+    def get_settlements(self, *, ticker: str | None = None, event_ticker: str | None = None,
+                        min_ts: int | None = None, max_ts: int | None = None,
+                        subaccount: int | None = None, limit: int = 200,
+                        strict: bool = False) -> list[Settlement]:
+        """All settlements matching the filters, every page."""
+        params = {"ticker": ticker, "event_ticker": event_ticker, "min_ts": min_ts, "max_ts": max_ts,
+                  "subaccount": subaccount, "limit": limit}
+        return self._pages("/portfolio/settlements", "settlements",  # type: ignore[no-any-return]
+                           Settlement.parse, params, strict=strict)

@@ -23,6 +23,7 @@ from kalshi_guard.core.errors import Ambiguous, ExchangeError, RateLimited
 from kalshi_guard.exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
 from kalshi_guard.exchange.classify import classify_exception, classify_response
 from kalshi_guard.exchange.history import HistoryReads
+from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.exchange.signing import Signer
 from kalshi_guard.exchange.wire import (
     AmendOrderRequest,
@@ -49,7 +50,6 @@ from kalshi_guard.exchange.wire_reads import (
     Orderbook,
     OrderGroup,
     Positions,
-    Settlement,
 )
 
 T = TypeVar("T")
@@ -86,7 +86,10 @@ class KalshiClient(HistoryReads):
                  transport: httpx.BaseTransport | None = None, buckets: RateBuckets | None = None,
                  read_retries: int = 3, rng: random.Random | None = None, backoff_base: float = 0.1,
                  backoff_max: float = 2.0, bucket_timeout: float | None = None,
-                 keepalive_expiry: float | None = None) -> None:
+                 keepalive_expiry: float | None = None, meter: CallMeter | None = None,
+                 source: str = "") -> None:
+        self.meter = meter  # every call attempt's outcome (the API error-rate kill switch); None = not counted
+        self.source = source
         self.base_url = base_url.rstrip("/")
         self._prefix = urlsplit(self.base_url).path
         self._signer = signer
@@ -134,8 +137,11 @@ class KalshiClient(HistoryReads):
             resp = self._http.request(method, self.base_url + path, params=clean or None, content=content,
                                       headers=headers)
         except httpx.HTTPError as exc:
-            raise classify_exception(exc, what) from None
-        error = classify_response(resp)
+            error: ExchangeError | None = classify_exception(exc, what)
+        else:
+            error = classify_response(resp)
+        if self.meter is not None:
+            self.meter.outcome(error, self.source)
         if error is not None:
             raise error
         return resp
@@ -346,15 +352,6 @@ class KalshiClient(HistoryReads):
     def get_balance(self, *, subaccount: int | None = None) -> Balance:
         """The available balance (dollars)."""
         return self._read("/portfolio/balance", Balance.parse, {"subaccount": subaccount})
-
-    def get_settlements(self, *, ticker: str | None = None, event_ticker: str | None = None,
-                        min_ts: int | None = None, max_ts: int | None = None,
-                        subaccount: int | None = None, limit: int = 200,
-                        strict: bool = False) -> list[Settlement]:
-        """All settlements matching the filters, every page."""
-        params = {"ticker": ticker, "event_ticker": event_ticker, "min_ts": min_ts, "max_ts": max_ts,
-                  "subaccount": subaccount, "limit": limit}
-        return self._pages("/portfolio/settlements", "settlements", Settlement.parse, params, strict=strict)
 
     # ------------------------------------------------------------------ markets and exchange
 

@@ -7,17 +7,20 @@ key plant everything else.
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
 
+from loguru import logger
 from sqlalchemy import select
 
 from kalshi_guard.actors.alerter import Alerter
 from kalshi_guard.actors.base import ActorContext, HeartbeatBoard
 from kalshi_guard.actors.guardian import Guardian
-from kalshi_guard.actors.messages import ApiSuccess, ReconcileNow, ReconcileResult
+from kalshi_guard.actors.messages import ApiSuccess, Ping, ReconcileNow, ReconcileResult
 from kalshi_guard.actors.peers import Peers
 from kalshi_guard.actors.reconciler import Reconciler
 from kalshi_guard.config.schema import Settings
@@ -64,9 +67,13 @@ class Rig:
         self.ledger = Ledger.open(ledger_url)
         self.gate = TradingGate(persist=self.ledger.save_gate)
         self.gate.mark_ready()
-        self.settings = settings or Settings()
+        base = settings or Settings()
+        # no flatten on a trip: the rig has no fill watcher to book its fills (the stop still cancels orders)
+        self.settings = base.model_copy(update={"kill": base.kill.model_copy(update={"flatten": False})})
         self.peers = Peers(["alerter", "guardian", "reconciler"])
         self.clients: list[KalshiClient] = []
+        self.logged: list[str] = []  # the alerter logs every alert (the outbox only holds routed ones)
+        self._sink = logger.add(lambda m: self.logged.append(m.record["message"]), level="INFO")
 
         def factory(_name: str) -> KalshiClient:
             c = KalshiClient(sim.rest_url, Signer(sim.key_id, sim.private_key), timeout=timeout, read_retries=0)
@@ -86,10 +93,13 @@ class Rig:
     def sync(self) -> None:
         """Every tell sent so far has been handled (the guardian and the alerter answer asks in order)."""
         self.peers["guardian"].ask(ApiSuccess("sync", 0), timeout=10)
-        self.peers["alerter"].ask(ApiSuccess("sync", 0), timeout=10)
+        self.peers["alerter"].ask(Ping(0), timeout=10)  # a heartbeat: the alerter writes what it queued
         self.peers["guardian"].ask(ApiSuccess("sync", 0), timeout=10)
+        self.peers["alerter"].ask(Ping(0), timeout=10)
 
     def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            logger.remove(self._sink)
         for name in ("reconciler", "guardian", "alerter"):
             ref = self.peers[name].ref
             if ref is not None and ref.is_alive():
@@ -116,8 +126,14 @@ class Rig:
         return order_id
 
     def alerts(self) -> list[tuple[str, dict[str, str]]]:
-        with self.ledger._read("test") as s:
-            return [(r.title, dict(r.fields)) for r in s.scalars(select(AlertRow).order_by(AlertRow.id))]
+        """Every alert the alerter raised, as (title, fields), from its log lines."""
+        out = []
+        for line in list(self.logged):
+            m = re.match(r"ALERT \[\w+\] (.*?)(?: (\w+=.*))?$", line)
+            if m:
+                pairs = re.split(r", (?=\w+=)", m.group(2) or "")
+                out.append((m.group(1), dict(p.split("=", 1) for p in pairs if "=" in p)))
+        return out
 
     def dump(self, tables: tuple[Any, ...] = BOOK_TABLES) -> str:
         """The ledger's bookkeeping tables as text (reconciliation and daemon run rows aside)."""
