@@ -64,6 +64,7 @@ from kalshi_guard.actors.messages import (
     Discrepancy,
     DiscrepancyKind,
     Halt,
+    ReconcileNow,
     Resend,
     Resent,
     ResolveOpenOrders,
@@ -168,6 +169,10 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
                 self.log.warning("stream {}: re-reading {} tracked orders over REST", message.event,
                                  len(self.trackers))
                 self._poll_all()
+            if message.event in ("reconnected", "gap"):  # messages may be lost: a full reconciliation
+                reconciler = self.ctx.peers.get("reconciler")
+                if reconciler is not None:
+                    reconciler.tell(ReconcileNow(f"stream {message.event}"))
         elif isinstance(message, ResolveOpenOrders):
             return self.resolve_open_orders(message.reason)
         else:

@@ -176,10 +176,28 @@ class OrderSettings(Frozen):
     coalesce_max: Annotated[int, Field(ge=1, le=100)] = 20
 
 
+ReconcileAction = Literal["halt", "reduce", "alert"]
+
+
+class ReconcileActions(Frozen):
+    """What a discrepancy that evidence does not explain does: ``halt`` trips the kill switch, ``reduce``
+    moves the gate to REDUCING, ``alert`` only raises an alert (every kind alerts in any case)."""
+
+    orphan_order: ReconcileAction = "halt"
+    orphan_fill: ReconcileAction = "halt"  # a fill whose order is not ours (a missed fill of ours is booked)
+    ghost_position: ReconcileAction = "alert"  # corrected on booked evidence
+    mismatch: ReconcileAction = "halt"
+    cash: ReconcileAction = "alert"
+
+
 class ReconcileSettings(Frozen):
-    """Periodic reconciliation."""
+    """Reconciliation: periodic passes, the fill look-back overlap, the cash tolerance and the actions."""
 
     interval_s: Annotated[float, Field(ge=5, le=86400)] = 300.0
+    fills_overlap_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 900.0  # re-read fills this far behind
+    cash_tolerance: Money = Decimal("0.05")  # dollars between the balance and the ledger's expectation
+    page_limit: Annotated[int, Field(ge=1, le=1000)] = 1000  # items per page on every read
+    actions: ReconcileActions = ReconcileActions()
 
 
 class BackupSettings(Frozen):

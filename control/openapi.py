@@ -53,6 +53,8 @@ OPERATIONS: tuple[tuple[str, str, str, dict[str, Any] | None, tuple[int, ...]], 
      {"type": "object", "required": ["mode"], "properties": {"mode": {"enum": ["live", "paper"]},
                                                               "challenge": _STR, "confirm": _STR}},
      (200, 400, 409, 410)),
+    ("POST", "/api/reconcile", "run a reconciliation pass now; its report", None, (200, 503)),
+    ("GET", "/api/reconcile/last", "the last reconciliation pass's report", None, (200, 404, 503)),
 )
 SHARED = (401, 413)
 
@@ -105,6 +107,7 @@ def daemon_routes(daemon: Any) -> list[Any]:
     from kalshi_guard.control.journal import journal_routes
     from kalshi_guard.control.mode import mode_routes
     from kalshi_guard.control.order_routes import order_routes
+    from kalshi_guard.control.reconcile_routes import reconcile_routes
 
     return [*order_routes(daemon.trading), *journal_routes(daemon.ledger), *mode_routes(daemon),
-            *activity_routes(daemon.ledger), *openapi_routes()]
+            *activity_routes(daemon.ledger), *reconcile_routes(daemon), *openapi_routes()]
