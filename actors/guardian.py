@@ -32,6 +32,7 @@ from kalshi_guard.actors.messages import (
     Reset,
     Severity,
 )
+from kalshi_guard.core import observe
 from kalshi_guard.core.gate import GateState
 
 TRADING_CHILDREN = ("reconciler", "fill_watcher", "order_placer")
@@ -147,6 +148,7 @@ class Guardian(SupervisedActor):
             self._trip("daily_loss", f"realised P&L today {pnl} (limit -{limits.max_daily_loss})")
 
     def _discrepancy(self, msg: Discrepancy) -> None:
+        observe.emit("discrepancy", kind=msg.kind.value)
         if msg.kind is DiscrepancyKind.GHOST:
             self._alert(Severity.WARNING, "ghost position", (("ticker", msg.ticker), ("detail", msg.detail)))
             return

@@ -239,11 +239,16 @@ class Daemon:
 
         token = resolve_token(self.settings, state)
         register_secret(token)
+        from kalshi_guard.control.console import mount
         from kalshi_guard.control.order_routes import order_routes
+        from kalshi_guard.control.server import PUBLIC_PATHS
 
+        console = mount(self, token)
+        self._closers.append(console.close)
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=order_routes(self.trading),
+            extra_routes=[*order_routes(self.trading), *console.routes],
+            public_paths=PUBLIC_PATHS | console.public_paths,
         )
         self._server.start()
 

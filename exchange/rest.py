@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 from loguru import logger
 
+from kalshi_guard.core import observe
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, RateLimited
 from kalshi_guard.exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
 from kalshi_guard.exchange.classify import classify_exception, classify_response
@@ -130,8 +131,12 @@ class KalshiClient:
             resp = self._http.request(method, self.base_url + path, params=clean or None, content=content,
                                       headers=headers)
         except httpx.HTTPError as exc:
-            raise classify_exception(exc, what) from None
+            error = classify_exception(exc, what)
+            observe.emit("api_call", method=method, route=observe.route_template(path), error=type(error).__name__)
+            raise error from None
         error = classify_response(resp)
+        observe.emit("api_call", method=method, route=observe.route_template(path),
+                     error=None if error is None else type(error).__name__)
         if error is not None:
             raise error
         return resp

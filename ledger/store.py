@@ -21,6 +21,7 @@ from kalshi_guard.ledger.orders import OrdersMixin
 from kalshi_guard.ledger.outbox import OutboxMixin
 from kalshi_guard.ledger.positions import PositionsMixin
 from kalshi_guard.ledger.records import RunStatus
+from kalshi_guard.ledger.reports import ReportsMixin
 from kalshi_guard.ledger.schema import SCHEMA_VERSION, Base, GateHistoryRow, GateRow, RunRow, SchemaVersion
 from kalshi_guard.ledger.types import to_utc
 
@@ -28,7 +29,7 @@ _GATE_ROW = 1
 _PG_SCHEMA_LOCK = 7_420_001  # advisory lock key serialising concurrent schema creation
 
 
-class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin):
+class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin, ReportsMixin):
     """The daemon's durable memory. Build one with :meth:`Ledger.open`."""
 
     _run_id: int | None = None
