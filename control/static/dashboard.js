@@ -174,8 +174,8 @@ function render(snap) {
   $("errors").textContent = errors.join("; ");
   rows($("positions"), account.positions, (p) => [p.ticker, p.side, num(p.contracts), num(p.avg_price), num(p.mark), money(p.unrealized_pnl)]);
   rows($("orders"), snap.orders, (o) => [time(o.created_at), o.ticker,
-    o.action + " " + o.count + " " + o.outcome + " @ " + o.price, o.status + (o.reason ? " (" + o.reason + ")" : ""), o.filled_count]);
-  rows($("fills"), snap.fills, (f) => [time(f.ts), f.ticker, f.book_side, f.count, f.price, f.fee]);
+    o.action + " " + num(o.count) + " " + o.outcome + " @ " + num(o.price), o.status + (o.reason ? " (" + o.reason + ")" : ""), num(o.filled_count)]);
+  rows($("fills"), snap.fills, (f) => [time(f.ts), f.ticker, f.book_side, num(f.count), num(f.price), num(f.fee)]);
   list($("alerts"), snap.alerts, (a) => time(a.created_at) + "  " + a.severity + "  " + a.title + "  " +
     Object.entries(a.deliveries || {}).map(([c, s]) => c + ":" + s).join(" "));
   list($("activity"), snap.activity, (r) => time(r.at) + "  " + r.level + "  " + r.category + "  " + r.message);
