@@ -14,7 +14,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from kalshi_guard.control.account import AccountView, ExchangeReads
-from kalshi_guard.control.dashboard import PUBLIC_PATHS, DashboardFeed, dashboard_routes
+from kalshi_guard.control.dashboard import PUBLIC_PATHS, DashboardFeed, LedgerChanges, dashboard_routes
 from kalshi_guard.control.metrics import DaemonMetrics, MetricsSources
 
 
@@ -38,7 +38,14 @@ def mount(daemon: Any, token: str) -> Console:
     factory = daemon.sup.services.get("exchange_factory") if daemon.sup is not None else None
     reads = ExchangeReads((lambda: factory("dashboard")) if factory is not None else None)
     account = AccountView(daemon.ledger, lambda: daemon.settings, reads)
-    feed = DashboardFeed(daemon, account, daemon.ledger)
+    changes = LedgerChanges()
+
+    def version() -> tuple[Any, ...]:
+        gate = daemon.gate.snapshot()
+        children = tuple((c.name, c.alive, c.restarts, c.status) for c in daemon.sup.statistics().children)
+        return changes.count, gate.state, gate.reason, gate.changed_at, children, daemon.ready
+
+    feed = DashboardFeed(daemon, account, daemon.ledger, version)
     metrics = DaemonMetrics(MetricsSources(
         daemon.ledger,
         gate_state=lambda: daemon.gate.snapshot().state.value,
@@ -49,6 +56,7 @@ def mount(daemon: Any, token: str) -> Console:
 
     def close() -> None:
         metrics.stop()
+        changes.close()
         reads.close()
 
     routes = (*dashboard_routes(feed, token), *metrics.routes())
