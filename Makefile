@@ -16,6 +16,12 @@ venv: $(BIN)/kalshi-guard
 paper: venv
 	$(BIN)/kalshi-guard run
 
-test: venv
+lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	@mkdir -p .mypy-root && ln -sfn .. .mypy-root/kalshi_guard
+	MYPYPATH=.mypy-root $(BIN)/mypy --strict --no-namespace-packages -p kalshi_guard.core -p kalshi_guard.ledger \
+		-p kalshi_guard.exchange -p kalshi_guard.config -p kalshi_guard.web
+
+test: lint
 	$(BIN)/pytest

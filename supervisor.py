@@ -1,6 +1,6 @@
-"""The root of the tree: starts, watches and restarts the actors; owns the main thread (DESIGN §3).
+"""The root of the tree: starts, watches and restarts the actors; owns the main thread (docs/architecture.md §3).
 
-Not an actor (notes/ACTORS-AND-STYLE.md §1.10): it must survive what kills actors, including pykka's
+Not an actor (docs/architecture.md §3): it must survive what kills actors, including pykka's
 ``stop_all`` after a ``BaseException``. It learns of deaths three ways: exit notices posted by
 ``actors.base.SupervisedActor``, ``is_alive`` polling, and missed heartbeats (a hung actor). A dead child
 is restarted after an exponential backoff with jitter — alone (one-for-one) or with every child started

@@ -1,6 +1,6 @@
 """The base class of every supervised actor: heartbeats, exit notices, ``Halt`` and test hooks.
 
-pykka has no supervision (notes/ACTORS-AND-STYLE.md §1.6). This base class makes every death visible to
+pykka has no supervision (docs/architecture.md §3). This base class makes every death visible to
 the supervisor: a failing ``tell`` handler reaches ``on_failure``; a failing ``on_start`` is caught here
 (pykka would call neither hook); an unrequested stop (for instance the ``ActorRegistry.stop_all`` that
 pykka runs when a handler raises ``BaseException``) reaches ``on_stop``. Each posts an :class:`ExitNotice`

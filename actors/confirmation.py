@@ -1,4 +1,4 @@
-"""The per-order confirmation state machine (DESIGN §6): a pure object fed events that returns actions.
+"""The per-order confirmation state machine (docs/architecture.md §6): a pure object fed events that returns actions.
 
 The fill watcher is a thin I/O shell around :class:`OrderTracker`: it feeds what it learns (the create
 response, stream fills and order updates, cancel and REST read-back results, its own timers) into

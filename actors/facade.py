@@ -1,4 +1,4 @@
-"""The bot's way in, in-process: ``place_and_confirm`` and ``place_batch_and_confirm`` (DESIGN §1).
+"""The bot's way in, in-process: ``place_and_confirm`` and ``place_batch_and_confirm`` (docs/architecture.md §1).
 
 Each call hands the order to the order placer and waits for its confirmation (FILLED / PARTIAL /
 CANCELED / REJECTED / TIMEOUT / UNKNOWN). A malformed order raises :class:`~actors.errors.RequestInvalid`

@@ -1,4 +1,4 @@
-"""The guardian: the kill switch. Owns manual emergency stop and reset (DESIGN §5), and trips on its own
+"""The guardian: the kill switch. Owns manual emergency stop and reset (docs/architecture.md §5), and trips on its own
 when a limit breaks: daily loss (realised, net of fees, from the ledger), consecutive losing trades, API
 error rate over a sliding window (with a minimum sample), an orphaned fill or a position mismatch
 reported by the reconciler or the fill watcher, and a balance drop against the day-start anchor.

@@ -16,7 +16,7 @@ from typing import Any
 from kalshi_guard.actors.pretrade import MarketInfo, PriceRange
 from kalshi_guard.core.errors import NotFoundError
 
-# Tick grids by structure name (REFERENCE §2.1), used when a market omits ``price_ranges``.
+# Tick grids by structure name (docs/kalshi.md §2.1), used when a market omits ``price_ranges``.
 _STRUCTURES = {
     "linear_cent": ((Decimal("0"), Decimal("1"), Decimal("0.01")),),
     "deci_cent": ((Decimal("0"), Decimal("1"), Decimal("0.001")),),

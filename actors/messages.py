@@ -1,7 +1,7 @@
 """The message vocabulary of the actor tree: frozen, slotted dataclasses and the enums they carry.
 
-pykka does not copy messages between threads, so every message is immutable (notes/ACTORS-AND-STYLE.md
-§1.2). Collections inside messages are tuples, never lists or dicts.
+pykka does not copy messages between threads, so every message is immutable (docs/architecture.md
+§4). Collections inside messages are tuples, never lists or dicts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class Severity(StrEnum):
 
 
 class DiscrepancyKind(StrEnum):
-    """What reconciliation found (DESIGN §4)."""
+    """What reconciliation found (docs/architecture.md §4)."""
 
     ORPHAN = "orphan"  # filled on the exchange, unknown locally -> critical alert and halt
     GHOST = "ghost"  # open locally, closed on the exchange -> closed locally on evidence
@@ -41,7 +41,7 @@ class Ping:
 class Halt:
     """The guardian's broadcast: stop taking new risk now and drop queued order work.
 
-    Correctness never depends on its delivery: the gate is already closed when it is sent (DESIGN §5).
+    Correctness never depends on its delivery: the gate is already closed when it is sent (docs/architecture.md §5).
     """
 
     reason: str

@@ -1,4 +1,4 @@
-"""The order placer: the single send point of every order-creating request (DESIGN §5–6).
+"""The order placer: the single send point of every order-creating request (docs/architecture.md §5–6).
 
 The ledger gets one write per order from the placer: the write-ahead ``INTENT``. ``SENT`` is the order's
 state between the gate and the answer, held in the fill watcher's tracker; the next ledger write is the
@@ -159,6 +159,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         now = time.time()
         try:
             view = self._view(req.ticker)
+            limits = self._effective_limits(self._limits)
         except ExchangeError as exc:
             self._api_error(exc)
             refuse("EXCHANGE_UNAVAILABLE", f"market facts could not be read: {type(exc).__name__}")
@@ -166,7 +167,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         except LedgerError as exc:
             refuse("LEDGER_UNAVAILABLE", f"positions and open orders could not be read: {type(exc).__name__}")
             return None
-        rejection = check(req, view, self._limits, now)
+        rejection = check(req, view, limits, now)
         if rejection is not None:
             refuse(rejection.code.value, rejection.detail)
             return None

@@ -1,7 +1,7 @@
 """The bot-facing order vocabulary: request parsing, outcome↔book mapping, and the confirmation reply.
 
 A bot thinks in outcomes ("buy NO at 0.40"); Kalshi's V2 order entry quotes everything on the YES book
-(REFERENCE §2.2). :func:`to_book` maps one to the other and :func:`from_book` maps back:
+(docs/kalshi.md §2.2). :func:`to_book` maps one to the other and :func:`from_book` maps back:
 
 =========  ========  ===========  ==================
 outcome    action    book side    YES-book price
@@ -21,21 +21,31 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from kalshi_guard.core.errors import RequestInvalid
-from kalshi_guard.exchange.wire_base import BookSide  # Kalshi's YES-book side: one enum for every layer
+from kalshi_guard.core.orders import COUNT_QUANTUM as COUNT_QUANTUM  # re-exported for the API's users
+from kalshi_guard.core.orders import FEE_QUANTUM as FEE_QUANTUM
+from kalshi_guard.core.orders import (
+    ONE,
+    PRICE_QUANTUM,
+    ZERO,
+    Action,
+    BookSide,
+    Outcome,
+    book_side,
+    count_str,
+    fee_str,
+    outcome_price,
+    price_str,
+)
+from kalshi_guard.core.orders import from_book as from_book
 
 if TYPE_CHECKING:
     from kalshi_guard.actors.slippage import OrderSlippage
 
-ONE = Decimal(1)
-ZERO = Decimal(0)
-COUNT_QUANTUM = Decimal("0.01")
-PRICE_QUANTUM = Decimal("0.0001")
-FEE_QUANTUM = Decimal("0.000001")
 MAX_CLIENT_ORDER_ID = 64
 MAX_TICKER = 100
 
@@ -45,18 +55,7 @@ _TICKER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class Outcome(StrEnum):
-    """The outcome a bot trades."""
 
-    YES = "yes"
-    NO = "no"
-
-
-class Action(StrEnum):
-    """Whether the bot buys or sells that outcome."""
-
-    BUY = "buy"
-    SELL = "sell"
 
 
 
@@ -178,15 +177,8 @@ def parse_order_request(obj: Mapping[str, Any]) -> OrderRequest:
     )
 
 
-def outcome_price(outcome: Outcome, yes_price: Decimal) -> Decimal:
-    """The price of ``outcome`` given a YES-book price (NO costs 1 − yes)."""
-    return yes_price if outcome is Outcome.YES else ONE - yes_price
 
 
-def book_side(outcome: Outcome, action: Action) -> BookSide:
-    """The YES-book side of (outcome, action): buy YES / sell NO → bid; buy NO / sell YES → ask."""
-    long_yes = (outcome is Outcome.YES) == (action is Action.BUY)
-    return BookSide.BID if long_yes else BookSide.ASK
 
 
 def to_book(req: OrderRequest) -> tuple[BookSide, Decimal]:
@@ -194,11 +186,6 @@ def to_book(req: OrderRequest) -> tuple[BookSide, Decimal]:
     return book_side(req.outcome, req.action), outcome_price(req.outcome, req.price).quantize(PRICE_QUANTUM)
 
 
-def from_book(side: BookSide, yes_price: Decimal, outcome: Outcome) -> tuple[Action, Decimal]:
-    """Map a (book side, YES-book price) back to (action, price of ``outcome``) for a bot on ``outcome``."""
-    long_yes = side is BookSide.BID
-    action = Action.BUY if long_yes == (outcome is Outcome.YES) else Action.SELL
-    return action, outcome_price(outcome, yes_price)
 
 
 class ConfirmationStatus(StrEnum):
@@ -219,19 +206,10 @@ class ConfirmationStatus(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-def count_str(value: Decimal) -> str:
-    """A count on the wire: 2 decimals."""
-    return str(value.quantize(COUNT_QUANTUM))
 
 
-def price_str(value: Decimal) -> str:
-    """A price on the wire: 4 decimals (averages rounded half-even)."""
-    return str(value.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN))
 
 
-def fee_str(value: Decimal) -> str:
-    """A fee on the wire: 6 decimals."""
-    return str(value.quantize(FEE_QUANTUM, rounding=ROUND_HALF_EVEN))
 
 
 @dataclass(frozen=True, slots=True)

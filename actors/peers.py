@@ -1,6 +1,6 @@
 """Stable handles to children: peers address each other by name, never by a captured ``ActorRef``.
 
-A restart replaces the ref behind the handle (DESIGN §3). A tell to a dead or restarting child is a
+A restart replaces the ref behind the handle (docs/architecture.md §3). A tell to a dead or restarting child is a
 dead letter: it is logged and reported as ``False``, never raised into the sender.
 """
 

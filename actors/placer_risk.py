@@ -1,5 +1,5 @@
 """The order placer's risk view: positions and open orders from the ledger, cached briefly and kept
-conservative in between, plus market facts (DESIGN §6; used by :class:`actors.order_placer.OrderPlacer`).
+conservative in between, plus market facts (docs/architecture.md §6; used by :class:`actors.order_placer.OrderPlacer`).
 
 Failures: a ledger read that fails raises ``LedgerError`` and a market read ``ExchangeError``; the placer
 refuses the order either way (fail closed).
@@ -8,15 +8,19 @@ refuses the order either way (fail closed).
 from __future__ import annotations
 
 import time
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from kalshi_guard.actors.pretrade import OpenOrder, OpenState, PositionView, RiskView
+from kalshi_guard.config.schema import LimitSettings
+from kalshi_guard.config.shares import Share
 from kalshi_guard.core.gate import OrderIntent
 from kalshi_guard.exchange.wire import BookSide
 from kalshi_guard.ledger import OrderStatus
 
 ZERO = Decimal(0)
+ANCHOR_REFRESH_S = 5.0  # a new day anchor reaches the limits within this
 RISK_REFRESH_S = 0.05  # how stale the placer's view of positions and open orders may get (conservatively)
 _OPEN_STATES = {s.value: OpenState(s.value) for s in OpenState}
 
@@ -33,6 +37,19 @@ class PlacerRiskView:
         self._risk: tuple[dict[str, PositionView], list[OpenOrder]] | None = None
         self._risk_at = 0.0
         self._unwritten = 0  # orders counted in the view before their write-ahead row exists (a batch)
+        self._anchor: tuple[date, Decimal | None, float] | None = None  # (day, day-start value, read at)
+
+    def _effective_limits(self, limits: LimitSettings) -> LimitSettings:
+        """``limits`` with every share ("5%") in dollars of today's day-start value, re-read from the ledger
+        at most every ``ANCHOR_REFRESH_S`` and at once when the UTC day changes. A limit given in dollars
+        needs no read. A share with no anchor yet resolves to 0 (refuses every order that can lose money);
+        a failed read raises ``LedgerError`` (the placer refuses the order)."""
+        if not any(isinstance(getattr(limits, k), Share) for k in ("max_daily_loss", "max_order_loss")):
+            return limits
+        day, now = datetime.now(UTC).date(), time.monotonic()
+        if self._anchor is None or self._anchor[0] != day or now - self._anchor[2] > ANCHOR_REFRESH_S:
+            self._anchor = (day, self.ledger.daily_anchor(day), now)
+        return limits.resolved(self._anchor[1])
 
     def _ledger_view(self) -> tuple[dict[str, PositionView], list[OpenOrder]]:
         """Positions and open orders as the ledger has them, re-read at most every ``RISK_REFRESH_S``.

@@ -46,6 +46,7 @@ class RejectCode(StrEnum):
     OPEN_ORDERS = "OPEN_ORDERS"
     THROTTLED = "THROTTLED"
     PRICE_COLLAR = "PRICE_COLLAR"
+    OPEN_POSITIONS = "OPEN_POSITIONS"
 
 
 class OpenState(StrEnum):
@@ -216,6 +217,13 @@ def _collar(side: BookSide, y: Decimal, m: MarketInfo, collar: Decimal) -> str |
     return None
 
 
+def occupied_markets(view: RiskView) -> set[str]:
+    """Markets that hold a position, or could come to hold one: a non-zero position, or any order that still
+    counts (RESTING, UNKNOWN, …) — an open order counts as the position it could open (fail closed)."""
+    held = {ticker for ticker, pos in view.positions.items() if pos.position != 0}
+    return held | {o.ticker for o in view.open_orders}
+
+
 def check(req: OrderRequest, view: RiskView, limits: LimitSettings, now: float) -> Rejection | None:
     """Run every pre-trade check in order; return the first refusal, or None when the order may go.
 
@@ -245,6 +253,11 @@ def check(req: OrderRequest, view: RiskView, limits: LimitSettings, now: float) 
     loss, opening = order_loss(side, y, req.count, pos.position if pos else ZERO, pending)
     if loss > limits.max_order_loss:
         return Rejection(RejectCode.ORDER_LOSS_LIMIT, f"worst-case loss {loss} exceeds {limits.max_order_loss}")
+    if opening > 0 and (pos is None or pos.position == 0):
+        occupied = occupied_markets(view)
+        if req.ticker not in occupied and len(occupied) >= limits.max_open_positions:
+            return Rejection(RejectCode.OPEN_POSITIONS, f"{len(occupied)} markets hold or may hold a position "
+                             f"(max {limits.max_open_positions}); {req.ticker} would be one more")
     if opening > 0:
         by_market = exposures(view)  # once for the three limits
         if by_market.get(req.ticker, ZERO) + loss > limits.max_market_exposure:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from kalshi_guard.actors.orders_api import Action, Outcome, fee_str, outcome_price
+from kalshi_guard.core.orders import Action, Outcome, fee_str, outcome_price
 
 HUNDRED = Decimal(100)
 CENT_QUANTUM = Decimal("0.0001")

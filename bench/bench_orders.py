@@ -63,10 +63,10 @@ import httpx
 from loguru import logger
 
 from kalshi_guard.actors.facade import TradingFacade
+from kalshi_guard.config.endpoints import make_client, make_stream
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
 from kalshi_guard.core.gate import TradingGate
-from kalshi_guard.exchange.endpoints import make_client, make_stream
 from kalshi_guard.exchange.keys import load_private_key
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.ledger import Ledger

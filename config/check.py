@@ -8,16 +8,21 @@ key file is shown as its path, never its contents. Nothing is created on disk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 from kalshi_guard.config.loader import DEFAULT_CONFIG, load_settings
 from kalshi_guard.config.paths import resolve_log_file, resolve_state_dir
 from kalshi_guard.config.schema import Settings
+from kalshi_guard.config.shares import Share, describe
 from kalshi_guard.core.errors import ConfigError
 
 EX_OK = 0
@@ -58,17 +63,37 @@ def _toml_lines(data: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def day_start_value(sqlite_file: Path, day: date) -> Decimal | None:
+    """Today's recorded day-start value from an existing SQLite ledger, read-only (nothing is created); None
+    when there is no ledger, no anchor for ``day``, or it cannot be read."""
+    if not sqlite_file.is_file():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{sqlite_file}?mode=ro", uri=True, timeout=1)) as conn:
+            row = conn.execute("SELECT balance FROM daily_anchor WHERE day = ?", (day.isoformat(),)).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else Decimal(str(row[0]))
+
+
 def _resolved_comments(settings: Settings, source: Path, env: Mapping[str, str]) -> list[str]:
-    """Comment lines naming the file read and the directories the daemon would use."""
+    """Comment lines naming the file read, the directories the daemon would use, and the dollar figure of
+    each limit given as a share (against today's anchor in an existing SQLite ledger, when there is one)."""
     state = resolve_state_dir(settings, env)
     ledger = "ledger.url (masked)" if settings.ledger.url is not None else f"sqlite {state / 'ledger.sqlite'}"
-    return [
+    lines = [
         f"# config file: {source}",
         f"# state directory: {state}",
         f"# JSON log: {resolve_log_file(settings, env)}",
         f"# ledger: {ledger}",
-        "",
     ]
+    anchor = None if settings.ledger.url is not None else day_start_value(state / "ledger.sqlite",
+                                                                           datetime.now(UTC).date())
+    for key in ("max_daily_loss", "max_order_loss"):
+        limit = getattr(settings.limits, key)
+        if isinstance(limit, Share):
+            lines.append(f"# limits.{key}: {describe(limit, anchor)}")
+    return [*lines, ""]
 
 
 def check_config(

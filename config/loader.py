@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from kalshi_guard.config.schema import Environment, Mode, Settings
+from kalshi_guard.config.shares import Share
 from kalshi_guard.core.errors import ConfigError
 
 ENV_PREFIX = "KALSHI_GUARD_"
@@ -153,6 +154,8 @@ def _what_is_allowed(err: Mapping[str, Any]) -> str:
         return f"must have at most {ctx.get('decimal_places')} decimal places"
     if typ in ("decimal_max_digits", "decimal_whole_digits"):
         return f"has too many digits ({err['msg'].lower()})"
+    if typ == "value_error":  # our own validators' reasons, without pydantic's prefix
+        return str(ctx.get("error", err.get("msg", "invalid value")))
     return str(err.get("msg", "invalid value"))
 
 
@@ -324,7 +327,7 @@ def _semantic_problems(s: Settings) -> list[str]:
     for small, big in (("max_order_loss", "max_market_exposure"), ("max_market_exposure", "max_event_exposure"),
                        ("max_event_exposure", "max_total_exposure")):
         a, b = getattr(lim, small), getattr(lim, big)
-        if a > b:
+        if not isinstance(a, Share) and a > b:  # a share's dollars are known only at the day anchor
             problems.append(f"limits.{small}: {show_value(str(a))} — must be ≤ limits.{big} ({b})")
     sup = s.supervisor
     if sup.backoff_initial_s > sup.backoff_max_s:

@@ -107,3 +107,10 @@ def log_file(settings: Settings | None, env: Mapping[str, str] = os.environ, *, 
 def ledger_sqlite_path(settings: Settings, env: Mapping[str, str] = os.environ) -> Path:
     """The SQLite ledger file used when ``ledger.url`` is unset: ``<state dir>/ledger.sqlite``."""
     return state_dir(settings, env) / "ledger.sqlite"
+
+
+def ledger_url(settings: Settings, env: Mapping[str, str] = os.environ) -> str:
+    """The ledger's SQLAlchemy URL: ``ledger.url`` when set (a secret: never log it), else the SQLite file."""
+    if settings.ledger.url is not None:
+        return settings.ledger.url.get_secret_value()
+    return f"sqlite:///{ledger_sqlite_path(settings, env)}"

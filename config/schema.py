@@ -12,7 +12,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SecretStr
+
+from kalshi_guard.config.shares import Share, parse_money_or_share, resolve
 
 
 class Frozen(BaseModel):
@@ -38,6 +40,8 @@ class Environment(StrEnum):
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=6)]
 Fraction = Annotated[Decimal, Field(gt=0, le=1)]
+# dollars ("50") or a share of the day-start portfolio value ("5%"): see config/shares.py
+MoneyOrShare = Annotated[Decimal, PlainValidator(parse_money_or_share), PlainSerializer(str, return_type=str)]
 
 
 class ExchangeSettings(Frozen):
@@ -75,14 +79,15 @@ class LedgerSettings(Frozen):
 class LimitSettings(Frozen):
     """Risk limits. Reloadable with SIGHUP (an invalid reload is refused; the old limits stay)."""
 
-    max_daily_loss: Money = Decimal("50")
+    max_daily_loss: MoneyOrShare = Decimal("50")  # dollars, or "5%" of the day-start portfolio value
     max_consecutive_losses: Annotated[int, Field(ge=1, le=1000)] = 5
     max_api_error_rate: Fraction = Decimal("0.5")  # over the window below, with a minimum sample
     api_error_window_s: Annotated[int, Field(ge=10, le=3600)] = 60
     api_error_min_calls: Annotated[int, Field(ge=1, le=10000)] = 10
     max_balance_drop: Fraction = Decimal("0.2")  # fraction of the day-start balance
     max_order_count: Annotated[Decimal, Field(gt=0, le=100000)] = Decimal("100")
-    max_order_loss: Money = Decimal("50")  # worst-case loss of one order, fees included
+    max_order_loss: MoneyOrShare = Decimal("50")  # worst-case loss of one order, fees included; or "5%"
+    max_open_positions: Annotated[int, Field(ge=1, le=100000)] = 3  # markets holding (or able to hold) a position
     max_market_exposure: Money = Decimal("100")
     max_event_exposure: Money = Decimal("200")
     max_total_exposure: Money = Decimal("500")
@@ -92,8 +97,16 @@ class LimitSettings(Frozen):
     close_buffer_min: Annotated[int, Field(ge=0, le=1440)] = 5  # no new orders this close to close
 
 
+    def resolved(self, day_start_value: Decimal | None) -> LimitSettings:
+        """These limits with every share turned into dollars against ``day_start_value`` (a share resolves to
+        0 while no anchor exists: fail closed)."""
+        shares = {k: resolve(getattr(self, k), day_start_value) for k in ("max_daily_loss", "max_order_loss")
+                  if isinstance(getattr(self, k), Share)}
+        return self.model_copy(update=shares) if shares else self
+
+
 class OrderSettings(Frozen):
-    """Confirmation policy (DESIGN §6)."""
+    """Confirmation policy (docs/architecture.md §6)."""
 
     fill_threshold: Fraction = Decimal("0.80")
     confirm_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
@@ -110,6 +123,14 @@ class ReconcileSettings(Frozen):
     """Periodic reconciliation."""
 
     interval_s: Annotated[float, Field(ge=5, le=86400)] = 300.0
+
+
+class BackupSettings(Frozen):
+    """Scheduled online backups of the ledger (SQLite backup API; ``pg_dump`` for PostgreSQL)."""
+
+    interval_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 3600.0  # 0 = no scheduled backups
+    keep: Annotated[int, Field(ge=1, le=10000)] = 48  # newest backups kept; older ones are deleted
+    dir: Path | None = None  # None = <state dir>/backups
 
 
 class SupervisorSettings(Frozen):
@@ -160,6 +181,7 @@ class Settings(Frozen):
     limits: LimitSettings = LimitSettings()
     orders: OrderSettings = OrderSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    backup: BackupSettings = BackupSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     control: ControlSettings = ControlSettings()
     alerts: AlertSettings = AlertSettings()

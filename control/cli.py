@@ -14,11 +14,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-EX_OK = 0
-EX_FAIL = 1
-EX_USAGE = 2
-EX_SOFTWARE = 70
-EX_CONFIG = 78
+from kalshi_guard.core.exits import EX_CONFIG, EX_FAIL, EX_OK, EX_SOFTWARE, EX_USAGE
+
+__all__ = ["EX_CONFIG", "EX_FAIL", "EX_OK", "EX_SOFTWARE", "EX_USAGE", "build_parser", "main"]
 
 # subcommand -> module that implements it (add_parser(subparsers, name))
 COMMANDS: dict[str, str] = {
@@ -31,6 +29,10 @@ COMMANDS: dict[str, str] = {
     "stop": "kalshi_guard.control.cmd_ops",
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
+    "trades": "kalshi_guard.control.journal",
+    "report": "kalshi_guard.control.journal",
+    "backup": "kalshi_guard.control.backups",
+    "restore": "kalshi_guard.control.backups",
 }
 
 

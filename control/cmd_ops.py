@@ -134,7 +134,7 @@ def _when(ts: Any) -> str:
 def format_status(status: Mapping[str, Any], url: str) -> str:
     """A readable multi-line summary of ``GET /api/status`` (unknown keys are listed at the end)."""
     lines = [f"kalshi-guard at {url}"]
-    shown = {"mode", "ready", "pid", "uptime_s", "gate", "children", "restart_incidents", "healthy"}
+    shown = {"mode", "ready", "pid", "uptime_s", "gate", "children", "restart_incidents", "healthy", "limits"}
     if "mode" in status:
         lines.append(f"  mode:      {status['mode']}")
     gate = status.get("gate")
@@ -156,6 +156,13 @@ def format_status(status: Mapping[str, Any], url: str) -> str:
             lines.append(f"  {label + ':':<10} {value}")
     if "restart_incidents" in status:
         lines.append(f"  restarts:  {status['restart_incidents']}")
+    limits = status.get("limits")
+    if isinstance(limits, Mapping):
+        for key, label in (("max_daily_loss", "daily loss"), ("max_order_loss", "order loss")):
+            if isinstance(limits.get(key), Mapping):
+                lines.append(f"  {label + ':':<10} limit {limits[key].get('shown', '?')}")
+        if "max_open_positions" in limits:
+            lines.append(f"  {'positions:':<10} at most {limits['max_open_positions']} markets")
     children = status.get("children")
     if isinstance(children, list) and children:
         lines.append("  children:")

@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     Notifier().status("starting: signal handlers armed")
     try:
         from kalshi_guard.config.loader import load_settings
-        from kalshi_guard.control.cli import EX_CONFIG
         from kalshi_guard.control.daemon import Daemon
         from kalshi_guard.core.errors import ConfigError
+        from kalshi_guard.core.exits import EX_CONFIG
 
         path = Path(args.config) if args.config else None
         try:

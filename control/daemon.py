@@ -1,7 +1,7 @@
 """The running daemon: wires config, logs, ledger, gate, exchange, supervisor and control server, then
 runs the main loop (signals, ticks, sd_notify). It is the ``ControlPort`` the operator doors talk to.
 
-Start-up order (DESIGN §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
+Start-up order (docs/architecture.md §3): ledger → gate (a latched HALTED survives; an unclean previous run boots
 HALTED) → paper-mode simulator → alerter, guardian, reconciler, fill watcher, order placer → control
 server → start-up reconciliation → gate opens (unless HALTED) → ``READY=1``. If the start-up
 reconciliation fails the gate stays closed and it is retried every few seconds; ``READY=1`` waits for it.
@@ -54,7 +54,7 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def child_specs(settings: Settings) -> list[ChildSpec]:
-    """The tree of DESIGN §3: two one-for-one children, then the rest-for-one trading group."""
+    """The tree of docs/architecture.md §3: two one-for-one children, then the rest-for-one trading group."""
     stop = settings.supervisor.stop_timeout_s
     return [
         ChildSpec("alerter", Alerter, stop_timeout_s=stop),
@@ -97,7 +97,7 @@ class Daemon:
     def run(self) -> int:
         """Start, loop until a stop signal or escalation, stop. Raises ConfigError for bad config."""
         from kalshi_guard.config.loader import secret_values
-        from kalshi_guard.config.paths import ledger_sqlite_path, state_dir
+        from kalshi_guard.config.paths import ledger_url, state_dir
         from kalshi_guard.control.logs import setup_logging
         from kalshi_guard.control.pidfile import pidfile_path, remove_pidfile, write_pidfile
 
@@ -112,12 +112,7 @@ class Daemon:
         try:
             from kalshi_guard.ledger.store import Ledger
 
-            url = (
-                settings.ledger.url.get_secret_value()
-                if settings.ledger.url is not None
-                else f"sqlite:///{ledger_sqlite_path(settings)}"
-            )
-            self.ledger = Ledger.open(url, synchronous=settings.ledger.sqlite_synchronous)
+            self.ledger = Ledger.open(ledger_url(settings), synchronous=settings.ledger.sqlite_synchronous)
             self._closers.append(self.ledger.close)
             return self._run_with_ledger(state)
         finally:
@@ -149,14 +144,19 @@ class Daemon:
         from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
+        from kalshi_guard.control.backups import BackupScheduler
+
+        backups = BackupScheduler(self.settings, ledger)
         code = EXIT_OK
         try:
+            backups.start()
             sup.start()
             self._start_control(state)
             self._startup_reconcile(notifier)
             code = self._loop(notifier)
         finally:
             self.bot_stop.set()
+            backups.stop()
             notifier.stopping("stopping")
             if self._server is not None:
                 self._server.stop()
@@ -169,7 +169,7 @@ class Daemon:
 
     def _exchange_factory(self) -> Callable[[str], Any]:
         """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
-        from kalshi_guard.exchange.endpoints import make_buckets, make_client
+        from kalshi_guard.config.endpoints import make_buckets, make_client
         from kalshi_guard.exchange.keys import load_private_key
 
         settings = self.settings
@@ -217,14 +217,14 @@ class Daemon:
 
     def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
         """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
-        from kalshi_guard.exchange.endpoints import make_stream
+        from kalshi_guard.config.endpoints import make_stream
 
         return make_stream(self._ex, self._key, on_message, on_event, stale_after=self.settings.orders.stream_stale_s)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
         """Size the buckets from ``/account/limits``; keep the configured rates when that fails."""
-        from kalshi_guard.exchange.endpoints import make_client
+        from kalshi_guard.config.endpoints import make_client
 
         try:
             with make_client(ex, key, buckets=buckets) as client:
@@ -240,6 +240,7 @@ class Daemon:
         token = resolve_token(self.settings, state)
         register_secret(token)
         from kalshi_guard.control.console import mount
+        from kalshi_guard.control.journal import journal_routes
         from kalshi_guard.control.order_routes import order_routes
         from kalshi_guard.control.server import PUBLIC_PATHS
 
@@ -247,7 +248,7 @@ class Daemon:
         self._closers.append(console.close)
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=[*order_routes(self.trading), *console.routes],
+            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *console.routes],
             public_paths=PUBLIC_PATHS | console.public_paths,
         )
         self._server.start()
@@ -399,7 +400,28 @@ class Daemon:
             "restart_incidents": stats.restart_incidents,
             "healthy": stats.healthy,
             "exchange": self.exchange_info,
+            "limits": self._limit_figures(),
         }
+
+    def _limit_figures(self) -> dict[str, Any]:
+        """The money limits as configured and in dollars against today's day-start value (a share resolves
+        to 0 while no anchor exists), and the open-position cap. A failed anchor read says so."""
+        from datetime import UTC, datetime
+
+        from kalshi_guard.config.shares import describe
+
+        limits = self.settings.limits
+        try:
+            anchor = self.ledger.daily_anchor(datetime.now(UTC).date()) if self.ledger is not None else None
+        except Exception as exc:  # the status must answer; the placer refuses orders on the same failure
+            return {"error": f"day anchor unreadable ({type(exc).__name__})"}
+        resolved = limits.resolved(anchor)
+        out: dict[str, Any] = {k: {"setting": str(getattr(limits, k)), "dollars": str(getattr(resolved, k)),
+                                   "shown": describe(getattr(limits, k), anchor)}
+                               for k in ("max_daily_loss", "max_order_loss")}
+        out["max_open_positions"] = limits.max_open_positions
+        out["day_start_value"] = None if anchor is None else str(anchor)
+        return out
 
     def emergency_stop(self, source: str, reason: str) -> dict[str, Any]:
         """Close and persist the gate before returning, then wake the loop's halt path."""

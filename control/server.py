@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kalshi_guard.control.auth import check_bearer
 from kalshi_guard.control.port import ControlPort
 from kalshi_guard.core.errors import GuardError
-from kalshi_guard.simulator.quiet_server import QuietServer
+from kalshi_guard.web.quiet_server import QuietServer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787

@@ -1,4 +1,4 @@
-"""Signal handling for the daemon's main thread (DESIGN §9, notes/ECOSYSTEM.md §5).
+"""Signal handling for the daemon's main thread (docs/architecture.md §5, §9).
 
 Handlers only assign attributes: no locks, no logging, no I/O, no raising (loguru would drop a log line
 from a handler and could swallow an exception). ``signal.set_wakeup_fd`` makes the C-level handler write

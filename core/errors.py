@@ -18,7 +18,7 @@ Every error the daemon raises on purpose derives from :class:`GuardError`::
                                      unparseable body): the request MAY have taken effect
 
 None of these derive from ``BaseException`` directly: in pykka a ``BaseException`` raised in any actor
-stops every actor (see notes/ACTORS-AND-STYLE.md §1.1).
+stops every actor (docs/architecture.md §3).
 """
 
 from __future__ import annotations

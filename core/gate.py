@@ -1,4 +1,4 @@
-"""The trading gate: one shared object that every order-creating request must pass (DESIGN §5).
+"""The trading gate: one shared object that every order-creating request must pass (docs/architecture.md §5).
 
 States (``GateState``):
 

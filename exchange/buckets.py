@@ -1,6 +1,6 @@
 """Client-side token buckets mirroring Kalshi's read and write budgets, with a reserve for cancels and exits.
 
-Costs follow REFERENCE §4.3 (default 10 tokens; get-order, cancel and cancel-all 2; batch cancel 2 per item;
+Costs follow docs/kalshi.md §4.3 (default 10 tokens; get-order, cancel and cancel-all 2; batch cancel 2 per item;
 batch create 10 per item). A NORMAL request may not take the write bucket below its reserve; an URGENT one
 (cancel, exit/flatten) may drain it to zero, so an emergency never meets our own limiter.
 """

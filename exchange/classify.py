@@ -1,6 +1,6 @@
 """One classification of Kalshi answers and transport failures into the ``actors.errors`` exchange classes.
 
-Table (REFERENCE §4): 2xx → no error; 404 → NotFoundError; 429 → RateLimited; 401/403 → AuthError;
+Table (docs/kalshi.md §4): 2xx → no error; 404 → NotFoundError; 429 → RateLimited; 401/403 → AuthError;
 other 4xx → Rejected(code); 5xx → Ambiguous (except the few codes that prove nothing was done, which are
 Rejected); any transport failure (timeout, reset, protocol error) → Ambiguous. Four error-body shapes are
 read: nested ``{"error": {"code", "message", …}}``, flat ``{"code", "message"}``, bare ``{"msg": …}``
@@ -16,7 +16,7 @@ import httpx
 
 from kalshi_guard.core.errors import Ambiguous, AuthError, ExchangeError, NotFoundError, RateLimited, Rejected
 
-# Codes that prove the exchange refused the operation even when they ride on a 5xx status (REFERENCE §7.2).
+# Codes that prove the exchange refused the operation even when they ride on a 5xx status (docs/kalshi.md §7.2).
 DEFINITIVE_CODES = frozenset({"MARKET_INACTIVE", "market_closed", "trading_is_paused", "exchange_paused"})
 MAX_BODY = 500
 
@@ -57,20 +57,19 @@ def classify_status(status: int, text: str, retry_after: str | None = None) -> E
     raw = _snippet(text)
     what = f"HTTP {status}" + (f" {body.code}" if body.code else "") + (f": {body.message}" if body.message
                                                                        else "")
-    kw = {"status": status, "code": body.code, "body": raw}
     if status == 429:
-        return RateLimited(what, retry_after=_retry_after(retry_after), **kw)
+        return RateLimited(what, retry_after=_retry_after(retry_after), status=status, code=body.code, body=raw)
     if status in (401, 403):
-        return AuthError(what, **kw)
+        return AuthError(what, status=status, code=body.code, body=raw)
     if status == 404:
-        return NotFoundError(what, **kw)
+        return NotFoundError(what, status=status, code=body.code, body=raw)
     if status >= 500:
         if body.code in DEFINITIVE_CODES:
-            return Rejected(what, **kw)
-        return Ambiguous(what, **kw)
+            return Rejected(what, status=status, code=body.code, body=raw)
+        return Ambiguous(what, status=status, code=body.code, body=raw)
     if 400 <= status < 500:
-        return Rejected(what, **kw)
-    return Ambiguous(what, **kw)  # 1xx/3xx: not an answer we understand
+        return Rejected(what, status=status, code=body.code, body=raw)
+    return Ambiguous(what, status=status, code=body.code, body=raw)  # 1xx/3xx: not an answer we understand
 
 
 def classify_response(resp: httpx.Response) -> ExchangeError | None:

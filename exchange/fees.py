@@ -1,4 +1,4 @@
-"""Kalshi trading fees (REFERENCE §7.4): quadratic in price, rounded up to $0.0001 per fill.
+"""Kalshi trading fees (docs/kalshi.md §7.4): quadratic in price, rounded up to $0.0001 per fill.
 
 taker fee = ceil_to_0.0001(0.07 × C × P × (1 − P)); maker fee (only on series that charge makers)
 = ceil_to_0.0001(0.0175 × C × P × (1 − P)). C in contracts, P in dollars on the side paid.

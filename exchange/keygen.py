@@ -13,7 +13,9 @@ PRIVATE_NAME = "kalshi-private-key.pem"
 PUBLIC_NAME = "kalshi-public-key.pem"
 
 
-def add_parser(subparsers: argparse._SubParsersAction, name: str, common: argparse.ArgumentParser) -> None:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, common: argparse.ArgumentParser
+) -> None:
     """Register the ``keygen`` subcommand."""
     p = subparsers.add_parser(name, parents=[common], help="write an RSA key pair for Kalshi / the simulator",
                               description="Write kalshi-private-key.pem (0600) and kalshi-public-key.pem.")

@@ -1,7 +1,7 @@
 """Kalshi request signing: RSA-PSS / SHA-256 / salt = digest length over ``timestamp_ms + METHOD + path``.
 
 The path is the full path from the host root including ``/trade-api/v2`` (or ``/trade-api/ws/v2``) and
-without the query string (REFERENCE §1.2). The body is not signed.
+without the query string (docs/kalshi.md §1.2). The body is not signed.
 """
 
 from __future__ import annotations

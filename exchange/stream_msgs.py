@@ -1,4 +1,4 @@
-"""Kalshi WebSocket messages (REFERENCE §5) as frozen dataclasses, and the parser from JSON frames."""
+"""Kalshi WebSocket messages (docs/kalshi.md §5) as frozen dataclasses, and the parser from JSON frames."""
 
 from __future__ import annotations
 
@@ -179,7 +179,8 @@ StreamMessage = (Subscribed | Unsubscribed | CommandOk | SubscriptionList | Stre
 
 def _side(f: Fields) -> BookSide:
     if f.data.get("book_side") is not None:
-        return f.enum("book_side", BookSide)
+        side: BookSide = f.enum("book_side", BookSide)
+        return side
     if f.data.get("outcome_side") is not None:
         return book_of(f.enum("outcome_side", OutcomeSide))
     if isinstance(f.data.get("is_yes"), bool):

@@ -1,4 +1,4 @@
-"""Kalshi REST wire types (current 2026 shapes, REFERENCE §3 and §6.3): frozen dataclasses, Decimal money."""
+"""Kalshi REST wire types (current 2026 shapes, docs/kalshi.md §3 and §6.3): frozen dataclasses, Decimal money."""
 
 from __future__ import annotations
 
@@ -268,7 +268,8 @@ _ORDER_KEYS = _k(
 def _book_side(f: Fields) -> BookSide:
     """``book_side``, else derived from ``outcome_side`` (both are the same bit)."""
     if f.data.get("book_side") is not None:
-        return f.enum("book_side", BookSide)
+        side: BookSide = f.enum("book_side", BookSide)
+        return side
     return book_of(f.enum("outcome_side", OutcomeSide))
 
 

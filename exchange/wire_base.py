@@ -10,23 +10,19 @@ from typing import Any
 from loguru import logger
 
 from kalshi_guard.core.errors import Ambiguous
+from kalshi_guard.core.orders import BookSide as BookSide  # re-exported: one type for every layer
+from kalshi_guard.core.orders import Outcome
+from kalshi_guard.core.orders import book_of as book_of
+from kalshi_guard.core.orders import outcome_of as outcome_of
+
+OutcomeSide = Outcome  # the wire's name for it (``outcome_side``); one type
 
 PRICE_QUANTUM = Decimal("0.0001")
 COUNT_QUANTUM = Decimal("0.01")
 
 
-class BookSide(StrEnum):
-    """Side on the YES book: ``bid`` buys YES, ``ask`` sells YES (≡ buys NO)."""
-
-    BID = "bid"
-    ASK = "ask"
 
 
-class OutcomeSide(StrEnum):
-    """The outcome the order makes the user long (``yes`` ≡ bid, ``no`` ≡ ask)."""
-
-    YES = "yes"
-    NO = "no"
 
 
 class TimeInForce(StrEnum):
@@ -53,14 +49,8 @@ class SelfTradePrevention(StrEnum):
     MAKER = "maker"
 
 
-def outcome_of(side: BookSide) -> OutcomeSide:
-    """The outcome side that a book side makes the user long."""
-    return OutcomeSide.YES if side is BookSide.BID else OutcomeSide.NO
 
 
-def book_of(outcome: OutcomeSide) -> BookSide:
-    """The book side equivalent to an outcome side."""
-    return BookSide.BID if outcome is OutcomeSide.YES else BookSide.ASK
 
 
 def to_decimal(value: Any) -> Decimal:

@@ -219,7 +219,7 @@ class LedgerCore:
                 cur = conn.cursor()
                 try:
                     cur.execute(sql, params)
-                    return cur.fetchall()
+                    return list(cur.fetchall())
                 finally:
                     cur.close()
             finally:

@@ -96,7 +96,8 @@ def _sqlite_ts(value: Any) -> float:
 
 
 def _pg_ts(value: Any) -> float:
-    return value.timestamp()
+    stamp: datetime = value
+    return stamp.timestamp()
 
 
 def _sqlite_money(value: Any) -> Decimal:

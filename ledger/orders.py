@@ -1,4 +1,4 @@
-"""Ledger part: write-ahead orders and their lifecycle (DESIGN §6).
+"""Ledger part: write-ahead orders and their lifecycle (docs/architecture.md §6).
 
 Allowed status changes for :meth:`OrdersMixin.transition` (a change to the same status is always allowed
 and only updates the reported counts, exchange id and reason)::

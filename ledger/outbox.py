@@ -103,7 +103,8 @@ class OutboxMixin(ActivityMixin):
         row = s.get(DeliveryRow, (alert_id, channel), with_for_update=True)  # type: ignore[attr-defined]
         if row is None:
             raise LedgerError(f"no delivery of alert {alert_id} on channel {channel!r}")
-        return row
+        found: DeliveryRow = row
+        return found
 
     def mark_alert_sent(self, alert_id: int, channel: str) -> None:
         """Record that ``channel`` delivered the alert. Raises ``LedgerError`` for an unknown delivery."""

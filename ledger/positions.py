@@ -278,7 +278,7 @@ class PositionsMixin(OrdersMixin):
                 select(func.coalesce(func.sum(SettlementRow.realized_pnl), ZERO))
                 .where(SettlementRow.at >= start, SettlementRow.at < end)
             )
-        return Decimal(pnl) - Decimal(fees) + Decimal(settled)
+        return Decimal(pnl or 0) - Decimal(fees or 0) + Decimal(settled or 0)
 
     def exposure(self) -> Exposure:
         """Worst-case cost of open positions plus every non-final order's unfilled rest, per market/event/total.

@@ -27,7 +27,7 @@ class DeliveryStatus(StrEnum):
 
 
 class OrderStatus(StrEnum):
-    """Order lifecycle states (DESIGN §6); the allowed moves are in :mod:`ledger.orders`."""
+    """Order lifecycle states (docs/architecture.md §6); the allowed moves are in :mod:`ledger.orders`."""
 
     INTENT = "INTENT"
     SENT = "SENT"

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, func, inspect, select, text, update
+from sqlalchemy import Connection, func, insert, inspect, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from kalshi_guard.core.errors import LedgerError
 from kalshi_guard.core.gate import GateSnapshot, GateState
 from kalshi_guard.ledger.activity import ActivityMixin, insert_for
 from kalshi_guard.ledger.engine import create_ledger_engine, describe_error
+from kalshi_guard.ledger.journal import JournalMixin
 from kalshi_guard.ledger.orders import OrdersMixin
 from kalshi_guard.ledger.outbox import OutboxMixin
 from kalshi_guard.ledger.positions import PositionsMixin
@@ -29,7 +30,7 @@ _GATE_ROW = 1
 _PG_SCHEMA_LOCK = 7_420_001  # advisory lock key serialising concurrent schema creation
 
 
-class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin, ReportsMixin):
+class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin, JournalMixin, ReportsMixin):
     """The daemon's durable memory. Build one with :meth:`Ledger.open`."""
 
     _run_id: int | None = None
@@ -191,4 +192,4 @@ def _ensure_schema(conn: Connection, now: float) -> None:
         raise LedgerError(f"no migration from ledger schema version {current} to {SCHEMA_VERSION}")
     Base.metadata.create_all(conn)
     if current is None:
-        conn.execute(SchemaVersion.__table__.insert().values(version=SCHEMA_VERSION, applied_at=now))
+        conn.execute(insert(SchemaVersion).values(version=SCHEMA_VERSION, applied_at=now))

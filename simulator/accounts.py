@@ -10,6 +10,9 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
+DEFAULT_ACCOUNT = "sim-user"  # the account the signed key trades on
+MAKER_ACCOUNT = "sim-maker"  # the seeded liquidity's account (unlimited balance)
+
 class OrderStatus(StrEnum):
     """Kalshi order status (no ``pending`` in any current spec)."""
 

@@ -1,4 +1,4 @@
-"""Kalshi-style token buckets: a read and a write bucket per account, refilled continuously (REFERENCE §4.3)."""
+"""Kalshi-style token buckets: a read and a write bucket per account, refilled continuously (docs/kalshi.md §4.3)."""
 
 from __future__ import annotations
 

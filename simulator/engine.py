@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_guard.exchange.fees import max_taker_fee, trade_fee
-from kalshi_guard.simulator.accounts import ONE, ZERO, Account, Fill, Order, OrderStatus
+from kalshi_guard.simulator.accounts import DEFAULT_ACCOUNT, MAKER_ACCOUNT, ONE, ZERO, Account, Fill, Order, OrderStatus
 from kalshi_guard.simulator.amend import AmendMixin
 from kalshi_guard.simulator.book import Book
 from kalshi_guard.simulator.events import EventsMixin
@@ -23,8 +23,6 @@ from kalshi_guard.simulator.markets import DEFAULT_MARKETS, Market, MarketSpec
 from kalshi_guard.simulator.queries import QueriesMixin
 from kalshi_guard.simulator.wire import ApiError, fp, parse_count, parse_price, usd, usd6
 
-DEFAULT_ACCOUNT = "sim-user"
-MAKER_ACCOUNT = "sim-maker"
 TIFS = ("fill_or_kill", "good_till_canceled", "immediate_or_cancel")
 STPS = ("taker_at_cross", "maker")
 

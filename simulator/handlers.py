@@ -8,7 +8,7 @@ from kalshi_guard.simulator.rest import Call
 from kalshi_guard.simulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from kalshi_guard.simulator.server import SimContext
+    from kalshi_guard.simulator.context import SimContext
 
 R = tuple[int, Any]
 

@@ -7,7 +7,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
 from kalshi_guard.exchange.fees import trade_fee
-from kalshi_guard.simulator.accounts import ONE, ZERO, Fill, Order, OrderStatus, Settlement
+from kalshi_guard.simulator.accounts import MAKER_ACCOUNT, ONE, ZERO, Fill, Order, OrderStatus, Settlement
 from kalshi_guard.simulator.markets import MarketStatus
 from kalshi_guard.simulator.wire import ApiError, usd
 
@@ -228,7 +228,6 @@ class LifecycleMixin:
         Raises ApiError 404 for an unknown order, 400 when it is not resting, the count exceeds what
         remains, or the market is not tradable.
         """
-        from kalshi_guard.simulator.engine import MAKER_ACCOUNT
 
         q = Decimal(str(count))
         with self.lock:

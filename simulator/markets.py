@@ -11,7 +11,7 @@ DAY = 86_400
 
 
 class MarketStatus(StrEnum):
-    """REST market status (REFERENCE §3.5); ``inactive`` is a paused market."""
+    """REST market status (docs/kalshi.md §3.5); ``inactive`` is a paused market."""
 
     INITIALIZED = "initialized"
     ACTIVE = "active"
@@ -21,7 +21,7 @@ class MarketStatus(StrEnum):
     FINALIZED = "finalized"
 
 
-# query-filter vocabulary -> REST statuses (REFERENCE §3.5)
+# query-filter vocabulary -> REST statuses (docs/kalshi.md §3.5)
 STATUS_FILTER: dict[str, tuple[MarketStatus, ...]] = {
     "unopened": (MarketStatus.INITIALIZED,),
     "open": (MarketStatus.ACTIVE,),

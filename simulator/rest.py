@@ -19,11 +19,11 @@ from kalshi_guard.simulator.buckets import DEFAULT_COST
 from kalshi_guard.simulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from kalshi_guard.simulator.server import SimContext
+    from kalshi_guard.simulator.context import SimContext
 
 PREFIX = "/trade-api/v2"
 TOO_MANY = b'{"error":"too many requests"}'
-PER_ITEM = frozenset({"batch_create", "batch_cancel"})  # billed per item of ``orders`` (REFERENCE §4.3)
+PER_ITEM = frozenset({"batch_create", "batch_cancel"})  # billed per item of ``orders`` (docs/kalshi.md §4.3)
 Handler = Callable[["SimContext", str, "Call"], tuple[int, Any]]
 
 

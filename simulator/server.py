@@ -6,8 +6,6 @@ import asyncio
 import json
 import socket
 import threading
-from collections import Counter
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,29 +17,15 @@ from starlette.applications import Starlette
 from kalshi_guard.exchange.keys import generate_private_key, load_private_key, public_pem, write_private_key
 from kalshi_guard.simulator.auth import KeyRegistry
 from kalshi_guard.simulator.buckets import Buckets
+from kalshi_guard.simulator.context import SimContext
 from kalshi_guard.simulator.engine import DEFAULT_ACCOUNT, Exchange
 from kalshi_guard.simulator.handlers import TABLE
 from kalshi_guard.simulator.liquidity import Liquidity
-from kalshi_guard.simulator.quiet_server import QuietServer
 from kalshi_guard.simulator.rest import routes
+from kalshi_guard.web.quiet_server import QuietServer
 
 KEY_FILE = "sim-private-key.pem"
 KEY_ID_FILE = "sim-key-id.json"
-
-
-@dataclass
-class SimContext:
-    """What the routes share: the exchange, keys, buckets, the WebSocket hub, the stop signal, and a count
-    of the REST requests received per route name (``batch_create``, ``create_order``, …)."""
-
-    exchange: Exchange
-    keys: KeyRegistry
-    buckets: Buckets
-    default_account: str = DEFAULT_ACCOUNT
-    hub: Any = None
-    liquidity: Liquidity | None = None
-    stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    requests: Counter[str] = field(default_factory=Counter)  # REST requests received, by route name
 
 
 def load_or_create_key(key_dir: Path) -> tuple[rsa.RSAPrivateKey, Path, str]:

@@ -19,7 +19,7 @@ from kalshi_guard.simulator.faults import StreamFault
 from kalshi_guard.simulator.wire import ApiError
 
 if TYPE_CHECKING:
-    from kalshi_guard.simulator.server import SimContext
+    from kalshi_guard.simulator.context import SimContext
 
 WS_PATH = "/trade-api/ws/v2"
 # subscribe name -> (msg types it carries, sequenced, private)

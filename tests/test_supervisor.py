@@ -50,7 +50,7 @@ SETTINGS = SupervisorSettings(
 
 
 def tree_specs() -> list[ChildSpec]:
-    """The five real actors in the order and strategies of DESIGN §3."""
+    """The five real actors in the order and strategies of docs/architecture.md §3."""
     return [
         ChildSpec("alerter", Alerter),
         ChildSpec("guardian", Guardian),

@@ -193,3 +193,67 @@ class TestThrottle:
         assert code(req(price="0.55"), view()) is None
         assert code(req(price="0.55"), view(), tight) is RejectCode.PRICE_COLLAR
         assert replace(market(), yes_ask=None).yes_bid == D("0.48")
+
+
+class TestOpenPositionCap:
+    """limits.max_open_positions: a position in one more market than the cap is refused before anything is
+    written; orders that add to or reduce a held position pass; resting and UNKNOWN orders count."""
+
+    CAP2 = LimitSettings(max_open_positions=2)
+
+    def test_a_third_market_is_refused_with_its_own_code(self):
+        v = view(positions={"KX-A": PositionView(D(5), D("2.5")), "KX-B": PositionView(D(-3), D("1.5"))})
+        rejection = check(req(ticker="KX-C"), v, self.CAP2, NOW)
+        assert rejection is not None
+        assert rejection.code is RejectCode.OPEN_POSITIONS
+        assert "max 2" in rejection.detail
+
+    def test_adding_to_a_held_position_passes_at_the_cap(self):
+        v = view(positions={"KX-A": PositionView(D(5), D("2.5")), "KX-B": PositionView(D(-3), D("1.5"))})
+        assert check(req(ticker="KX-A"), v, self.CAP2, NOW) is None
+
+    def test_reducing_a_held_position_passes_at_the_cap(self):
+        v = view(positions={"KX-A": PositionView(D(5), D("2.5")), "KX-B": PositionView(D(-3), D("1.5"))})
+        assert check(req(ticker="KX-B", action="buy", outcome="yes", count="3"), v, self.CAP2, NOW) is None
+
+    def test_a_resting_order_counts_as_the_position_it_could_open(self):
+        v = view(positions={"KX-A": PositionView(D(5), D("2.5"))}, orders=[order("KX-B", "2")])
+        rejection = check(req(ticker="KX-C"), v, self.CAP2, NOW)
+        assert rejection is not None
+        assert rejection.code is RejectCode.OPEN_POSITIONS
+
+    def test_an_unknown_order_counts_too(self):
+        v = view(orders=[order("KX-A", "2", state=OpenState.UNKNOWN), order("KX-B", "1", cid="o2")])
+        rejection = check(req(ticker="KX-C"), v, self.CAP2, NOW)
+        assert rejection is not None
+        assert rejection.code is RejectCode.OPEN_POSITIONS
+
+    def test_below_the_cap_a_new_market_passes(self):
+        v = view(positions={"KX-A": PositionView(D(5), D("2.5"))})
+        assert check(req(ticker="KX-C"), v, self.CAP2, NOW) is None
+
+    def test_the_default_cap_is_three(self):
+        assert LimitSettings().max_open_positions == 3
+
+
+class TestShareLimits:
+    """A money limit given as a share of the day-start value is checked in dollars of that value."""
+
+    def test_the_order_loss_share_refuses_above_and_accepts_at_the_figure(self):
+        from kalshi_guard.config.shares import parse_money_or_share
+
+        limits = LimitSettings(max_order_loss=parse_money_or_share("5%")).resolved(D("100"))  # = 5.00
+        assert limits.max_order_loss == D("5")
+        # 10 YES at 0.48: 4.80 + fee 0.18 = 4.98 → passes; 11 at 0.48: 5.28 + fee → refused
+        assert check(req(count="10", price="0.48"), view(), limits, NOW) is None
+        rejection = check(req(count="11", price="0.48"), view(), limits, NOW)
+        assert rejection is not None
+        assert rejection.code is RejectCode.ORDER_LOSS_LIMIT
+
+    def test_no_anchor_means_nothing_that_can_lose_passes(self):
+        from kalshi_guard.config.shares import parse_money_or_share
+
+        limits = LimitSettings(max_order_loss=parse_money_or_share("5%")).resolved(None)
+        rejection = check(req(count="1", price="0.10"), view(), limits, NOW)
+        assert rejection is not None
+        assert rejection.code is RejectCode.ORDER_LOSS_LIMIT

@@ -73,7 +73,8 @@ class TestEnvironmentLayer:
     def test_bad_env_value_names_the_variable(self, clean_env):
         """A value out of range from the environment names the key path and the variable."""
         problems = problems_of(None, clean_env | {"KALSHI_GUARD_LIMITS__MAX_DAILY_LOSS": "-5"})
-        assert problems == ["limits.max_daily_loss: '-5' — must be ≥ 0 (from KALSHI_GUARD_LIMITS__MAX_DAILY_LOSS)"]
+        assert problems == ["limits.max_daily_loss: '-5' — '-5' must be a non-negative amount of dollars "
+                            "(from KALSHI_GUARD_LIMITS__MAX_DAILY_LOSS)"]
 
     def test_unknown_env_names_are_rejected(self, clean_env):
         """An unknown section and an unknown key in a known section are both reported."""

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -19,6 +18,7 @@ import pytest
 
 from kalshi_guard.control.cli import build_parser
 from kalshi_guard.control.cmd_order import format_confirmation, format_order, format_orders, format_positions, run_place
+from tests.waiting import wait_until
 
 EXE = str(Path(sys.executable).with_name("kalshi-guard"))
 TICKER = "KXSIMCPI-26DEC-T30"
@@ -192,11 +192,8 @@ class TestPlace:
                                     "--tif", "gtc", "--client-order-id", "cli-rest-1"],
                                    env=daemon.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 20
-            pause = threading.Event()
-            while daemon.api("GET", "/api/orders/cli-rest-1").json().get("status") != "RESTING":
-                assert time.monotonic() < deadline, "the order never rested"
-                pause.wait(0.05)
+            wait_until(lambda: daemon.api("GET", "/api/orders/cli-rest-1").json().get("status") == "RESTING",
+                       20, "the order to rest")
             shown = daemon.cli("order", "show", "cli-rest-1")
             assert shown.returncode == 0
             assert "RESTING" in shown.stdout

@@ -27,20 +27,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Re-check ``predicate`` until it returns something truthy or ``timeout`` passes (cross-process
-    state has no event to wait on; each re-check waits on an Event, never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        pause.wait(0.05)
-
-
 class Daemon:
     """One ``kalshi-guard run`` subprocess in paper mode."""
 
@@ -103,6 +89,12 @@ class Daemon:
 
     def token(self) -> str:
         return (self.state / "control-token").read_text().strip()
+
+    def cli(self, *args: str, expect: int = 0) -> str:
+        """Run ``kalshi-guard ARGS`` against this daemon's state and port; its stdout (exit code checked)."""
+        res = subprocess.run([EXE, *args], env=self.env, capture_output=True, text=True, timeout=60)
+        assert res.returncode == expect, res.stdout + res.stderr
+        return res.stdout
 
     def api(self, method: str, path: str, *, token: str | None = "default", **kw: Any) -> httpx.Response:  # noqa: S107
         headers = {}
@@ -220,8 +212,8 @@ class StandaloneSim:
 
     def client(self) -> Any:
         """A fresh signed ``KalshiClient`` on the same key as the daemon (close it after use)."""
+        from kalshi_guard.config.endpoints import make_client
         from kalshi_guard.config.schema import ExchangeSettings
-        from kalshi_guard.exchange.endpoints import make_client
 
         ex = ExchangeSettings(base_url=self.info["rest_url"], ws_url=self.info["ws_url"], key_id=self.info["key_id"],
                               private_key_file=Path(self.info["private_key_file"]), read_rate_per_s=1000,

@@ -21,8 +21,9 @@ import pytest
 
 from kalshi_guard.ledger.store import Ledger
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from tests.waiting import wait_until
 
-from .conftest import Daemon, StandaloneSim, ledger_vs_exchange, wait_until
+from .conftest import Daemon, StandaloneSim, ledger_vs_exchange
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

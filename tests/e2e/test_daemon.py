@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from kalshi_guard.ledger.store import Ledger
+from tests.waiting import wait_until
 
-from .conftest import Daemon, wait_until
+from .conftest import Daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

@@ -15,8 +15,9 @@ import pytest
 
 from kalshi_guard.exchange.keys import load_private_key
 from kalshi_guard.exchange.signing import Signer
+from tests.waiting import wait_until
 
-from .conftest import Daemon, wait_until
+from .conftest import Daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

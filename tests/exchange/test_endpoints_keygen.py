@@ -7,9 +7,9 @@ import os
 
 import pytest
 
+from kalshi_guard.config.endpoints import DEMO, PRODUCTION, make_client, resolve
 from kalshi_guard.config.schema import Environment, ExchangeSettings
 from kalshi_guard.core.errors import ConfigError
-from kalshi_guard.exchange.endpoints import DEMO, PRODUCTION, make_client, resolve
 from kalshi_guard.exchange.keygen import PRIVATE_NAME, PUBLIC_NAME, add_parser
 from kalshi_guard.exchange.keys import load_private_key, write_private_key
 from kalshi_guard.simulator.testing import running_simulator

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,14 +18,15 @@ from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Hang
+from kalshi_guard.config.endpoints import make_client, make_stream
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.daemon import child_specs
 from kalshi_guard.core.gate import TradingGate
-from kalshi_guard.exchange.endpoints import make_client, make_stream
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
 from kalshi_guard.simulator.testing import running_simulator
 from kalshi_guard.supervisor import Supervisor
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -158,16 +158,8 @@ class Pipeline:
         assert self.ledger_positions() == self.exchange_positions()
 
     def wait(self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-        """Re-check ``predicate`` (ticking the supervisor) until truthy or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        pause = threading.Event()
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout}s waiting for {what}")
-            pause.wait(0.02)
+        """Re-check ``predicate`` until truthy or ``timeout`` passes (:func:`tests.waiting.wait_until`)."""
+        return wait_until(predicate, timeout, what)
 
 
 class _Release(threading.Event):

@@ -1,5 +1,6 @@
 """Each ambiguous (or duplicate) outcome of a create, injected by the simulator, ends with exactly one order
-on the exchange for its client_order_id and the ledger equal to the exchange (DESIGN §6, SAFETY-ANCHORS 13, 15)."""
+on the exchange for its client_order_id and the ledger equal to the exchange (docs/architecture.md §6:
+a create whose outcome is unknown)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from kalshi_guard.exchange.endpoints import make_client
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 

@@ -1,5 +1,5 @@
 """Batches (one item refused by the exchange, an ambiguous batch) and the start-up resolution of non-final
-ledger orders against the exchange (DESIGN §6; SAFETY-ANCHORS 3, 4 and the freqtrade start-up finding)."""
+ledger orders against the exchange (docs/architecture.md §6: orders left open across a restart)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 
 from kalshi_guard.actors.messages import ResolveOpenOrders
-from kalshi_guard.exchange.endpoints import make_client
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.ledger import OrderStatus
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS

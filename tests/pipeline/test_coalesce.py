@@ -1,5 +1,5 @@
 """Coalescing: orders that queue up at a busy order placer leave together in one batch create, each with its own
-checks, write-ahead row and confirmation; nothing overtakes a message queued before it (DESIGN §5–6).
+checks, write-ahead row and confirmation; nothing overtakes a message queued before it (docs/architecture.md §5–6).
 
 The placer is made busy with the ``Hang`` test hook while the supervisor is paused (``Pipeline.held``: no
 heartbeat lands in its mailbox); orders are then told one at a time, each waited for in the mailbox, so the

@@ -1,6 +1,6 @@
 """The fill watcher handles the hand-overs and stream messages waiting together in its mailbox as one group:
 each order is confirmed as on its own, its fills booked once and committed before its confirmation is sent
-(actors.fill_group; DESIGN §6).
+(actors.fill_group; docs/architecture.md §6).
 
 The fill watcher is made busy with the ``Hang`` test hook while the supervisor is paused
 (``Pipeline.held``), so the placer's hand-overs and the stream's messages pile up in its mailbox; then it

@@ -1,4 +1,5 @@
-"""Every order status reached for real, through the actors, the simulator and the SQLite ledger (DESIGN §6):
+"""Every order status reached for real, through the actors, the simulator and the SQLite ledger
+(docs/architecture.md §6):
 INTENT → SENT → RESTING → PARTIAL → FILLED, CANCELED with fills kept, REJECTED three ways, UNKNOWN → resolved
 (including a fill on an UNKNOWN order)."""
 

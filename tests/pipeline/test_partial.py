@@ -1,4 +1,5 @@
-"""Partial fills against the acceptance threshold, and fills racing a cancel (DESIGN §6; SAFETY-ANCHORS 8, 10)."""
+"""Partial fills against the acceptance threshold, and fills racing a cancel (docs/architecture.md §6: fills
+that arrive late or race a cancel)."""
 
 from __future__ import annotations
 

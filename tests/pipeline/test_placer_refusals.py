@@ -41,3 +41,7 @@ class TestResendMemory:
         assert ref is not None
         kept = ref.proxy().requests.get(timeout=10)
         assert list(kept) == ids[1:]
+        creates = p.sim.ctx.requests["create_order"]
+        ref.proxy().resend(ids[0]).get(timeout=10)  # dropped: RESEND_UNAVAILABLE, nothing reaches the exchange
+        assert p.sim.ctx.requests["create_order"] == creates
+        assert ref.is_alive()

@@ -12,9 +12,9 @@ class TestSmoke:
         """An IOC buy at the ask fills, is confirmed FILLED, and ledger and exchange agree."""
         p = pipeline_factory()
         ticker = DEFAULT_TICKERS[0]
-        book = p.sim.exchange
         conf = p.trading.place_and_confirm(ticker, "yes", "buy", "2", "0.99", "ioc", wait_s=20)
         assert conf.status.value == "FILLED", conf
         assert conf.filled_count == Decimal(2)
         assert p.ledger_positions() == p.exchange_positions()
-        assert book is not None
+        (order,) = [o for o in p.exchange_orders() if o.client_order_id == conf.client_order_id]
+        assert order.status.value == "executed"

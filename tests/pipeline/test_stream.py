@@ -1,5 +1,5 @@
 """Stream misbehaviour: duplicated, reordered and dropped fills, and a disconnect in the middle of fills,
-recovered over REST — every fill booked exactly once (DESIGN §6; nautilus_trader#3869)."""
+recovered over REST — every fill booked exactly once (docs/architecture.md §6; nautilus_trader#3869)."""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ class TestRateLimits:
 
     def test_a_batch_create_is_billed_per_item(self):
         """On the basic tier (200 write tokens of burst) a batch of 20 creates spends the whole bucket, as 20
-        single creates would (10 tokens each, REFERENCE §4.3): the next create is a 429."""
+        single creates would (10 tokens each, docs/kalshi.md §4.3): the next create is a 429."""
         with running_simulator(tier="basic") as sim, SignedClient(sim) as client:
             orders = [order_body(price="0.10", count="1.00") for _ in range(20)]
             assert client.post(ORDERS + "/batched", {"orders": orders}).status_code == 201

@@ -1,6 +1,6 @@
 """Simulator responses and stream messages validate against the stored Kalshi OpenAPI / AsyncAPI schemas.
 
-Where the stored specs (openapi 3.15.0, asyncapi May 2026) are older than REFERENCE §6.3, §6.3 wins:
+Where the stored specs (openapi 3.15.0, asyncapi May 2026) are older than docs/kalshi.md §6.3, §6.3 wins:
 those differences are listed explicitly in ``SECTION_6_3_WINS`` with the reason.
 """
 

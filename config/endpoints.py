@@ -1,4 +1,4 @@
-"""Where Kalshi is: base URLs per environment (REFERENCE §1.1) and the one client factory.
+"""Where Kalshi is: base URLs per environment (docs/kalshi.md §1.1) and the one client factory.
 
 Production, demo and the simulator differ only by configuration (URLs and key), never by code. An
 explicit ``base_url``/``ws_url`` in the settings wins over the environment's default; the simulator has no
@@ -53,7 +53,7 @@ def resolve(settings: ExchangeSettings) -> Endpoints:
         problems.append(f"exchange.base_url: required for environment {settings.environment.value!r}")
     if not ws:
         problems.append(f"exchange.ws_url: required for environment {settings.environment.value!r}")
-    if problems:
+    if problems or rest is None or ws is None:
         raise ConfigError(problems)
     if not rest.rstrip("/").endswith(REST_PATH):
         problems.append(f"exchange.base_url: {rest!r} must end with {REST_PATH} (the signed path includes it)")

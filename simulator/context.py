@@ -1,0 +1,28 @@
+"""``SimContext``: what the simulator's REST, WebSocket and admin routes share (no route imports the server)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from kalshi_guard.simulator.auth import KeyRegistry
+from kalshi_guard.simulator.buckets import Buckets
+from kalshi_guard.simulator.engine import DEFAULT_ACCOUNT, Exchange
+from kalshi_guard.simulator.liquidity import Liquidity
+
+
+@dataclass
+class SimContext:
+    """What the routes share: the exchange, keys, buckets, the WebSocket hub, the stop signal, and a count
+    of the REST requests received per route name (``batch_create``, ``create_order``, …)."""
+
+    exchange: Exchange
+    keys: KeyRegistry
+    buckets: Buckets
+    default_account: str = DEFAULT_ACCOUNT
+    hub: Any = None
+    liquidity: Liquidity | None = None
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    requests: Counter[str] = field(default_factory=Counter)  # REST requests received, by route name

@@ -1,0 +1,1 @@
+"""HTTP serving plumbing shared by the control server and the simulator (imports nothing else of ours)."""
