@@ -131,9 +131,9 @@ class KalshiClient:
             resp = self._http.request(method, self.base_url + path, params=clean or None, content=content,
                                       headers=headers)
         except httpx.HTTPError as exc:
-            error = classify_exception(exc, what)
-            observe.emit("api_call", method=method, route=observe.route_template(path), error=type(error).__name__)
-            raise error from None
+            failure = classify_exception(exc, what)
+            observe.emit("api_call", method=method, route=observe.route_template(path), error=type(failure).__name__)
+            raise failure from None
         error = classify_response(resp)
         observe.emit("api_call", method=method, route=observe.route_template(path),
                      error=None if error is None else type(error).__name__)

@@ -67,7 +67,7 @@ class ReportsMixin(LedgerCore):
         with self._read("daily_fees") as s:
             total = s.scalar(select(func.coalesce(func.sum(FillRow.fee), ZERO))
                              .where(FillRow.ts >= start, FillRow.ts < end))
-        return Decimal(total)
+        return ZERO if total is None else Decimal(total)
 
     def recent_alerts(self, limit: int = 20) -> list[AlertView]:
         """The newest ``limit`` alerts of the outbox, newest first, with their per-channel delivery state."""
