@@ -72,7 +72,7 @@ def format_account(account: Mapping[str, Any], limits: Any = None) -> list[str]:
     nearest = nearest_trigger(limit_rows(limits, account))
     if nearest is not None:
         used = _used(nearest)
-        name = str(nearest.get("name") or nearest.get("trigger") or "?")
+        name = str(nearest.get("name") or nearest.get("code") or nearest.get("trigger") or "?")
         where = f" ({nearest['where']})" if nearest.get("where") else ""
         lines.append(f"  {'nearest:':<10} {name}{where} {nearest.get('value')} of {nearest.get('limit')}"
                      f" ({used * 100:.0f}% used)")

@@ -201,13 +201,15 @@ async function renderTriggers(fallback) {
     const head = document.createElement("div");
     head.className = "trigger-head";
     const name = document.createElement("span");
-    name.textContent = String(t.name || t.trigger || "?").replace(/_/g, " ") + (t.where ? " (" + t.where + ")" : "");
+    name.textContent = String(t.name || t.code || t.trigger || "?").replace(/_/g, " ").toLowerCase() +
+      (t.where ? " (" + t.where + ")" : "") + (t.tripped ? " — TRIPPED" : "");
     const figures = document.createElement("span");
     figures.textContent = num(t.value) + " / " + num(t.limit);
     head.append(name, figures);
     let used = t.used ?? null;
     if (used === null && t.value !== undefined && Number(t.limit) > 0) used = Number(t.value) / Number(t.limit);
     const bar = document.createElement("div");
+    if (t.tripped) used = Math.max(Number(used || 0), 1);
     bar.className = "bar" + (used >= 0.9 ? " danger" : used >= 0.6 ? " warn" : "");
     bar.setAttribute("role", "meter");
     bar.setAttribute("aria-label", name.textContent);
