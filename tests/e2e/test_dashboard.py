@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Daemon, wait_until
+from tests.waiting import wait_until
+
+from .conftest import Daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
