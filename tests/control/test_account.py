@@ -10,10 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.account import AccountView, ExchangeReads, mark_of, unrealized
 from kalshi_guard.core import observe
-from kalshi_guard.exchange.endpoints import make_client
 from kalshi_guard.ledger import FillRecord, Ledger
 from kalshi_guard.simulator.server import SimulatorServer
 
