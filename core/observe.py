@@ -34,8 +34,8 @@ def subscribe(sink: Sink) -> Callable[[], None]:
     return unsubscribe
 
 
-def emit(kind: str, **fields: Any) -> None:
-    """Hand one event to every sink; never raises."""
+def emit(kind: str, /, **fields: Any) -> None:
+    """Hand one event to every sink; never raises (``kind`` is positional-only: a field may be named so)."""
     for sink in _sinks:
         try:
             sink(kind, fields)

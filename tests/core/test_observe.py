@@ -38,3 +38,15 @@ def test_route_templates_replace_tickers_and_ids():
     assert observe.route_template("/portfolio/orders/7f3c-11ab") == "/portfolio/orders/{}"
     assert observe.route_template("/portfolio/balance?subaccount=1") == "/portfolio/balance"
     assert observe.route_template("/portfolio/events/orders/batched") == "/portfolio/events/orders/batched"
+
+
+def test_a_field_may_be_called_kind():
+    """emit's own first argument is positional-only, so an event may carry a field named ``kind``
+    (a discrepancy's kind) without breaking the caller."""
+    seen = []
+    leave = observe.subscribe(lambda kind, fields: seen.append((kind, dict(fields))))
+    try:
+        observe.emit("discrepancy", kind="orphan")
+    finally:
+        leave()
+    assert seen == [("discrepancy", {"kind": "orphan"})]
