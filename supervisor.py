@@ -21,7 +21,7 @@ import queue
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -32,6 +32,7 @@ from loguru import logger
 from kalshi_guard.actors.base import ActorContext, ExitKind, ExitNotice, HeartbeatBoard, SupervisedActor
 from kalshi_guard.actors.messages import Alert, Halt, Ping, Severity
 from kalshi_guard.actors.peers import ChildHandle, Peers
+from kalshi_guard.actors.services import Services, ServicesCell
 from kalshi_guard.config.schema import SupervisorSettings
 from kalshi_guard.core.gate import TradingGate
 
@@ -123,14 +124,14 @@ class Supervisor:
         gate: TradingGate,
         settings: SupervisorSettings,
         *,
-        services: dict[str, Any] | None = None,
+        services: Services | Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.gate = gate
         self.settings = settings
-        self.services = services if services is not None else {}
+        self.services = ServicesCell(services)  # swapped as a whole (a reload), read by every actor
         self.clock = clock
         self.rng = rng or random.Random()  # jitter only, not cryptographic
         self.wake = wake
@@ -338,7 +339,7 @@ class Supervisor:
             self.gate.close(reason, "supervisor")
         except Exception as exc:  # the in-memory gate is closed whatever the database says
             log.critical("gate persist failed during escalation: {!r}", exc)
-        ledger = self.services.get("ledger")
+        ledger = self.services.ledger
         if ledger is not None:
             with contextlib.suppress(Exception):
                 ledger.log_activity("KILL_SWITCH", "CRITICAL", reason, {"source": "supervisor"})

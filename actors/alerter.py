@@ -28,7 +28,7 @@ class Alerter(SupervisedActor):
             return super().handle(message)
         fields = ", ".join(f"{k}={v}" for k, v in message.fields)
         self.log.log(_LEVEL[message.severity], "ALERT [{}] {} {}", message.severity.value, message.title, fields)
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         if ledger is not None:
             try:
                 ledger.enqueue_alert(

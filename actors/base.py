@@ -26,6 +26,7 @@ import pykka
 from loguru import logger
 
 from kalshi_guard.actors.messages import Crash, CrashHard, Halt, Hang, Ping
+from kalshi_guard.actors.services import ServicesCell
 from kalshi_guard.core.gate import TradingGate
 
 if TYPE_CHECKING:
@@ -73,8 +74,10 @@ class HeartbeatBoard:
 
 @dataclass(frozen=True)
 class ActorContext:
-    """Everything a child needs, handed over at (re)start. ``services`` holds shared objects by name
-    (ledger, settings, exchange factory, …) so that tests can start a child with only what it uses."""
+    """Everything a child needs, handed over at (re)start. ``services`` is the tree's
+    :class:`~actors.services.ServicesCell` (typed: ``ctx.services.ledger``, ``.settings``, …; a test may
+    pass a ``Services`` or a mapping of its fields with only what the actor uses). ``clock`` overrides the
+    services' wall clock for one actor."""
 
     name: str
     epoch: int
@@ -82,9 +85,22 @@ class ActorContext:
     board: HeartbeatBoard
     exits: queue.Queue[ExitNotice]
     peers: Peers
-    services: dict[str, Any] = field(default_factory=dict)
-    clock: Callable[[], float] = time.time
+    services: Any = field(default_factory=ServicesCell)
+    clock_override: Callable[[], float] | None = None
     wake: Callable[[], None] = lambda: None  # wakes the supervisor's loop when a notice is posted
+
+    def __init__(self, name: str, epoch: int, gate: TradingGate, board: HeartbeatBoard,
+                 exits: queue.Queue[ExitNotice], peers: Peers, services: Any = None, *,
+                 clock: Callable[[], float] | None = None, wake: Callable[[], None] = lambda: None) -> None:
+        cell = services if isinstance(services, ServicesCell) else ServicesCell(services)
+        for key, value in (("name", name), ("epoch", epoch), ("gate", gate), ("board", board), ("exits", exits),
+                           ("peers", peers), ("services", cell), ("clock_override", clock), ("wake", wake)):
+            object.__setattr__(self, key, value)
+
+    def clock(self) -> float:
+        """Wall-clock seconds from the injected clock (the services', unless this context overrides it)."""
+        clock = self.clock_override or self.services.current.clock
+        return float(clock())
 
 
 class SupervisedActor(pykka.ThreadingActor):
@@ -174,7 +190,7 @@ class SupervisedActor(pykka.ThreadingActor):
     def _record_halt(self, message: Halt) -> None:
         """Audit that this actor took the Halt (one activity row per actor; failures only logged)."""
         self.log.warning("halt received: {} (from {})", message.reason, message.source)
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         if ledger is None:
             return
         try:

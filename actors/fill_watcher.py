@@ -93,9 +93,9 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
     def setup(self) -> None:
         """Open the REST client and the private stream (waits up to 5 s for it; stale = REST polling)."""
         services = self.ctx.services
-        self.ledger = services.get("ledger")
-        self.settings = services.get("settings")
-        factory = services.get("exchange_factory")
+        self.ledger = services.ledger
+        self.settings = services.settings
+        factory = services.exchange_factory
         self.client = factory("fill_watcher") if factory is not None else None
         self.trackers: dict[str, OrderTracker] = {}
         self.replies: dict[str, Any] = {}
@@ -106,7 +106,7 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
         self.deferred: list[tuple[str, Any]] = []  # (coid, action) retried at the next tick
         self.last_poll = 0.0
         self.stream = None
-        factory = services.get("stream_factory")
+        factory = services.stream_factory
         if factory is not None and self.client is not None:
             ref = self.actor_ref
 

@@ -44,7 +44,7 @@ class Guardian(SupervisedActor):
 
     def setup(self) -> None:
         """Open the guardian's own exchange client, when the daemon has an exchange."""
-        factory = self.ctx.services.get("exchange_factory")
+        factory = self.ctx.services.exchange_factory
         self.client = factory("guardian") if factory is not None else None
         self.stops = 0
         self.api_calls: deque[tuple[float, int, int]] = deque()  # (when, calls, of which failed) per report
@@ -83,13 +83,13 @@ class Guardian(SupervisedActor):
 
     @property
     def _limits(self) -> Any:
-        settings = self.ctx.services.get("settings")
+        settings = self.ctx.services.settings
         return settings.limits if settings is not None else None
 
     def on_tick(self) -> None:
         """Re-seed the day's P&L from the ledger every ten seconds (fills booked by start-up resolution or
         for untracked orders send no FillBooked)."""
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         now = time.monotonic()
         if ledger is None or now - getattr(self, "_seeded_at", 0.0) < PNL_RESEED_S:
             return
@@ -128,7 +128,7 @@ class Guardian(SupervisedActor):
 
     def _fill(self, msg: FillBooked) -> None:
         limits = self._limits
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         if limits is None or ledger is None:
             return
         if msg.realized_pnl < 0:
@@ -156,7 +156,7 @@ class Guardian(SupervisedActor):
 
     def _balance(self, balance: Decimal) -> None:
         limits = self._limits
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         if limits is None or ledger is None:
             return
         anchor = ledger.set_daily_anchor(datetime.now(UTC).date(), balance)
@@ -172,7 +172,7 @@ class Guardian(SupervisedActor):
         halt = Halt(reason, source)
         reached = [name for name in TRADING_CHILDREN if name in self.ctx.peers and self.ctx.peers[name].tell(halt)]
         cancelled = self._cancel_all()
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         details = {
             "reason": reason,
             "source": source,
@@ -206,7 +206,7 @@ class Guardian(SupervisedActor):
         empty reason; nothing changes then."""
         before = self.ctx.gate.snapshot()
         snap = self.ctx.gate.reset(message.reason, message.source)
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         if ledger is not None:
             ledger.log_activity(
                 "RESET",

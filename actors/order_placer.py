@@ -43,7 +43,7 @@ from kalshi_guard.actors.markets import MarketCache
 from kalshi_guard.actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
 from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
 from kalshi_guard.actors.placer_risk import PlacerRiskView
-from kalshi_guard.actors.pretrade import OpenState, Throttle, check, throttle_burst
+from kalshi_guard.actors.pretrade import OpenState, Throttle, check, stage_check, throttle_burst
 from kalshi_guard.actors.reply import Reply
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
 from kalshi_guard.core.gate import OrderIntent
@@ -81,14 +81,14 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         C-level handler then runs in the thread that sends orders, see ``control.signals``); open the
         placer's own client and market cache."""
         services = self.ctx.services
-        signals = services.get("signals")
+        signals = services.signals
         if signals is not None:
             signals.take_usr1_here()
-        self.ledger = services.get("ledger")
-        factory = services.get("exchange_factory")
+        self.ledger = services.ledger
+        factory = services.exchange_factory
         self.client = factory("order_placer") if factory is not None else None
         self.markets = MarketCache(self.client)
-        self.throttle = Throttle(throttle_burst(self._limits), time.time()) if "settings" in services else None
+        self.throttle = Throttle(throttle_burst(self._limits), time.time()) if services.settings is not None else None
         # client_order_id -> (request, when written), for resends of ambiguous creates; pruned by age and size
         self.requests: dict[str, tuple[OrderRequest, float]] = {}
         self._ok_calls = 0
@@ -102,11 +102,11 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
 
     @property
     def _limits(self) -> Any:
-        return self.ctx.services["settings"].limits
+        return self.ctx.services.settings.limits
 
     @property
     def _orders_cfg(self) -> Any:
-        return self.ctx.services["settings"].orders
+        return self.ctx.services.settings.orders
 
     def on_halt(self, message: Halt) -> None:
         """Nothing to drop eagerly: every queued order meets the closed gate at the send point."""
@@ -160,6 +160,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         try:
             view = self._view(req.ticker)
             limits = self._effective_limits(self._limits)
+            stage = self._rollout_stage(self.ctx.services.settings.golive.stages)
         except ExchangeError as exc:
             self._api_error(exc)
             refuse("EXCHANGE_UNAVAILABLE", f"market facts could not be read: {type(exc).__name__}")
@@ -167,7 +168,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         except LedgerError as exc:
             refuse("LEDGER_UNAVAILABLE", f"positions and open orders could not be read: {type(exc).__name__}")
             return None
-        rejection = check(req, view, limits, now)
+        rejection = check(req, view, limits, now) or stage_check(req, view, stage)
         if rejection is not None:
             refuse(rejection.code.value, rejection.detail)
             return None

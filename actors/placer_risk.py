@@ -13,11 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_guard.actors.pretrade import OpenOrder, OpenState, PositionView, RiskView
-from kalshi_guard.config.schema import LimitSettings
+from kalshi_guard.config.schema import LimitSettings, RolloutStage
 from kalshi_guard.config.shares import Share
 from kalshi_guard.core.gate import OrderIntent
 from kalshi_guard.exchange.wire import BookSide
 from kalshi_guard.ledger import OrderStatus
+from kalshi_guard.ledger.rollout import current_stage
 
 ZERO = Decimal(0)
 ANCHOR_REFRESH_S = 5.0  # a new day anchor reaches the limits within this
@@ -38,6 +39,18 @@ class PlacerRiskView:
         self._risk_at = 0.0
         self._unwritten = 0  # orders counted in the view before their write-ahead row exists (a batch)
         self._anchor: tuple[date, Decimal | None, float] | None = None  # (day, day-start value, read at)
+        self._stage: tuple[RolloutStage | None, float] | None = None  # (current stage, read at)
+
+    def _rollout_stage(self, stages: tuple[RolloutStage, ...]) -> RolloutStage | None:
+        """The current rollout stage (None when no stages are configured), re-read from the ledger at most
+        every ``ANCHOR_REFRESH_S`` (an operator's advance reaches the placer within that). ``LedgerError`` on
+        a failed read (the placer refuses the order)."""
+        if not stages:
+            return None
+        now = time.monotonic()
+        if self._stage is None or now - self._stage[1] > ANCHOR_REFRESH_S:
+            self._stage = (stages[current_stage(self.ledger, len(stages)).index], now)
+        return self._stage[0]
 
     def _effective_limits(self, limits: LimitSettings) -> LimitSettings:
         """``limits`` with every share ("5%") in dollars of today's day-start value, re-read from the ledger

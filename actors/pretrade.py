@@ -24,7 +24,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from kalshi_guard.actors.orders_api import ONE, ZERO, BookSide, OrderRequest, to_book
-from kalshi_guard.config.schema import LimitSettings
+from kalshi_guard.config.schema import LimitSettings, RolloutStage
 from kalshi_guard.core.errors import PreTradeRejected
 from kalshi_guard.exchange.fees import max_taker_fee
 
@@ -47,6 +47,7 @@ class RejectCode(StrEnum):
     THROTTLED = "THROTTLED"
     PRICE_COLLAR = "PRICE_COLLAR"
     OPEN_POSITIONS = "OPEN_POSITIONS"
+    STAGE_LIMIT = "STAGE_LIMIT"
 
 
 class OpenState(StrEnum):
@@ -273,6 +274,32 @@ def check(req: OrderRequest, view: RiskView, limits: LimitSettings, now: float) 
     collar = _collar(side, y, m, limits.price_collar)
     if collar is not None:
         return Rejection(RejectCode.PRICE_COLLAR, collar)
+    return None
+
+
+def stage_check(req: OrderRequest, view: RiskView, stage: RolloutStage | None) -> Rejection | None:
+    """The current rollout stage's caps (each unset cap: no extra limit), refused as STAGE_LIMIT naming the
+    stage. Run after :func:`check`: the normal limits hold as well. Reducing orders pass the exposure caps."""
+    if stage is None:
+        return None
+    if stage.max_order_count is not None and req.count > stage.max_order_count:
+        return Rejection(RejectCode.STAGE_LIMIT, f"count {req.count} exceeds {stage.max_order_count} in rollout "
+                                                 f"stage {stage.name!r}")
+    side, y = to_book(req)
+    pos = view.positions.get(req.ticker)
+    pending = sum((o.remaining for o in view.open_orders if o.ticker == req.ticker and o.side is side), ZERO)
+    loss, opening = order_loss(side, y, req.count, pos.position if pos else ZERO, pending)
+    if stage.max_order_loss is not None and loss > stage.max_order_loss:
+        return Rejection(RejectCode.STAGE_LIMIT, f"worst-case loss {loss} exceeds {stage.max_order_loss} in "
+                                                 f"rollout stage {stage.name!r}")
+    if opening > 0 and stage.max_total_exposure is not None and total_exposure(view) + loss > stage.max_total_exposure:
+        return Rejection(RejectCode.STAGE_LIMIT, f"total exposure would exceed {stage.max_total_exposure} "
+                                                     f"in rollout stage {stage.name!r}")
+    if opening > 0 and stage.max_open_positions is not None and (pos is None or pos.position == 0):
+        occupied = occupied_markets(view)
+        if req.ticker not in occupied and len(occupied) >= stage.max_open_positions:
+            return Rejection(RejectCode.STAGE_LIMIT, f"{len(occupied)} markets hold a position (max "
+                                                     f"{stage.max_open_positions} in rollout stage {stage.name!r})")
     return None
 
 

@@ -20,9 +20,9 @@ class Reconciler(SupervisedActor):
 
     def setup(self) -> None:
         """Open the reconciler's own exchange client."""
-        factory = self.ctx.services.get("exchange_factory")
+        factory = self.ctx.services.exchange_factory
         self.client = factory("reconciler") if factory is not None else None
-        settings = self.ctx.services.get("settings")
+        settings = self.ctx.services.settings
         self.interval = settings.reconcile.interval_s if settings is not None else 300.0
         self.next_run = time.monotonic() + self.interval
 
@@ -60,7 +60,7 @@ class Reconciler(SupervisedActor):
                 if guardian is not None:
                     guardian.tell(BalanceObserved(balance.balance))
                 result = ReconcileResult(True, f"balance {balance.balance}; {len(open_positions)} open positions")
-        ledger = self.ctx.services.get("ledger")
+        ledger = self.ctx.services.ledger
         if ledger is not None:
             try:
                 ledger.record_reconciliation(

@@ -30,8 +30,6 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import httpx
 from loguru import logger
 
@@ -41,6 +39,8 @@ from kalshi_guard.exchange.signing import Signer, sign
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 from kalshi_guard.simulator.testing import running_simulator
+
+from figures import figure
 
 N = 2000
 
@@ -79,8 +79,8 @@ def concurrent(sim, threads: int) -> None:
         t.join()
     dur = time.perf_counter() - t0
     rate = per * threads / dur
-    print(f"creates ({threads} clients in parallel): {rate:6.0f}/s   p50 {pct(lat, .5) * 1e3:6.2f} ms"
-          f"   p99 {pct(lat, .99) * 1e3:6.2f} ms   goal >= 500/s  {'OK' if rate >= 500 else 'MISSED'}")
+    figure(f"client creates/s, {threads} clients in parallel (p99 {pct(lat, .99) * 1e3:.2f} ms)", f"{rate:.0f}/s",
+           ">= 500/s", rate >= 500)
 
 
 class Standalone:
@@ -141,10 +141,9 @@ def throughput(where: str) -> None:
             lat_x.append(time.perf_counter() - s)
         dur_x = time.perf_counter() - t0
         client.close()
-    print(f"creates (1 client, sequential): {N / dur_c:6.0f}/s   p50 {pct(lat_c, .5) * 1e3:6.2f} ms"
-          f"   p99 {pct(lat_c, .99) * 1e3:6.2f} ms   goal >= 500/s  {'OK' if N / dur_c >= 500 else 'MISSED'}")
-    print(f"cancels (1 client, sequential): {N / dur_x:6.0f}/s   p50 {pct(lat_x, .5) * 1e3:6.2f} ms"
-          f"   p99 {pct(lat_x, .99) * 1e3:6.2f} ms")
+    figure(f"client creates/s, sequential (p99 {pct(lat_c, .99) * 1e3:.2f} ms)", f"{N / dur_c:.0f}/s", ">= 500/s",
+           N / dur_c >= 500)
+    figure(f"client cancels/s, sequential (p99 {pct(lat_x, .99) * 1e3:.2f} ms)", f"{N / dur_x:.0f}/s")
     with factory() as sim:
         concurrent(sim, 2)
 
@@ -174,10 +173,9 @@ def own_cost() -> None:
         sign(key, "1795478928183", "POST", "/trade-api/v2/portfolio/events/orders")
         sig.append(time.perf_counter() - s)
     p50 = statistics.median(lat) * 1e3
-    print(f"client own cost (encode + httpx + parse, no RSA, no socket): p50 {p50:.3f} ms"
-          f"   p99 {pct(lat, .99) * 1e3:.3f} ms   goal p50 < 0.3 ms  {'OK' if p50 < 0.3 else 'MISSED'}")
-    print(f"RSA-PSS signature (2048-bit):                              p50 {statistics.median(sig) * 1e3:.3f} ms"
-          f"   (expected about 0.75 ms on this machine)")
+    figure("client own cost (encode + httpx + parse, no RSA, no socket), p50", f"{p50:.3f} ms", "< 0.3 ms",
+           p50 < 0.3)
+    figure("RSA-PSS 2048-bit signature, p50", f"{statistics.median(sig) * 1e3:.3f} ms")
 
 
 if __name__ == "__main__":

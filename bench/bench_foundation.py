@@ -41,15 +41,16 @@ from typing import Any
 
 from loguru import logger
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from kalshi_guard.actors.messages import Crash, Ping
 from kalshi_guard.actors.order_placer import OrderPlacer
 from kalshi_guard.config.schema import Settings, SupervisorSettings
-from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S
 from kalshi_guard.control.signals import SignalRouter
+from kalshi_guard.control.tree import build_tree, child_specs
 from kalshi_guard.core.gate import OrderIntent, TradingGate
 from kalshi_guard.supervisor import Supervisor
+
+from figures import figure
 
 
 def pct(values: list[float], q: float) -> float:
@@ -58,8 +59,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def line(name: str, value: str, goal: str, ok: bool) -> None:
-    verdict = "" if goal == "-" else ("PASS" if ok else "MISS")  # "-": printed for information
-    print(f"  {name:<58} {value:>12}   goal {goal:<12} {verdict}")
+    figure(name, value, goal, None if goal == "-" else ok)  # "-": printed for information
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,8 @@ def run_tree(settings: SupervisorSettings) -> tuple[Supervisor, SignalRouter, th
     gate = TradingGate()
     router.attach(gate)
     specs = [replace(s, actor=ProbingPlacer) if s.name == "order_placer" else s for s in child_specs(Settings())]
-    sup = Supervisor(specs, gate, settings, wake=router.wake, services={"signals": router})
+    sup = build_tree(Settings(supervisor=settings), gate, None, connect=False, signals=router, wake=router.wake,
+                     specs=specs)
     sup.start()
     gate.mark_ready()
     return sup, router, threading.Event(), threading.Event()

@@ -20,6 +20,8 @@ import sqlalchemy as sa
 
 from kalshi_guard.ledger import FillRecord, Ledger, OrderStatus
 
+from figures import figure
+
 GOAL_P99_MS = 20.0  # one write-ahead step must not hold an order back noticeably
 GOAL_ORDERS_PER_S = 50.0  # full intent → sent → fill cycles per second, far above Kalshi's write budget
 
@@ -77,8 +79,8 @@ def micro(url: str, n: int) -> None:
         xs = sorted(lat[name])
         med = statistics.median(xs) * 1000
         p90 = xs[int(len(xs) * 0.9)] * 1000
-        verdict = "" if backend != "sqlite" else ("OK" if med <= goal else "MISSED")
-        print(f"  {name:17s} median {med:6.3f} ms  p90 {p90:6.3f} ms  (goal ≤ {goal:.2f} ms on SQLite) {verdict}")
+        figure(f"ledger {backend} {name}, median (p90 {p90:.3f} ms)", f"{med:.3f} ms",
+               f"<= {goal:.2f} ms" if backend == "sqlite" else "-", med <= goal if backend == "sqlite" else None)
 
 
 def run(url: str, n: int) -> None:
@@ -102,13 +104,13 @@ def run(url: str, n: int) -> None:
         lat["book_fill"].append(t3 - t2)
     elapsed = time.perf_counter() - start
     led.close()
-    print(f"{sa.make_url(url).get_backend_name()}: {n} cycles, {n / elapsed:.0f} cycles/s "
-          f"(goal ≥ {GOAL_ORDERS_PER_S:.0f})")
+    backend = sa.make_url(url).get_backend_name()
+    figure(f"ledger {backend} write cycles/s ({n} cycles)", f"{n / elapsed:.0f}/s", f">= {GOAL_ORDERS_PER_S:.0f}/s",
+           n / elapsed >= GOAL_ORDERS_PER_S)
     for name, xs in lat.items():
         xs.sort()
         p99 = xs[min(len(xs) - 1, int(len(xs) * 0.99))] * 1000
-        print(f"  {name:14s} p50 {statistics.median(xs) * 1000:6.2f} ms  p99 {p99:6.2f} ms  "
-              f"(goal p99 < {GOAL_P99_MS:.0f} ms) {'OK' if p99 < GOAL_P99_MS else 'MISSED'}")
+        figure(f"ledger {backend} cycle {name}, p99", f"{p99:.2f} ms", f"< {GOAL_P99_MS:.0f} ms", p99 < GOAL_P99_MS)
 
 
 def main() -> None:

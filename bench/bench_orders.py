@@ -57,21 +57,22 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import httpx
 from loguru import logger
 
 from kalshi_guard.actors.facade import TradingFacade
-from kalshi_guard.config.endpoints import make_client, make_stream
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S, child_specs
+from kalshi_guard.control.daemon import GIL_SWITCH_INTERVAL_S
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.exchange.keys import load_private_key
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.ledger import Ledger
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 from kalshi_guard.supervisor import Supervisor
+
+from figures import figure
 
 EXE = str(Path(sys.executable).with_name("kalshi-guard"))
 N_BARE = 1000
@@ -90,9 +91,7 @@ def pct(samples: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(len(s) * p))] if s else float("nan")
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
+RATIO_GOAL = 0.8  # confirmed orders/s through the pipeline / a bare client batching the same way
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -200,14 +199,7 @@ def build_pipeline(sim: SimProcess, ledger_path: Path) -> Pipeline:
                                        "supervisor": base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})})
     ledger = Ledger.open(f"sqlite:///{ledger_path}")
     gate = TradingGate(persist=ledger.save_gate)
-    ex, key = settings.exchange, sim.key
-
-    def stream_factory(on_message: Any, on_event: Any) -> Any:
-        return make_stream(ex, key, on_message, on_event)
-
-    services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
-                "exchange_factory": lambda _n: make_client(ex, key)}
-    sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+    sup = build_tree(settings, gate, ledger, key=sim.key)
     sup.start()
     gate.mark_ready()
     stop = threading.Event()
@@ -317,18 +309,21 @@ def throughput_and_latency(tmp: Path) -> None:
         pipeline_run(p, asks, 50, 2)  # warm-up: connections, market cache, stream
         rate, loaded_ids, statuses = pipeline_pass(sim, p, asks, BOT_THREADS)
         light, _, _ = pipeline_pass(sim, p, asks, BOT_THREADS_LIGHT)
-        print(f"ratio pipeline / bare, {BOT_THREADS_LIGHT} bots (information): {light / bare:.2f}")
+        figure(f"confirmed orders/s, pipeline / bare loop, {BOT_THREADS_LIGHT} bots", f"{light / bare:.2f}")
         ratio = rate / bare
-        print(f"ratio pipeline / bare, {BOT_THREADS} bots: {ratio:.2f}   goal >= 0.6   {verdict(ratio >= 0.6)}")
+        figure(f"confirmed orders/s, pipeline / bare loop, {BOT_THREADS} bots ({rate:.0f} vs {bare:.0f}/s)",
+               f"{ratio:.2f}", ">= 0.8", ratio >= RATIO_GOAL)
         print("-- 2. order acknowledgement -> confirmation recorded (exchange created_time -> ledger FILLED)")
         _, seq_ids, statuses = pipeline_run(p, asks, N_LATENCY, 1)
         seq = ack_to_recorded_ms(tmp / "ledger.sqlite", seq_ids, sim)
         loaded = ack_to_recorded_ms(tmp / "ledger.sqlite", loaded_ids, sim)
         p50, p99 = pct(seq, 0.5), pct(seq, 0.99)
-        print(f"one bot, sequential ({len(seq)} orders, {statuses}): p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
-              f"   goal p50 < 5 ms {verdict(p50 < 5)}, p99 < 25 ms {verdict(p99 < 25)}")
-        print(f"saturated, {BOT_THREADS} bots ({len(loaded)} orders):          p50 {pct(loaded, .5):6.2f} ms"
-              f"   p99 {pct(loaded, .99):6.2f} ms   (information: includes queueing behind other orders)")
+        figure(f"ack -> confirmation recorded, one bot, p50 ({len(seq)} orders, {statuses})", f"{p50:.2f} ms",
+               "< 5 ms", p50 < 5)
+        figure("ack -> confirmation recorded, one bot, p99", f"{p99:.2f} ms", "< 25 ms", p99 < 25)
+        sat = pct(loaded, .99)
+        figure(f"ack -> confirmation recorded, saturated ({BOT_THREADS} bots), p99", f"{sat:.2f} ms", "< 5 ms",
+               sat < 5)
     finally:
         asks.stop.set()
         if p is not None:
@@ -457,11 +452,11 @@ def emergency_stop_under_load(tmp: Path) -> None:
               f" the signal, open loop: the bot never waits for answers); the exchange created"
               f" {sim.created_orders()} orders; {gate_refused} written-ahead orders refused at the send point")
         print(f"answers: {dict(sorted(answers.items()))}")
-        print(f"(a) orders that left after the gate closed: {len(sent_after)}   goal 0   {verdict(not sent_after)}")
+        figure("SIGUSR1 at 200 orders/s: orders that left after the gate closed", str(len(sent_after)), "0",
+               not sent_after)
         most = Settings().orders.coalesce_max  # the daemon runs with the default
-        print(f"(b) orders in flight at the close (past the gate, arrived after the signal): {len(in_flight)}"
-              f"   expected <= {most} (one request in flight, a batch of at most orders.coalesce_max)"
-              f"   {verdict(len(in_flight) <= most)}")
+        figure("SIGUSR1 at 200 orders/s: in flight at the close (past the gate)", str(len(in_flight)), f"<= {most}",
+               len(in_flight) <= most)
     finally:
         if d is not None:
             d.close()

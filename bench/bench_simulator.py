@@ -6,6 +6,8 @@ import time
 
 from kalshi_guard.simulator.testing import ORDERS, SignedClient, order_body, running_simulator
 
+from figures import figure
+
 N = 2000
 GOAL = 500
 
@@ -19,8 +21,9 @@ def main() -> None:
             r = client.post(ORDERS, order_body(price="0.10", count="1.00"))
             assert r.status_code == 201, r.text
         dt = time.perf_counter() - t0
-        print(f"creates/s (sequential, one signed httpx client): {N / dt:,.0f}   goal >= {GOAL}")
-        print(f"mean latency: {dt / N * 1000:.2f} ms   orders accepted: {sim.exchange.created_order_count()}")
+        figure("simulator creates/s (sequential, one signed httpx client)", f"{N / dt:.0f}/s", f">= {GOAL}/s",
+               N / dt >= GOAL)
+        figure("simulator create, mean latency", f"{dt / N * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

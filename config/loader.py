@@ -23,7 +23,7 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -55,6 +55,8 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model class inside an annotation (``X``, ``X | None``), or None."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if get_origin(annotation) in (tuple, list, dict, set, frozenset):
+        return None  # a collection of models is one leaf (compared whole)
     for arg in get_args(annotation):
         found = _model_of(arg)
         if found is not None:
@@ -323,6 +325,11 @@ def _semantic_problems(s: Settings) -> list[str]:
         problems += _url_problem("exchange.base_url", ex.base_url, ("http", "https"), secret=False, need_tls=True)
     if ex.ws_url is not None:
         problems += _url_problem("exchange.ws_url", ex.ws_url, ("ws", "wss"), secret=False, need_tls=True)
+    live = s.golive.exchange
+    if live is not None and live.environment is Environment.SIMULATOR:
+        problems.append("golive.exchange.environment: 'simulator' — the live switch needs 'demo' or 'production'")
+    if live is not None and (not live.key_id or live.private_key_file is None):
+        problems.append("golive.exchange: key_id and private_key_file are required (the live account's key)")
     lim = s.limits
     for small, big in (("max_order_loss", "max_market_exposure"), ("max_market_exposure", "max_event_exposure"),
                        ("max_event_exposure", "max_total_exposure")):
@@ -436,8 +443,8 @@ def reload_changes(old: Settings, new: Settings) -> list[str]:
     for keys, _ann in _walk_fields(Settings):
         a: Any = old
         b: Any = new
-        for k in keys:
-            a, b = getattr(a, k), getattr(b, k)
+        for k in keys:  # an optional section that is unset on one side reads as None below it
+            a, b = getattr(a, k, None), getattr(b, k, None)
         if isinstance(a, SecretStr) or isinstance(b, SecretStr):
             a = a.get_secret_value() if isinstance(a, SecretStr) else a
             b = b.get_secret_value() if isinstance(b, SecretStr) else b

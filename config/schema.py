@@ -133,6 +133,30 @@ class BackupSettings(Frozen):
     dir: Path | None = None  # None = <state dir>/backups
 
 
+class RolloutStage(Frozen):
+    """One stage of the live rollout: caps that hold while it is current (unset = the normal limit), and how
+    long it must run without a kill-switch trip or a reconciliation discrepancy before the operator may
+    advance (``kalshi-guard stage advance``)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    max_order_count: Annotated[Decimal, Field(gt=0, le=100000)] | None = None
+    max_order_loss: Money | None = None
+    max_total_exposure: Money | None = None
+    max_open_positions: Annotated[int, Field(ge=1, le=100000)] | None = None
+    advance_after_days: Annotated[float, Field(ge=0, le=365)] = 7.0
+
+
+class GoLiveSettings(Frozen):
+    """Going live: what the pre-live checks demand, and the staged rollout (empty = no stages)."""
+
+    drill_max_age_days: Annotated[float, Field(gt=0, le=365)] = 7.0
+    restore_max_age_days: Annotated[float, Field(gt=0, le=365)] = 7.0
+    paper_hours: Annotated[float, Field(ge=0, le=24 * 365)] = 24.0
+    max_clock_skew_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    stages: tuple[RolloutStage, ...] = ()
+    exchange: ExchangeSettings | None = None  # the live account the live switch moves to (demo or production)
+
+
 class SupervisorSettings(Frozen):
     """Restart policy: backoff with jitter; more than ``max_restarts`` in ``window_s`` escalates."""
 
@@ -182,6 +206,7 @@ class Settings(Frozen):
     orders: OrderSettings = OrderSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     backup: BackupSettings = BackupSettings()
+    golive: GoLiveSettings = GoLiveSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     control: ControlSettings = ControlSettings()
     alerts: AlertSettings = AlertSettings()

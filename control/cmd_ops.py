@@ -163,6 +163,10 @@ def format_status(status: Mapping[str, Any], url: str) -> str:
                 lines.append(f"  {label + ':':<10} limit {limits[key].get('shown', '?')}")
         if "max_open_positions" in limits:
             lines.append(f"  {'positions:':<10} at most {limits['max_open_positions']} markets")
+        rollout = limits.get("rollout")
+        if isinstance(rollout, Mapping) and "name" in rollout:
+            lines.append(f"  {'rollout:':<10} stage {rollout['stage'] + 1}/{rollout['of']} {rollout['name']} "
+                         f"({'may advance' if rollout.get('may_advance') else rollout.get('advance', '')})")
     children = status.get("children")
     if isinstance(children, list) and children:
         lines.append("  children:")

@@ -47,10 +47,28 @@ def run(args: argparse.Namespace) -> int:
                 print(f"config error: {line}", file=sys.stderr)
             return EX_CONFIG
         bot = _load_bot(args.bot) if getattr(args, "bot", None) else None
-        return Daemon(settings, path, router, bot=bot).run()
+        code = Daemon(settings, path, router, bot=bot).run()
     finally:
         router.uninstall()
         router.close()
+    from kalshi_guard.control.daemon import EXIT_REEXEC
+
+    if code == EXIT_REEXEC:  # a mode switch: start again, same pid, on the exchange the ledger now names
+        _reexec()
+    return code
+
+
+def _reexec() -> None:
+    """Replace this process with a fresh ``kalshi-guard run`` (same arguments, same pid for systemd)."""
+    import os
+    import sys
+
+    from kalshi_guard.control.sdnotify import Notifier
+
+    Notifier().status("restarting for a mode switch")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]])  # noqa: S606 - ourselves, same args
 
 
 def _load_bot(spec: str) -> Any:

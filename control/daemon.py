@@ -22,9 +22,6 @@ from typing import Any
 
 from loguru import logger
 
-from kalshi_guard.actors.alerter import Alerter
-from kalshi_guard.actors.fill_watcher import FillWatcher
-from kalshi_guard.actors.guardian import Guardian
 from kalshi_guard.actors.messages import (
     Alert,
     EmergencyStop,
@@ -35,13 +32,12 @@ from kalshi_guard.actors.messages import (
     ResolveOpenOrders,
     Severity,
 )
-from kalshi_guard.actors.order_placer import OrderPlacer
-from kalshi_guard.actors.reconciler import Reconciler
 from kalshi_guard.config.schema import Mode, Settings
 from kalshi_guard.control.signals import SignalRouter
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.errors import ConfigError, ReconcileError
 from kalshi_guard.core.gate import GateState, TradingGate
-from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, ChildSpec, Strategy, Supervisor
+from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, Supervisor
 
 log = logger.bind(actor="main")
 TICK_S = 0.25  # the loop also wakes at once on a signal, an exit notice or a due restart
@@ -51,18 +47,7 @@ STARTUP_RECONCILE_RETRY_S = 5.0
 # not wait for it (the placer's thread runs the C-level handler, control/signals.py); 0.5 ms keeps the
 # rest of the stop prompt too. bench/bench_foundation.py prints both.
 GIL_SWITCH_INTERVAL_S = 0.0005
-
-
-def child_specs(settings: Settings) -> list[ChildSpec]:
-    """The tree of docs/architecture.md §3: two one-for-one children, then the rest-for-one trading group."""
-    stop = settings.supervisor.stop_timeout_s
-    return [
-        ChildSpec("alerter", Alerter, stop_timeout_s=stop),
-        ChildSpec("guardian", Guardian, stop_timeout_s=stop),
-        ChildSpec("reconciler", Reconciler, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
-        ChildSpec("fill_watcher", FillWatcher, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
-        ChildSpec("order_placer", OrderPlacer, strategy=Strategy.REST_FOR_ONE, stop_timeout_s=stop),
-    ]
+EXIT_REEXEC = -1  # not a process exit code: `kalshi-guard run` re-executes itself (a mode switch)
 
 
 class Daemon:
@@ -84,6 +69,7 @@ class Daemon:
         self.started_at = time.time()
         self.ready = False
         self._next_reconcile = 0.0  # when a failed start-up reconciliation is tried again
+        self.switch_to: Any = None  # a Mode the operator switched to: the loop stops and the process re-executes
         self.exchange_info: dict[str, Any] = {}
         self.sup: Supervisor | None = None
         self.gate: TradingGate | None = None
@@ -114,6 +100,13 @@ class Daemon:
 
             self.ledger = Ledger.open(ledger_url(settings), synchronous=settings.ledger.sqlite_synchronous)
             self._closers.append(self.ledger.close)
+            from kalshi_guard.control.mode import recorded_mode, settings_for
+
+            chosen = recorded_mode(self.ledger)
+            if chosen is not None and chosen is not settings.mode:
+                log.warning("the operator switched to {} (recorded in the ledger): trading on that exchange",
+                            chosen.value.upper())
+                self.settings = settings = settings_for(settings, chosen)
             return self._run_with_ledger(state)
         finally:
             for close in reversed(self._closers):
@@ -136,11 +129,9 @@ class Daemon:
         ledger.begin_run(os.getpid())
         notifier = Notifier()
         notifier.status("starting")
-        services = {"ledger": ledger, "settings": self.settings, "exchange_factory": self._exchange_factory(),
-                    "stream_factory": self._stream_factory, "signals": self.router}
-        self.sup = sup = Supervisor(
-            child_specs(self.settings), gate, self.settings.supervisor, services=services, wake=self.router.wake
-        )
+        self._connect_exchange()  # starts the paper simulator when needed
+        self.sup = sup = build_tree(self.settings, gate, ledger, exchange=self._ex, key=self._key,
+                                    buckets=self._buckets, signals=self.router, wake=self.router.wake)
         from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
@@ -167,9 +158,9 @@ class Daemon:
             log.info("stopped (exit {})", code)
         return code
 
-    def _exchange_factory(self) -> Callable[[str], Any]:
-        """Start the paper-mode simulator when needed; return ``name -> KalshiClient``."""
-        from kalshi_guard.config.endpoints import make_buckets, make_client
+    def _connect_exchange(self) -> None:
+        """Start the paper-mode simulator when needed; load the key and size the request budget."""
+        from kalshi_guard.config.endpoints import make_buckets
         from kalshi_guard.exchange.keys import load_private_key
 
         settings = self.settings
@@ -203,9 +194,9 @@ class Daemon:
         if ex.key_id is None or ex.private_key_file is None:
             raise ConfigError(["exchange.key_id / exchange.private_key_file: required to talk to the exchange"])
         key = load_private_key(ex.private_key_file)
-        self._ex, self._key = ex, key
         buckets = make_buckets(ex)  # one budget for the whole process, as Kalshi counts it per key
         self._refine_buckets(ex, key, buckets)
+        self._ex, self._key, self._buckets = ex, key, buckets
         self.exchange_info = {
             "environment": ex.environment.value if settings.mode is Mode.LIVE else "simulator",
             "base_url": ex.base_url,
@@ -213,13 +204,6 @@ class Daemon:
             "key_id": ex.key_id,
             "private_key_file": str(ex.private_key_file),
         }
-        return lambda _name: make_client(ex, key, buckets=buckets)
-
-    def _stream_factory(self, on_message: Callable[[Any], None], on_event: Callable[[Any], None]) -> Any:
-        """A private-channel stream for the fill watcher (same URL and key as the REST client)."""
-        from kalshi_guard.config.endpoints import make_stream
-
-        return make_stream(self._ex, self._key, on_message, on_event, stale_after=self.settings.orders.stream_stale_s)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
@@ -241,6 +225,7 @@ class Daemon:
         register_secret(token)
         from kalshi_guard.control.console import mount
         from kalshi_guard.control.journal import journal_routes
+        from kalshi_guard.control.mode import mode_routes
         from kalshi_guard.control.order_routes import order_routes
         from kalshi_guard.control.server import PUBLIC_PATHS
 
@@ -248,7 +233,8 @@ class Daemon:
         self._closers.append(console.close)
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *console.routes],
+            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *mode_routes(self),
+                          *console.routes],
             public_paths=PUBLIC_PATHS | console.public_paths,
         )
         self._server.start()
@@ -329,6 +315,9 @@ class Daemon:
             sup.tick()
             if sup.escalated:
                 return EXIT_ESCALATED
+            if self.switch_to is not None:
+                log.warning("switching to {}: stopping to start again on that exchange", self.switch_to.value.upper())
+                return EXIT_REEXEC
             if not self.ready and time.monotonic() >= self._next_reconcile:
                 self._startup_reconcile(notifier)
             notifier.maybe_watchdog(sup.healthy() and self.ready)
@@ -372,7 +361,7 @@ class Daemon:
             return
         changes = reload_changes(self.settings, new)
         self.settings = self.settings.model_copy(update={"limits": new.limits})
-        self.sup.services["settings"] = self.settings  # type: ignore[union-attr]
+        self.sup.services.swap(settings=self.settings)  # type: ignore[union-attr]
         log.info("limits reloaded: {}", ", ".join(changes) or "no change")
         with contextlib.suppress(Exception):
             self.ledger.log_activity("CONFIG", "INFO", "limits reloaded", {"changes": changes})
@@ -403,6 +392,13 @@ class Daemon:
             "limits": self._limit_figures(),
         }
 
+    def switch_mode(self, body: dict[str, Any], source: str) -> dict[str, Any]:
+        """One step of the paper/live switch (see :mod:`control.mode`). Raises ``SwitchRefused`` on a refusal.
+        An accepted switch closes the gate (the stop cancels resting orders) before it is recorded."""
+        from kalshi_guard.control.mode import switch_step
+
+        return switch_step(self, body, source)
+
     def _limit_figures(self) -> dict[str, Any]:
         """The money limits as configured and in dollars against today's day-start value (a share resolves
         to 0 while no anchor exists), and the open-position cap. A failed anchor read says so."""
@@ -421,6 +417,12 @@ class Daemon:
                                for k in ("max_daily_loss", "max_order_loss")}
         out["max_open_positions"] = limits.max_open_positions
         out["day_start_value"] = None if anchor is None else str(anchor)
+        from kalshi_guard.control.rollout import stage_summary
+
+        try:
+            out["rollout"] = stage_summary(self.ledger, self.settings, time.time())
+        except Exception as exc:  # the status must answer
+            out["rollout"] = {"error": f"unreadable ({type(exc).__name__})"}
         return out
 
     def emergency_stop(self, source: str, reason: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kalshi_guard.core.errors import LedgerError
@@ -94,6 +94,12 @@ class ActivityMixin(LedgerCore):
             return ReconciliationRecord(
                 row.id, row.started_at.timestamp(), row.finished_at.timestamp(), row.ok, row.summary
             )
+
+    def failed_reconciliations(self) -> int:
+        """How many recorded reconciliation passes were not clean; ``LedgerError`` on failure."""
+        with self._read("failed_reconciliations") as s:
+            return int(s.scalar(select(func.count()).select_from(ReconciliationRow)
+                                .where(ReconciliationRow.ok.is_(False))) or 0)
 
     # -- daily anchor ------------------------------------------------------------------------------
 

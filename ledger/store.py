@@ -163,6 +163,18 @@ class Ledger(PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin, JournalMix
                 .values(status=status.value, ended_at=self._now())
             )
 
+    def run_hours(self, now: float) -> float:
+        """Hours of daemon runs recorded in this ledger (a run still going counts up to ``now``; an unclean one
+        up to its start only). Raises ``LedgerError`` on failure."""
+        with self._read("run_hours") as s:
+            total = 0.0
+            for row in s.scalars(select(RunRow)):
+                if row.ended_at is not None:
+                    total += max(0.0, row.ended_at.timestamp() - row.started_at.timestamp())
+                elif row.status == RunStatus.RUNNING.value:
+                    total += max(0.0, now - row.started_at.timestamp())
+            return total / 3600.0
+
     def previous_run_unclean(self) -> bool:
         """True when the latest run before this process's own never ended cleanly (False on first boot).
 

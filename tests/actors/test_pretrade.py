@@ -257,3 +257,42 @@ class TestShareLimits:
         rejection = check(req(count="1", price="0.10"), view(), limits, NOW)
         assert rejection is not None
         assert rejection.code is RejectCode.ORDER_LOSS_LIMIT
+
+
+class TestRolloutStage:
+    """The current rollout stage's caps refuse with their own code; unset caps add nothing."""
+
+    def stage(self, **caps):
+        from kalshi_guard.config.schema import RolloutStage
+
+        return RolloutStage(name="week 1", **caps)
+
+    def test_an_order_above_the_stage_size_is_refused_as_stage_limit(self):
+        from kalshi_guard.actors.pretrade import stage_check
+
+        rejection = stage_check(req(count="2"), view(), self.stage(max_order_count=D(1)))
+        assert rejection is not None
+        assert rejection.code is RejectCode.STAGE_LIMIT
+        assert "week 1" in rejection.detail
+        assert stage_check(req(count="1"), view(), self.stage(max_order_count=D(1))) is None
+
+    def test_the_stage_loss_and_exposure_caps(self):
+        from kalshi_guard.actors.pretrade import stage_check
+
+        small = self.stage(max_order_loss=D(1))
+        assert stage_check(req(count="10", price="0.50"), view(), small).code is RejectCode.STAGE_LIMIT
+        held = view(positions={"KX-B": PositionView(D(10), D(5))})
+        capped = self.stage(max_total_exposure=D(6))
+        assert stage_check(req(count="3", price="0.50"), held, capped).code is RejectCode.STAGE_LIMIT
+        assert stage_check(req(count="1", price="0.50"), held, capped) is None  # 5 + 0.5 + fee
+
+    def test_a_reducing_order_passes_the_exposure_cap(self):
+        from kalshi_guard.actors.pretrade import stage_check
+
+        held = view(positions={"KX-A": PositionView(D(10), D(5))})
+        assert stage_check(req(action="sell", count="5"), held, self.stage(max_total_exposure=D(1))) is None
+
+    def test_no_stage_no_caps(self):
+        from kalshi_guard.actors.pretrade import stage_check
+
+        assert stage_check(req(count="100"), view(), None) is None

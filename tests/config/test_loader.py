@@ -217,3 +217,18 @@ class TestReload:
         path = write_config('[limits]\nmax_daily_loss = "nope"\n')
         with pytest.raises(ConfigError, match=r"limits\.max_daily_loss"):
             validate_reload(path, env=clean_env)
+
+
+def test_reload_changes_walks_an_unset_optional_section():
+    """golive.exchange unset on both sides (or one) is compared, not dereferenced (a reload used to raise)."""
+    from pathlib import Path
+
+    from kalshi_guard.config.loader import reload_changes
+    from kalshi_guard.config.schema import ExchangeSettings, GoLiveSettings, Settings
+
+    old = Settings()
+    assert reload_changes(old, old.model_copy(update={"limits": old.limits.model_copy(
+        update={"max_open_orders": 7})})) == ["limits.max_open_orders"]
+    live = ExchangeSettings(environment="demo", key_id="k", private_key_file=Path("/k.pem"))
+    changed = reload_changes(old, old.model_copy(update={"golive": GoLiveSettings(exchange=live)}))
+    assert "golive.exchange.environment" in changed

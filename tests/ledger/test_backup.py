@@ -132,7 +132,7 @@ class TestPruneAndRestore:
         info, aside = restore_sqlite(backup.path, path, now=TS)
         assert aside is not None
         assert aside.name == "ledger.sqlite.before-restore-20260528T202640Z"
-        assert rows_of(aside)["fills"] and len(rows_of(aside)["fills"]) == 2
+        assert len(rows_of(aside)["fills"]) == 2
         assert rows_of(path) == rows_of(backup.path)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         reopened = Ledger.open(f"sqlite:///{path}")

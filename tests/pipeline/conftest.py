@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.messages import Hang
-from kalshi_guard.config.endpoints import make_client, make_stream
+from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
-from kalshi_guard.control.daemon import child_specs
+from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
@@ -204,7 +204,8 @@ class HeldActor:
 
 
 def build_settings(
-    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, **orders: Any
+    sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, golive: Any = None,
+    **orders: Any,
 ) -> Settings:
     """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` override those fields."""
     base = Settings()
@@ -216,7 +217,8 @@ def build_settings(
                                             **(limits or {})})
     sup = base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})
     return base.model_copy(update={"exchange": ex, "limits": limits, "supervisor": sup,
-                                   "orders": base.orders.model_copy(update=orders)})
+                                   "orders": base.orders.model_copy(update=orders),
+                                   "golive": golive if golive is not None else base.golive})
 
 
 @pytest.fixture
@@ -225,26 +227,18 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
 
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
-        **orders: Any,
+        golive: Any = None, **orders: Any,
     ) -> Pipeline:
         """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
             sim = ctx.__enter__()
-        settings = build_settings(sim, exchange, limits, **orders)
+        settings = build_settings(sim, exchange, limits, golive, **orders)
         url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
-        key = sim.private_key
-        ex = settings.exchange
-
-        def stream_factory(on_message: Any, on_event: Any) -> Any:
-            return make_stream(ex, key, on_message, on_event)
-
-        services = {"ledger": ledger, "settings": settings, "stream_factory": stream_factory,
-                    "exchange_factory": lambda _n: make_client(ex, key)}
-        sup = Supervisor(child_specs(settings), gate, settings.supervisor, services=services)
+        sup = build_tree(settings, gate, ledger, key=sim.private_key)
         sup.start()
         gate.mark_ready()
         stop = threading.Event()

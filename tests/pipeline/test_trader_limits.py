@@ -82,3 +82,24 @@ class TestJournalExport:
         assert realized == sum((q.realized_pnl for q in positions), D(0))
         assert fees == sum((q.fees for q in positions), D(0))
         assert realized != 0  # the session closed positions: the totals are not trivially zero
+
+
+class TestRolloutStages:
+    def test_the_stage_size_refuses_with_its_own_code_until_the_operator_advances(self, pipeline_factory):
+        """Stage "week 1" caps orders at 1 contract: 2 are REJECTED STAGE_LIMIT (nothing sent), 1 fills; after
+        the recorded advance to "week 2" (cap 5) the placer lets 2 through."""
+        from kalshi_guard.config.schema import GoLiveSettings, RolloutStage
+        from kalshi_guard.control.rollout import record_stage
+
+        stages = (RolloutStage(name="week 1", max_order_count=D(1)), RolloutStage(name="week 2", max_order_count=D(5)))
+        p = pipeline_factory(golive=GoLiveSettings(stages=stages))
+        creates = p.requests("create_order")
+        refused = buy_at_ask(p, A, "2")
+        assert (refused.status.value, refused.reason) == ("REJECTED", "STAGE_LIMIT")
+        assert "week 1" in (refused.detail or "")
+        assert p.requests("create_order") == creates
+        assert buy_at_ask(p, A, "1").status.value == "FILLED"
+        record_stage(p.ledger, stages, 1, "week 1 ran clean", "test")
+        passed = p.wait(lambda: (c := buy_at_ask(p, A, "2")).reason != "STAGE_LIMIT" and c, timeout=15,
+                        what="the advance to reach the placer")
+        assert passed.status.value == "FILLED"
