@@ -30,11 +30,13 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
+from figures import figure, quick
+
 CHROMIUM = "/usr/bin/chromium"
 EXE = str(Path(sys.executable).with_name("kalshi-guard"))
 TICKER = "KXSIMCPI-26DEC-T30"
-ROUNDS = 20
-IDLE_S = 10.0
+ROUNDS = 5 if quick() else 20
+IDLE_S = 3.0 if quick() else 10.0
 # true once the positions table shows ``want`` contracts in ``ticker`` (a new fill changes it every time)
 CONTRACTS_SHOWN = """([ticker, want]) => [...document.querySelectorAll('#positions tbody tr')].some(
   (tr) => tr.cells[0].textContent === ticker && tr.cells[2].textContent === want)"""
@@ -43,11 +45,6 @@ CONTRACTS_SHOWN = """([ticker, want]) => [...document.querySelectorAll('#positio
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def line(name: str, value: str, goal: str, ok: bool) -> None:
-    verdict = "" if goal == "-" else ("PASS" if ok else "MISS")
-    print(f"  {name:<58} {value:>12}   goal {goal:<12} {verdict}")
 
 
 def free_port() -> int:
@@ -148,17 +145,17 @@ def main() -> None:
             notify.close()
     print(f"dashboard ({ROUNDS} rounds each; the daemon in paper mode, Chromium headless)")
     both = stops + orders
-    line("emergency stop → HALTED on screen p50", f"{statistics.median(stops) * 1000:.0f} ms", "-", True)
-    line("emergency stop → HALTED on screen p99", f"{pct(stops, 99) * 1000:.0f} ms", "< 1000 ms",
-         pct(stops, 99) < 1)
-    line("order placed (request → confirmed) → position on screen p99", f"{pct(orders, 99) * 1000:.0f} ms",
-         "< 1000 ms", pct(orders, 99) < 1)
-    line("any state change → on screen p99", f"{pct(both, 99) * 1000:.0f} ms", "< 1000 ms", pct(both, 99) < 1)
-    line("idle RSS with the dashboard open", f"{rss_page:.1f} MB", "< 100 MB", rss_page < 100)
-    line("idle CPU with the dashboard open", f"{cpu_page:.2f} %", "< 1 %", cpu_page < 1)
-    line("idle RSS, no page open", f"{rss_bare:.1f} MB", "-", True)
-    line("idle CPU, no page open", f"{cpu_bare:.2f} %", "-", True)
-
+    figure("emergency stop → HALTED on screen p50", f"{statistics.median(stops) * 1000:.0f} ms")
+    figure("emergency stop → HALTED on screen p99", f"{pct(stops, 99) * 1000:.0f} ms", "< 1000 ms",
+           pct(stops, 99) < 1)
+    figure("order placed (request → confirmed) → position on screen p99", f"{pct(orders, 99) * 1000:.0f} ms",
+           "< 1000 ms", pct(orders, 99) < 1)
+    figure("dashboard: any state change → on screen p99", f"{pct(both, 99) * 1000:.0f} ms", "< 1000 ms",
+           pct(both, 99) < 1)
+    figure("idle RSS with the dashboard open", f"{rss_page:.1f} MB", "< 100 MB", rss_page < 100)
+    figure("idle CPU with the dashboard open", f"{cpu_page:.2f} %", "< 1 %", cpu_page < 1)
+    figure("idle RSS, no page open", f"{rss_bare:.1f} MB")
+    figure("idle CPU, no page open", f"{cpu_bare:.2f} %")
 
 if __name__ == "__main__":
     main()
