@@ -20,10 +20,13 @@ places them as one batch (:meth:`OrderPlacer.place_batch`): each order keeps its
 write-ahead row (the rows of a batch are written in one transaction) and confirmation; the gate is checked
 once, immediately before the one request. An order alone goes out as a single create.
 
-Failures: an exception escaping a handler kills the actor (the supervisor restarts it, and every order in
-its mailbox is lost — which is why callers wait with a timeout and every order was written ahead). A
-failing ledger write before the send refuses the order; after the send it leaves the order to the fill
-watcher's and the start-up resolution's evidence.
+Failures: an unexpected exception while checking an order refuses that order ``INTERNAL_ERROR`` (nothing
+written or sent) and the placer stays up; one while encoding it refuses it (written, not sent); one from
+the exchange client that it did not classify makes the order UNKNOWN (it may have gone out), resolved from
+evidence like any ambiguous create. Anything else escaping a handler kills the actor (the supervisor
+restarts it, and every order in its mailbox is lost — which is why callers wait with a timeout and every
+order was written ahead). A failing ledger write before the send refuses the order; after the send it
+leaves the order to the fill watcher's and the start-up resolution's evidence.
 """
 
 from __future__ import annotations
@@ -143,7 +146,23 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
 
     def _check(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None) -> _Ready | None:
         """Pre-trade checks of one order. A passing order is counted in the cached risk view (so the next
-        order's checks see it) and spends a throttle token; None after replying REJECTED."""
+        order's checks see it) and spends a throttle token; None after replying REJECTED.
+
+        An unexpected exception while checking (a bug, or a lookup failing in a way no one foresaw) refuses
+        this order ``INTERNAL_ERROR`` and is logged; nothing was written or sent, and the placer stays up for
+        every other order (a dead placer would lose its whole mailbox and, repeated, escalate the supervisor).
+        """
+        try:
+            return self._check_one(req, reply, batch_id)
+        except Exception as exc:
+            self.log.opt(exception=exc).error("pre-trade handling of an order failed; order refused: {!r}", exc)
+            reply.set(Confirmation.rejected(
+                "INTERNAL_ERROR", f"the order could not be checked ({type(exc).__name__}); nothing was written "
+                "or sent", client_order_id=req.client_order_id, count=req.count, latency_ms=0))
+            return None
+
+    def _check_one(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None) -> _Ready | None:
+        """:meth:`_check` without its safety net; state (risk view, throttle) changes only at the very end."""
         coid = req.client_order_id or new_client_order_id()
 
         def refuse(code: str, detail: str) -> None:
@@ -174,13 +193,14 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             return None
         side, yes_price = to_book(req)
         intent = self._intent(view, req.ticker, side.value, req.count)
-        self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
-        self._unwritten += 1
-        self.throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
         row = {"client_order_id": coid, "ticker": req.ticker, "event_ticker": view.markets[req.ticker].event_ticker,
                "book_side": side.value, "outcome": req.outcome.value, "action": req.action.value,
                "count": req.count, "price": yes_price, "time_in_force": req.time_in_force.value,
                "reference_price": req.reference_price, "intent": intent.value, "batch_id": batch_id}
+        throttle = self.throttle.take(now, self._limits.max_orders_per_s, throttle_burst(self._limits))
+        self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
+        self._unwritten += 1
+        self.throttle = throttle
         return _Ready(coid, req, reply, intent, row)
 
     def _write_ahead(self, passed: list[_Ready]) -> list[_Ready]:
@@ -258,14 +278,30 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             code = f"GATE_{exc.state}"
             self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
             return (RejectedEvent(code, time.time(), exc.reason),)
+        try:
+            wire = self._wire(coid, req)
+        except Exception as exc:  # nothing sent: a definitive no
+            return (self._unsendable(coid, exc),)
         sending = Sending(time.time())
         try:
-            result = self.client.create_order(self._wire(coid, req))
+            result = self.client.create_order(wire)
         except ExchangeError as exc:
             return (sending, self._classify_failure(coid, exc))
+        except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
+            self.log.opt(exception=exc).error("create of {} failed unexpectedly: {!r}", coid, exc)
+            return (sending, self._classify_failure(coid, Ambiguous(f"unexpected {type(exc).__name__}")))
         self._api_ok()
         crash_point("after_response")
         return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, time.time()))
+
+    def _unsendable(self, coid: str, exc: Exception) -> Any:
+        """An order whose wire body could not be built: REJECTED ``INTERNAL_ERROR`` (nothing was sent)."""
+        self.log.opt(exception=exc).error("order {} could not be encoded; refused: {!r}", coid, exc)
+        req = self.requests[coid][0]
+        side, yes_price = to_book(req)
+        self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"INTERNAL_ERROR: {type(exc).__name__}")
+        self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
+        return RejectedEvent("INTERNAL_ERROR", time.time(), f"the order could not be encoded ({type(exc).__name__})")
 
     def _wire(self, coid: str, req: OrderRequest) -> CreateOrderRequest:
         """The V2 create body: the bot's outcome/action mapped to the YES book."""
@@ -333,12 +369,19 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
                 self.ledger.transition(r.coid, OrderStatus.REJECTED, reason=f"GATE_{exc.state}: {exc.reason}")
                 out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
             return out
+        try:
+            wires = [self._wire(r.coid, r.req) for r in ready]
+        except Exception as exc:  # nothing sent
+            return [(self._unsendable(r.coid, exc),) for r in ready]
         sending = Sending(time.time())
-        wires = [self._wire(r.coid, r.req) for r in ready]
         try:
             items = self.client.batch_create_orders(wires)
         except ExchangeError as exc:
             return [(sending, self._classify_failure(r.coid, exc)) for r in ready]
+        except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
+            self.log.opt(exception=exc).error("batch create failed unexpectedly: {!r}", exc)
+            return [(sending, self._classify_failure(r.coid, Ambiguous(f"unexpected {type(exc).__name__}")))
+                    for r in ready]
         self._api_ok()
         by_coid = {item.client_order_id: item for item in items}
         out = []

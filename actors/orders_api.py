@@ -48,11 +48,13 @@ if TYPE_CHECKING:
 
 MAX_CLIENT_ORDER_ID = 64
 MAX_TICKER = 100
+MAX_COUNT = Decimal(1_000_000_000)  # far above any limit (limits.max_order_count <= 100,000); keeps counts small
+MAX_DECIMAL_CHARS = 32
 
-
-_FIXED_POINT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-_TICKER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+# Matched with fullmatch: ``$`` would accept a trailing newline ("1\n", "T30\n"); only ASCII digits.
+_FIXED_POINT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+_TICKER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*", re.ASCII)
+_CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 
@@ -99,7 +101,7 @@ def _decimal_string(field: str, value: Any, max_places: int) -> Decimal:
     """Parse a fixed-point decimal string; raise RequestInvalid naming ``field`` otherwise."""
     if not isinstance(value, str):
         raise RequestInvalid(field, "must be a decimal string (money and counts are never JSON numbers)")
-    if not _FIXED_POINT.match(value):
+    if len(value) > MAX_DECIMAL_CHARS or not _FIXED_POINT.fullmatch(value):
         raise RequestInvalid(field, "must be a fixed-point decimal string such as '0.4500'")
     try:
         number = Decimal(value)
@@ -130,7 +132,8 @@ def parse_order_request(obj: Mapping[str, Any]) -> OrderRequest:
     """Validate a decoded JSON body into an :class:`OrderRequest`.
 
     Raises :class:`RequestInvalid` (field, rule) for: a body that is not an object, an unknown or
-    missing field, a non-string or non-fixed-point number, count ≤ 0 or with more than 2 decimals, a
+    missing field, a non-string or non-fixed-point number (a whole-string match: no trailing newline, at
+    most 32 characters), count ≤ 0, above 1,000,000,000 or with more than 2 decimals, a
     price outside (0, 1) or with more than 4 decimals, a bad enum value, a malformed ticker, or a
     client_order_id that is empty, longer than 64 characters or not ``[A-Za-z0-9_-]``. Nothing else
     is checked here: whether the market exists and the price sits on its tick grid is pre-trade work.
@@ -148,12 +151,14 @@ def parse_order_request(obj: Mapping[str, Any]) -> OrderRequest:
     ticker = obj["ticker"]
     if not isinstance(ticker, str) or not ticker:
         raise RequestInvalid("ticker", "must be a non-empty string")
-    if len(ticker) > MAX_TICKER or not _TICKER.match(ticker):
+    if len(ticker) > MAX_TICKER or not _TICKER.fullmatch(ticker):
         raise RequestInvalid("ticker", f"must be at most {MAX_TICKER} characters of [A-Za-z0-9._-]")
 
     count = _decimal_string("count", obj["count"], 2)
     if count <= 0:
         raise RequestInvalid("count", "must be positive")
+    if count > MAX_COUNT:
+        raise RequestInvalid("count", f"at most {MAX_COUNT:,}")
 
     reference = obj.get("reference_price")
     client_order_id = obj.get("client_order_id")
@@ -162,7 +167,7 @@ def parse_order_request(obj: Mapping[str, Any]) -> OrderRequest:
             raise RequestInvalid("client_order_id", "must be a non-empty string")
         if len(client_order_id) > MAX_CLIENT_ORDER_ID:
             raise RequestInvalid("client_order_id", f"at most {MAX_CLIENT_ORDER_ID} characters")
-        if not _CLIENT_ORDER_ID.match(client_order_id):
+        if not _CLIENT_ORDER_ID.fullmatch(client_order_id):
             raise RequestInvalid("client_order_id", "only letters, digits, '-' and '_'")
 
     return OrderRequest(

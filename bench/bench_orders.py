@@ -70,6 +70,7 @@ from kalshi_guard.exchange.keys import load_private_key
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.ledger import Ledger
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from kalshi_guard.simulator.testing import admin_request
 from kalshi_guard.supervisor import Supervisor
 
 from figures import figure
@@ -103,7 +104,7 @@ class SimProcess:
     """``kalshi-guard sim`` in its own process; parses the printed endpoints and key."""
 
     LABELS = {"REST URL": "rest_url", "WebSocket URL": "ws_url", "Admin URL": "admin_url", "API key id": "key_id",
-              "Private key file": "key_file"}
+              "Private key file": "key_file", "Admin token": "admin_token"}
 
     def __init__(self, workdir: Path, liquidity_interval: float) -> None:
         self.proc = subprocess.Popen(
@@ -133,7 +134,7 @@ class SimProcess:
         return int(self.stats()["created_orders"])
 
     def stats(self) -> dict[str, Any]:
-        r = httpx.get(self.info["admin_url"].rstrip("/") + "/stats", timeout=10, trust_env=False)
+        r = admin_request(self.info["admin_url"], "GET", "/stats", token=self.info["admin_token"])
         return dict(r.json())
 
     def close(self) -> None:
@@ -191,7 +192,8 @@ def build_pipeline(sim: SimProcess, ledger_path: Path) -> Pipeline:
     base = Settings()
     big = Decimal("1000000")
     limits = base.limits.model_copy(update={
-        "max_orders_per_s": 10000.0, "max_open_orders": 100000, "max_daily_loss": big, "max_order_loss": big,
+        "max_orders_per_s": 10000.0, "max_open_orders": 100000, "max_open_positions": 100000,
+        "max_daily_loss": big, "max_order_loss": big,
         "max_market_exposure": big, "max_event_exposure": big, "max_total_exposure": big,
         "max_balance_drop": Decimal(1), "max_consecutive_losses": 1000, "api_error_min_calls": 10000,
     })

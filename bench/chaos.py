@@ -27,10 +27,13 @@ from typing import Any
 
 import httpx
 
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+
 from figures import figure, quick
 from harness import Daemon, HarnessError, Sim, audit
 
-TICKERS = ("KXSIMCPI-26DEC-T30", "KXSIMFED-26DEC-T425", "KXSIMGDP-26Q4-T2")
+TICKERS = DEFAULT_TICKERS[:3]
+BOT_THREADS = 4
 FAULTS = {"error_5xx_rate": {"*": 0.02}, "rate_429": {"*": 0.01}, "stream_drop_rate": 0.03,
           "stream_duplicate_rate": 0.03, "stream_reorder_rate": 0.03}
 
@@ -53,7 +56,8 @@ class Bot:
         self.daemon, self.rng = daemon, random.Random(rng.random())
         self.outcomes: Counter[str] = Counter()
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(BOT_THREADS)]
+        self._lock = threading.Lock()
 
     def _order(self, tif: str, price: str) -> dict[str, Any]:
         return {"ticker": self.rng.choice(TICKERS), "outcome": self.rng.choice(["yes", "no"]),
@@ -75,18 +79,22 @@ class Bot:
                         c.post(f"/api/orders/{o['client_order_id']}/cancel")
                     else:
                         r = c.post("/api/orders/batch", json={"orders": [self._order("ioc", "0.99") for _ in range(3)]})
-                    self.outcomes[str(r.status_code)] += 1
+                    with self._lock:
+                        self.outcomes[str(r.status_code)] += 1
                 except httpx.HTTPError as exc:
-                    self.outcomes[type(exc).__name__] += 1
+                    with self._lock:
+                        self.outcomes[type(exc).__name__] += 1
                     self.stop.wait(0.05)
 
     def __enter__(self) -> Bot:
-        self.thread.start()
+        for t in self.threads:
+            t.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.stop.set()
-        self.thread.join(timeout=30)
+        for t in self.threads:
+            t.join(timeout=30)
 
 
 def restart_and_check(daemon: Daemon, sim: Sim, before_alerts: list[int], counts: Counter[str]) -> list[str]:
@@ -109,8 +117,9 @@ def restart_and_check(daemon: Daemon, sim: Sim, before_alerts: list[int], counts
 def run(seed: int, kills: int, sim_kills: int, workdir: Path) -> tuple[Counter[str], list[str]]:
     rng = random.Random(seed)
     sim = Sim(workdir / "sim", seed)
-    daemon = Daemon(workdir / "state", sim, KALSHI_GUARD_LIMITS__MAX_CONSECUTIVE_LOSSES="100000",
-                    KALSHI_GUARD_LIMITS__MAX_API_ERROR_RATE="1", KALSHI_GUARD_LIMITS__MAX_OPEN_POSITIONS="10")
+    daemon = Daemon(workdir / "state", sim, KALSHI_GUARD_LIMITS__MAX_CONSECUTIVE_LOSSES="1000",
+                    KALSHI_GUARD_LIMITS__MAX_API_ERROR_RATE="1",
+                    KALSHI_GUARD_LIMITS__PRICE_COLLAR="1", KALSHI_GUARD_LIMITS__MAX_OPEN_POSITIONS="10")
     counts: Counter[str] = Counter()
     problems: list[str] = []
     sim_every = max(1, kills // max(1, sim_kills)) if sim_kills else 0
@@ -119,7 +128,7 @@ def run(seed: int, kills: int, sim_kills: int, workdir: Path) -> tuple[Counter[s
         for i in range(kills):
             arm_faults(sim, rng)
             with Bot(daemon, rng) as bot:
-                bot.stop.wait(rng.uniform(0.3, 2.0))
+                bot.stop.wait(rng.uniform(1.0, 4.0))
                 moment = rng.random()
                 if moment < 0.15:
                     daemon.api("POST", "/api/bot/emergency-stop", json={"reason": "chaos: mid-flatten kill"})

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import httpx
 
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+
 from figures import figure, quick
 from harness import Daemon, HarnessError, Sim, audit
 
-TICKERS = ("KXSIMCPI-26DEC-T30", "KXSIMFED-26DEC-T425")
+TICKERS = DEFAULT_TICKERS[:2]
 FAULTS = {"error_5xx_rate": {"*": 0.01}, "rate_429": {"*": 0.01}, "stream_drop_rate": 0.01,
           "stream_duplicate_rate": 0.01, "stream_reorder_rate": 0.01}
 
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kalshi-guard-soak-") as tmp:
         sim = Sim(Path(tmp) / "sim", args.seed)
         d = Daemon(Path(tmp) / "state", sim, KALSHI_GUARD_RECONCILE__INTERVAL_S="60",
-                   KALSHI_GUARD_LIMITS__MAX_CONSECUTIVE_LOSSES="100000", KALSHI_GUARD_LIMITS__MAX_API_ERROR_RATE="1")
+                   KALSHI_GUARD_LIMITS__MAX_CONSECUTIVE_LOSSES="1000", KALSHI_GUARD_LIMITS__MAX_API_ERROR_RATE="1",
+                    KALSHI_GUARD_LIMITS__PRICE_COLLAR="1")
         try:
             return soak(sim, d, minutes, rng)
         except HarnessError as exc:

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from kalshi_guard.config.exposure import exposure_problems
 from kalshi_guard.config.schema import Environment, Mode, Settings
 from kalshi_guard.config.shares import Share
 from kalshi_guard.core.errors import ConfigError
@@ -354,6 +355,7 @@ def _semantic_problems(s: Settings) -> list[str]:
     if s.ledger.url is not None:
         problems += _ledger_url_problems(s.ledger.url.get_secret_value())
     problems += _rotation_problems(s.logging.rotation)
+    problems += exposure_problems(s)  # control.host off loopback needs an explicit token
     return problems
 
 

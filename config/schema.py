@@ -172,7 +172,7 @@ class SupervisorSettings(Frozen):
 class ControlSettings(Frozen):
     """The operator HTTP API. Binds loopback by default; every route but /api/health needs the token."""
 
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # off loopback: a loud warning, and an explicit token required (config.exposure)
     port: Annotated[int, Field(ge=0, le=65535)] = 8787
     token: SecretStr | None = None  # None = generate one into <state dir>/control-token (0600)
 

@@ -9,8 +9,10 @@ Order of precedence for the daemon (:func:`resolve_token`):
 4. otherwise a new ``secrets.token_urlsafe(32)`` written to ``<state dir>/control-token`` with mode 0600
    from its first byte, so ``kalshi-guard status|stop|reset`` run by the same user can read it.
 
-A token file readable or writable by group/others is refused (``ConfigError``), as is a token shorter
-than :data:`MIN_TOKEN_CHARS` or one containing whitespace. Tokens never appear in errors or logs.
+Off loopback (``control.host`` such as ``0.0.0.0``) only 1. counts: the configuration is refused without
+an explicit ``control.token`` (file, environment or credential) and the daemon warns loudly at start; see
+``config.exposure``. A token file readable or writable by group/others is refused (``ConfigError``), as
+is a token shorter than :data:`MIN_TOKEN_CHARS` or one containing whitespace. Tokens never appear in errors or logs.
 """
 
 from __future__ import annotations

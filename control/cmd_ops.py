@@ -131,6 +131,19 @@ def _when(ts: Any) -> str:
         return str(ts)
 
 
+def _sim_admin_token(status: Mapping[str, Any]) -> str | None:
+    """The embedded paper simulator's ``/_sim`` admin token, read from the file the status names (the API
+    answers the file, never the token); None when there is none or this user cannot read it."""
+    exchange = status.get("exchange")
+    path = exchange.get("sim_admin_token_file") if isinstance(exchange, Mapping) else None
+    if not isinstance(path, str):
+        return None
+    try:
+        return Path(path).read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def format_status(status: Mapping[str, Any], url: str) -> str:
     """A readable multi-line summary of ``GET /api/status`` (unknown keys are listed at the end)."""
     lines = [f"kalshi-guard at {url}"]
@@ -183,6 +196,9 @@ def format_status(status: Mapping[str, Any], url: str) -> str:
     elif isinstance(children, Mapping):
         lines.append("  children:")
         lines.extend(f"    {name:<14} {state}" for name, state in children.items())
+    sim_token = _sim_admin_token(status)
+    if sim_token is not None:
+        lines.append(f"  sim admin token: {sim_token}  (paper simulator's /_sim routes: Authorization: Bearer)")
     for key, value in status.items():
         if key not in shown:
             rendered = json.dumps(value, default=str) if isinstance(value, dict | list) else value

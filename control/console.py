@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 
 from kalshi_guard.control.account import AccountView, ExchangeReads
 from kalshi_guard.control.dashboard import PUBLIC_PATHS, DashboardFeed, LedgerChanges, dashboard_routes
-from kalshi_guard.control.metrics import DaemonMetrics, MetricsSources
+from kalshi_guard.control.metrics import DaemonMetrics, MetricsSources, metrics_routes
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,13 @@ class Console:
     close: Callable[[], None]
     account: AccountView
     metrics: DaemonMetrics
+
+
+def console_routes(console: Console | None) -> tuple[BaseRoute, ...]:
+    """The console's routes: ``console``'s, or (``None``) the same routes unbound, for describing them."""
+    if console is not None:
+        return console.routes
+    return (*dashboard_routes(None, ""), *metrics_routes(None))  # type: ignore[arg-type]
 
 
 def mount(daemon: Any, token: str) -> Console:
@@ -59,5 +66,5 @@ def mount(daemon: Any, token: str) -> Console:
         changes.close()
         reads.close()
 
-    routes = (*dashboard_routes(feed, token), *metrics.routes())
+    routes = (*dashboard_routes(feed, token), *metrics_routes(metrics))
     return Console(routes, PUBLIC_PATHS, close, account, metrics)

@@ -204,6 +204,8 @@ class Daemon:
             "key_id": ex.key_id,
             "private_key_file": str(ex.private_key_file),
         }
+        if self._sim is not None and self._sim.admin_token_path is not None:  # the embedded simulator's /_sim
+            self.exchange_info["sim_admin_token_file"] = str(self._sim.admin_token_path)
 
     @staticmethod
     def _refine_buckets(ex: Any, key: Any, buckets: Any) -> None:
@@ -224,17 +226,14 @@ class Daemon:
         token = resolve_token(self.settings, state)
         register_secret(token)
         from kalshi_guard.control.console import mount
-        from kalshi_guard.control.journal import journal_routes
-        from kalshi_guard.control.mode import mode_routes
-        from kalshi_guard.control.order_routes import order_routes
+        from kalshi_guard.control.openapi import daemon_routes
         from kalshi_guard.control.server import PUBLIC_PATHS
 
-        console = mount(self, token)
+        self.console = console = mount(self, token)
         self._closers.append(console.close)
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
-            extra_routes=[*order_routes(self.trading), *journal_routes(self.ledger), *mode_routes(self),
-                          *console.routes],
+            extra_routes=daemon_routes(self),
             public_paths=PUBLIC_PATHS | console.public_paths,
         )
         self._server.start()

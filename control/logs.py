@@ -16,6 +16,9 @@
   settings' ``SecretStr`` values, ``secrets=`` given here, :func:`register_secret` later, plus the
   password / long path segments of secret URLs) with ``**********`` in the message, in ``extra`` and in
   the text of logged exceptions (their whole cause/context chain).
+- control characters: the same patcher escapes every control character (NUL, ESC, CR/LF, …, see
+  :func:`escape_controls`) in the message and in ``extra``, so text that came from outside (a stop reason,
+  a ticker, a header) can neither end a line early, forge a journal line nor drive the terminal.
 """
 
 from __future__ import annotations
@@ -113,6 +116,22 @@ def mask_secrets(text: str) -> str:
     return _SECRETS.mask(text)
 
 
+# C0 and C1 controls, DEL, Unicode line/paragraph separators and bidi overrides: anything that could end a
+# log line early, forge a journal line, recolour a terminal or reorder what an operator reads.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_one(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character escaped as visible ``\\xNN``/``\\uNNNN`` text (NUL, ESC,
+    CR, LF, tab, DEL, C1, line separators, bidi overrides): one log record stays one line."""
+    return _CONTROLS.sub(_escape_one, text)
+
+
 def actor_for_thread(name: str) -> str:
     """The actor tag for a thread: ``Guardian-3`` → ``Guardian``, ``MainThread`` → ``main``, else the name."""
     if name == "MainThread":
@@ -127,7 +146,7 @@ def actor_for_thread(name: str) -> str:
 def _mask_value(value: Any) -> Any:
     """Mask secrets in a value of ``extra`` (recursing into dicts, lists and tuples)."""
     if isinstance(value, str):
-        return _SECRETS.mask(value)
+        return escape_controls(_SECRETS.mask(value))
     if isinstance(value, dict):
         return {_mask_value(k): _mask_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -197,7 +216,7 @@ def _patch(record: dict[str, Any]) -> None:
     extra = record["extra"]
     if "actor" not in extra:
         extra["actor"] = actor_for_thread(record["thread"].name)
-    record["message"] = _SECRETS.mask(record["message"])
+    record["message"] = escape_controls(_SECRETS.mask(record["message"]))
     for key, value in list(extra.items()):
         extra[key] = _mask_value(value)
     exc_info = record["exception"]

@@ -200,11 +200,16 @@ class DaemonMetrics:
         """The text exposition."""
         return generate_latest(self.registry)
 
-    def routes(self) -> list[Route]:
-        """``GET /metrics`` (protected by the server's bearer check like every non-public route)."""
 
-        async def metrics(_request: Request) -> Response:
-            body = await run_in_threadpool(self.render)
-            return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
-        return [Route("/metrics", metrics, methods=["GET"])]
+def metrics_routes(metrics: DaemonMetrics | None) -> list[Route]:
+    """``GET /metrics`` (protected by the server's bearer check like every non-public route); ``None``: the
+    route unbound (it answers 503), for describing the API."""
+
+    async def serve(_request: Request) -> Response:
+        if metrics is None:
+            return Response(b"no metrics\n", status_code=503, media_type=CONTENT_TYPE)
+        body = await run_in_threadpool(metrics.render)
+        return Response(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
+    return [Route("/metrics", serve, methods=["GET"])]

@@ -174,11 +174,12 @@ def mode_routes(port: Any) -> list[Any]:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    from kalshi_guard.control.request_body import parse_json
+
     async def mode(request: Request) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "body is not valid JSON"}, 400)
+        body, problem = parse_json(await request.body())
+        if problem is not None:
+            return JSONResponse({"error": problem}, 400)
         if not isinstance(body, dict):
             return JSONResponse({"error": "body must be a JSON object"}, 400)
         try:

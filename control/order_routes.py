@@ -4,7 +4,8 @@
   "reference_price"?, "client_order_id"?}`` (counts and prices as decimal strings). Waits for the
   confirmation and returns it as JSON: 200 when the order reached the exchange (FILLED, PARTIAL,
   CANCELED, TIMEOUT, UNKNOWN), 409 when it was REJECTED (with ``reason``), 422 for a malformed or
-  out-of-range request naming ``field`` and ``rule`` (nothing written, nothing sent), 400 for bad JSON.
+  out-of-range request naming ``field`` and ``rule`` (nothing written, nothing sent), 400 for bad JSON
+  or JSON nested too deep, 413 for a body over 64 KiB (refused while reading, see ``control.request_body``).
 - ``POST /api/orders/batch`` — ``{"orders": [...]}``; every order is validated first (a bad one: 422
   naming ``orders[i].field``, nothing sent); returns ``{"confirmations": [...]}`` in order.
 - ``POST /api/orders/{client_order_id}/cancel`` — cancel what remains (202; the confirmation reports it).
@@ -16,7 +17,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from kalshi_guard.actors.facade import TradingFacade
 from kalshi_guard.actors.orders_api import Confirmation, ConfirmationStatus, parse_order_request
+from kalshi_guard.control.request_body import clean_reason, parse_json
 from kalshi_guard.core.errors import RequestInvalid
 
 # Pre-trade reasons that are really request errors: the caller named something that does not exist.
@@ -63,11 +64,12 @@ def _invalid(field: str, rule: str, status: int = 422) -> Response:
 
 
 async def _body(request: Request) -> tuple[Any, Response | None]:
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null"), None
-    except (ValueError, UnicodeDecodeError):
-        return None, _invalid("body", "must be a JSON object", 400)
+    """The decoded body, or a 400 naming what is wrong with it (invalid JSON, too deep); never raises.
+    The size was capped while reading (413 before this runs)."""
+    body, problem = parse_json(await request.body())
+    if problem is not None:
+        return None, _invalid("body", f"must be a JSON object ({problem})", 400)
+    return body, None
 
 
 def _reply(conf: Confirmation) -> Response:
@@ -128,7 +130,8 @@ def order_routes(trading: TradingFacade) -> list[BaseRoute]:
         if problem is not None:
             return problem
         reason = body.get("reason") if isinstance(body, dict) else None
-        accepted = await run_in_threadpool(trading.cancel_all, reason if isinstance(reason, str) else "HTTP API")
+        reason = clean_reason(reason) if isinstance(reason, str) and reason.strip() else "HTTP API"
+        accepted = await run_in_threadpool(trading.cancel_all, reason)
         return JSONResponse({"accepted": accepted}, status_code=202 if accepted else 503)
 
     async def list_orders(request: Request) -> Response:

@@ -5,7 +5,8 @@ Routes (all JSON):
 - ``GET /api/health`` — no auth; ``{"status": "ok"}`` and nothing else.
 - ``GET /api/status`` — the port's status (gate, children, restarts, mode), scrubbed of secrets.
 - ``POST /api/bot/emergency-stop`` — optional ``{"reason": "…"}``; closes the gate before answering.
-  A missing or malformed body still stops (an emergency stop never fails on its paperwork).
+  A missing, malformed, too deep or too large body still stops, with a reason saying what was wrong
+  with it (an emergency stop never fails on its paperwork).
 - ``POST /api/bot/reset`` — ``{"reason": "…"}`` required (400 naming the field otherwise).
 
 Every path except the public ones (``/api/health`` by default) needs ``Authorization: Bearer <token>``;
@@ -13,6 +14,11 @@ otherwise 401 with ``WWW-Authenticate: Bearer`` and the request never reaches a 
 for ``extra_routes`` added by later features (order API, dashboard), so they are protected by default.
 Port calls run in a worker thread, so a slow reset (it reconciles first) never delays an emergency
 stop or a health check. Access lines go to loguru (never the Authorization header or a body).
+
+Bodies: at most 64 KiB, counted while reading (413 beyond, before any parsing), JSON nested at most 32
+levels (400 beyond); see :mod:`control.request_body`. A handler that raises answers 500 JSON naming only
+the exception type. Reasons are stored and logged with the token and registered secrets masked and control
+characters escaped (:func:`~control.request_body.clean_reason`).
 """
 
 from __future__ import annotations
@@ -38,15 +44,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kalshi_guard.config.exposure import exposure_warning
 from kalshi_guard.control.auth import check_bearer
 from kalshi_guard.control.port import ControlPort
+from kalshi_guard.control.request_body import MAX_BODY_BYTES, BodyCap, clean_reason, parse_json
 from kalshi_guard.core.errors import GuardError
 from kalshi_guard.web.quiet_server import QuietServer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 PUBLIC_PATHS: frozenset[str] = frozenset({"/api/health"})
-MAX_BODY_BYTES = 64 * 1024
+EMERGENCY_STOP_PATH = "/api/bot/emergency-stop"
 REDACTED = "***"
 _SECRET_KEY_PARTS = (
     "token", "secret", "password", "passwd", "private_key", "privatekey", "api_key", "apikey",
@@ -57,9 +65,10 @@ _SECRET_KEY_PARTS = (
 # -- JSON and scrubbing ---------------------------------------------------------------------------
 
 
-# Names that contain a secret-looking part but hold no secret: where the key file lives (the operator needs
-# it to inspect the paper exchange with any Kalshi client; its contents never leave the file).
-_NOT_SECRET = frozenset({"private_key_file"})
+# Names that contain a secret-looking part but hold no secret: where the key file and the paper simulator's
+# admin token file live (the operator needs them to inspect the paper exchange with any Kalshi client or to
+# drive its /_sim routes; their contents never leave the files).
+_NOT_SECRET = frozenset({"private_key_file", "sim_admin_token_file"})
 
 
 def _secret_key(name: str) -> bool:
@@ -151,6 +160,8 @@ class _AuthAndAccessLog:
             return
         try:
             await self.app(scope, receive, send_logged)
+        except Exception as exc:  # answered 500 JSON already (Starlette re-raises after answering)
+            logger.opt(exception=exc).error("control {} {}: handler raised {}", method, path, type(exc).__name__)
         finally:
             logger.info("control {} {} from {} -> {}", method, path, peer, status_holder["status"])
 
@@ -169,16 +180,14 @@ class _AuthAndAccessLog:
 
 
 async def _json_body(request: Request) -> tuple[dict[str, Any] | None, str | None]:
-    """Parse a small JSON object body. Returns (body or None when empty, error text or None)."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        return None, f"body larger than {MAX_BODY_BYTES} bytes"
-    if not raw.strip():
-        return None, None
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None, "body is not valid JSON"
+    """Parse a small JSON object body. Returns (body or None when empty, error text or None); never raises
+    (the size cap was enforced while reading, see :mod:`control.request_body`)."""
+    capped = getattr(request.state, "body_error", None)
+    if capped is not None:
+        return None, capped
+    body, problem = parse_json(await request.body())
+    if problem is not None or body is None:
+        return None, problem
     if not isinstance(body, dict):
         return None, "body must be a JSON object"
     return body, None
@@ -207,12 +216,15 @@ def build_app(
         return reply(snapshot)
 
     async def emergency_stop(request: Request) -> Response:
-        body, problem = await _json_body(request)
         reason = "emergency stop (HTTP API)"
-        if body is not None and isinstance(body.get("reason"), str) and body["reason"].strip():
-            reason = body["reason"].strip()
-        elif problem is not None:
-            reason = f"emergency stop (HTTP API; {problem})"
+        try:  # whatever the body, the stop happens
+            body, problem = await _json_body(request)
+            if body is not None and isinstance(body.get("reason"), str) and body["reason"].strip():
+                reason = clean_reason(body["reason"], token)
+            elif problem is not None:
+                reason = f"emergency stop (HTTP API; {problem})"
+        except Exception as exc:
+            reason = f"emergency stop (HTTP API; body unreadable: {type(exc).__name__})"
         try:
             result = await run_in_threadpool(port.emergency_stop, "http", reason)
         except Exception as exc:
@@ -228,7 +240,7 @@ def build_app(
         if not isinstance(reason, str) or not reason.strip():
             return reply({"error": "field 'reason' is required (a non-empty string)", "field": "reason"}, 400)
         try:
-            result = await run_in_threadpool(port.reset, "http", reason.strip())
+            result = await run_in_threadpool(port.reset, "http", clean_reason(reason, token))
         except ValueError as exc:
             return reply({"error": str(exc), "field": "reason"}, 400)
         except GuardError as exc:
@@ -245,8 +257,14 @@ def build_app(
         Route("/api/bot/reset", reset, methods=["POST"]),
         *extra_routes,
     ]
-    app = Starlette(routes=routes)
-    return _AuthAndAccessLog(app, token, frozenset(public_paths))
+    app = Starlette(routes=routes, exception_handlers={Exception: _internal_error})
+    capped = BodyCap(app, MAX_BODY_BYTES, always={EMERGENCY_STOP_PATH})
+    return _AuthAndAccessLog(capped, token, frozenset(public_paths))
+
+
+async def _internal_error(_request: Request, exc: Exception) -> Response:
+    """The answer to a handler that raised: 500 JSON naming only the exception type (no traceback)."""
+    return _Json({"error": "internal error", "detail": type(exc).__name__}, status_code=500)
 
 
 # -- the server -------------------------------------------------------------------------------------
@@ -351,6 +369,9 @@ class ControlServer:
             detail = f": {type(self._error).__name__}: {self._error}" if self._error else ""
             raise RuntimeError(f"the control server did not start{detail}")
         logger.info("control API listening on {}", self.url)
+        warning = exposure_warning(self.host, self.bound_port)
+        if warning is not None:
+            logger.warning("{}", warning)
 
     def _run(self) -> None:
         assert self._server is not None

@@ -9,6 +9,7 @@ SQLite choices:
   the exchange is the evidence: start-up resolution settles every open order, and a fill of an order the
   ledger lost is an orphan, which halts. ``FULL`` fsyncs the WAL on every commit (one disk flush per
   order step, measured in bench/bench_orders.py) for operators who prefer it.
+- the database file is created 0600 before SQLite opens it (SQLite gives ``-wal``/``-shm`` the same mode).
 - ``foreign_keys=ON``, ``busy_timeout=10000`` (another process, e.g. the CLI, may hold the write lock).
 - pysqlite's own transaction handling is turned off and every write transaction starts with
   ``BEGIN IMMEDIATE``: the write lock is taken up front, so two writers queue on the busy timeout
@@ -19,6 +20,8 @@ SQLite choices:
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -90,10 +93,26 @@ def create_ledger_engine(url: str, synchronous: str = "NORMAL") -> Engine:
             Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LedgerError(f"cannot create the ledger directory: {exc.strerror}") from None
+        _private_file(Path(db).expanduser())
         engine = create_engine(u, json_serializer=_dumps)
         _install_sqlite_hooks(engine, synchronous)
         return engine
     return create_engine(u, json_serializer=_dumps, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite opens it (SQLite then creates ``-wal``/``-shm`` with the
+    same mode); an existing file or sidecar open to group/others is narrowed to 0600. Raises ``LedgerError``
+    when the file cannot be created."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise LedgerError(f"cannot create the ledger file: {exc.strerror}") from None
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(OSError):  # a sidecar may not exist; a file we do not own stays as it is
+            if stat.S_IMODE(p.stat().st_mode) & 0o077:
+                os.chmod(p, 0o600)
 
 
 def _install_sqlite_hooks(engine: Engine, synchronous: str = "NORMAL") -> None:

@@ -1,7 +1,14 @@
-"""Admin and fault endpoints under ``/_sim`` (unsigned, loopback only): faults, pauses, lifecycle, outsiders."""
+"""Admin and fault endpoints under ``/_sim`` (loopback only): faults, pauses, lifecycle, outsiders.
+
+They are not signed like the trading API but need the simulator's admin token (``Authorization: Bearer
+<token>``, see ``SimulatorServer.admin_token``; 401 otherwise), and a POST needs ``Content-Type:
+application/json`` (415 otherwise): a web page in a browser on the same machine can send neither without
+a CORS preflight the simulator never answers, so it cannot settle markets or switch on faults.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +31,7 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
     order), ``POST /_sim/disconnect``, ``GET /_sim/stats`` (orders created, WebSocket connections, pings sent, and
     ``requests``: REST requests received per route name, e.g. ``{"create_order": 3, "batch_create": 1}``).
 
-    Errors answer 400 ``{"error": "..."}``.
+    Errors answer 400 ``{"error": "..."}``; a missing or wrong admin token 401, a POST that is not JSON 415.
     """
     ex = server.exchange
 
@@ -35,8 +42,23 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
             raise ValueError("body must be a JSON object")
         return data
 
+    expected = ("Bearer " + server.admin_token).encode()
+
+    def refusal(request: Request) -> JSONResponse | None:
+        given = request.headers.get("authorization", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, expected):
+            return JSONResponse({"error": "the simulator's admin token is required (Authorization: Bearer)"},
+                                status_code=401, headers={"WWW-Authenticate": 'Bearer realm="kalshi-sim"'})
+        kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if request.method == "POST" and kind != "application/json":
+            return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
+        return None
+
     def guarded(fn: Any) -> Any:
         async def run(request: Request) -> JSONResponse:
+            refused = refusal(request)
+            if refused is not None:
+                return refused
             try:
                 return JSONResponse(await fn(request))
             except (ValueError, KeyError, TypeError) as exc:

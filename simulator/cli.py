@@ -27,7 +27,8 @@ def add_parser(subparsers: Any, name: str, common: argparse.ArgumentParser) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start, print the URLs, key id and key path, serve until a stop signal. Returns the exit code."""
+    """Start, print the URLs, key id and key path and the ``/_sim`` admin token (and its file), serve until a
+    stop signal. Returns the exit code."""
     from kalshi_guard.simulator.server import SimulatorServer
 
     server = SimulatorServer(args.host, args.port, args.seed, args.state_file, args.key_dir, tier=args.tier,
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"Admin URL:        {server.admin_url}")
     print(f"API key id:       {server.key_id}")
     print(f"Private key file: {server.private_key_path}")
+    print(f"Admin token:      {server.admin_token}")
+    print(f"Admin token file: {server.admin_token_path}")
     if args.state_file:
         print(f"State file:       {args.state_file}")
     sys.stdout.flush()

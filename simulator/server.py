@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 import socket
 import threading
 from decimal import Decimal
@@ -26,6 +28,7 @@ from kalshi_guard.web.quiet_server import QuietServer
 
 KEY_FILE = "sim-private-key.pem"
 KEY_ID_FILE = "sim-key-id.json"
+ADMIN_TOKEN_FILE = "sim-admin-token"  # noqa: S105 - a file name, not a secret
 
 
 def load_or_create_key(key_dir: Path) -> tuple[rsa.RSAPrivateKey, Path, str]:
@@ -51,6 +54,27 @@ def load_or_create_key(key_dir: Path) -> tuple[rsa.RSAPrivateKey, Path, str]:
     return key, path, key_id
 
 
+def load_or_create_admin_token(key_dir: Path) -> tuple[str, Path]:
+    """The ``/_sim`` admin token in ``key_dir/sim-admin-token`` (created 0600 from its first byte on first
+    use, kept across restarts like the key). Raises ``OSError`` when it cannot be read or written."""
+    path = key_dir / ADMIN_TOKEN_FILE
+    key_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        token = path.read_text(encoding="ascii").strip()
+        if token:
+            return token, path
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW)
+    token = secrets.token_urlsafe(24)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, (token + "\n").encode("ascii"))
+    finally:
+        os.close(fd)
+    return token, path
+
+
 def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -62,13 +86,15 @@ class SimulatorServer:
 
     ``port=0`` picks a free port. ``state_file`` makes the account state survive restarts (journal).
     ``key_dir`` keeps the client key pair (and its id) across restarts; a temporary dir otherwise.
+    ``admin_token`` is what the ``/_sim`` admin routes require (``Authorization: Bearer``); by default one
+    is generated into ``key_dir/sim-admin-token`` (0600) and kept there (``admin_token_path``).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, seed: int = 0, state_file: Path | None = None,
                  key_dir: Path | None = None, *, tier: str = "unlimited", auth_window_s: float = 10.0,
                  ping_interval_s: float = 10.0, liquidity_interval_s: float | None = 1.0,
                  tick_interval_s: float = 0.25, starting_balance: Decimal = Decimal("10000"),
-                 exchange: Exchange | None = None) -> None:
+                 exchange: Exchange | None = None, admin_token: str | None = None) -> None:
         import tempfile
 
         self.host = host
@@ -83,6 +109,10 @@ class SimulatorServer:
             key_dir = Path(self._tmp.name)
         self.key_dir = Path(key_dir)
         self.private_key, self.private_key_path, self.key_id = load_or_create_key(self.key_dir)
+        self.admin_token_path: Path | None = None
+        if admin_token is None:
+            admin_token, self.admin_token_path = load_or_create_admin_token(self.key_dir)
+        self.admin_token = admin_token
         journal = None
         if state_file is not None:
             from kalshi_guard.simulator.persist import Journal

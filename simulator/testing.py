@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from kalshi_guard.exchange.signing import Signer
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 from kalshi_guard.simulator.server import SimulatorServer
 
-__all__ = ["ORDERS", "T0", "SignedClient", "order_body", "running_simulator"]
+__all__ = ["ORDERS", "T0", "SignedClient", "admin_headers", "admin_request", "order_body", "running_simulator"]
 
 T0 = DEFAULT_TICKERS[0]
 ORDERS = "/portfolio/events/orders"
@@ -27,6 +28,28 @@ def order_body(ticker: str = T0, side: str = "bid", count: str = "5.00", price: 
             "self_trade_prevention_type": stp, "client_order_id": str(uuid.uuid4())}
     body.update(extra)
     return body
+
+
+def admin_headers(token: str) -> dict[str, str]:
+    """The headers every ``/_sim`` admin call needs: the admin token and a JSON content type."""
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def admin_request(sim: SimulatorServer | str, method: str, path: str, body: Any = None, *, token: str | None = None,
+                  timeout: float = 10.0) -> httpx.Response:
+    """Call ``/_sim{path}`` with the admin token and a JSON body (``{}`` for a POST without one).
+
+    ``sim`` is a :class:`SimulatorServer` (its ``admin_url`` and ``admin_token``) or an admin URL ending in
+    ``/_sim`` together with ``token``.
+    """
+    if isinstance(sim, str):
+        base, token = sim.rstrip("/"), token
+    else:
+        base, token = sim.admin_url, token or sim.admin_token
+    assert token, "the simulator's admin token is needed"
+    content = None if body is None and method.upper() != "POST" else json.dumps({} if body is None else body)
+    return httpx.request(method, base + path, content=content, headers=admin_headers(token), timeout=timeout,
+                         trust_env=False)
 
 
 @contextlib.contextmanager

@@ -129,6 +129,26 @@ class TestSinks:
         assert "after" not in stderr.getvalue()
 
 
+class TestControlCharacters:
+    def test_outside_text_cannot_forge_a_line_or_drive_the_terminal(self, handle, stderr):
+        """A message, a bound field and a stdlib record carrying CR/LF, a journal priority, ESC, NUL, BEL and a
+        Unicode line separator: each record stays one line on stderr, with the characters escaped."""
+        evil = "stop\r\n<0>kalshi-guard: FORGED\x1b[31m\x00\x07\u2028tail-MARK"
+        logger.warning("reason: {}", evil)
+        logger.bind(reason=evil).info("bound")
+        logging.getLogger("uvicorn").warning("peer said %s", evil)
+        out = stderr.getvalue()
+        lines = out.splitlines()
+        mine = [line for line in lines if "tail-MARK" in line]  # a thread an earlier test left may log too
+        assert len(mine) == 3, out
+        assert not any(line.startswith(("<0>", "kalshi-guard: FORGED")) for line in lines)
+        for ch in "\r\x1b\x00\x07\u2028":
+            assert ch not in out
+        assert "stop\\x0d\\x0a<0>kalshi-guard: FORGED\\x1b[31m\\x00\\x07\\u2028tail-MARK" in mine[0]
+        ours = [r for r in records(handle) if "tail-MARK" in r["message"]]
+        assert [r["message"].count("\n") for r in ours] == [0, 0]
+
+
 class TestMasking:
     def test_planted_secrets_never_reach_a_sink(self, handle, stderr):
         """Secrets from the settings are masked in messages, extra fields and stdlib records."""

@@ -97,7 +97,7 @@ class Daemon:
         return res.stdout
 
     def api(self, method: str, path: str, *, token: str | None = "default", **kw: Any) -> httpx.Response:  # noqa: S107
-        headers = {}
+        headers = dict(kw.pop("headers", None) or {})
         if token == "default":
             token = self.token()
         if token is not None:
@@ -147,7 +147,7 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
 # -- crash safety: a standalone simulator that outlives the daemon, and ledger-vs-exchange checks ----------
 
 SIM_LINES = {"REST URL": "rest_url", "WebSocket URL": "ws_url", "Admin URL": "admin_url",
-             "API key id": "key_id", "Private key file": "private_key_file"}
+             "API key id": "key_id", "Private key file": "private_key_file", "Admin token": "admin_token"}
 
 
 class StandaloneSim:
@@ -200,9 +200,12 @@ class StandaloneSim:
                 "KALSHI_GUARD_EXCHANGE__PRIVATE_KEY_FILE": self.info["private_key_file"]}
 
     def admin(self, method: str, path: str, **kw: Any) -> Any:
-        """Call an unsigned ``/_sim`` admin endpoint; returns the JSON body (fails the test on an error)."""
+        """Call a ``/_sim`` admin endpoint (with the printed admin token); returns the JSON body (fails the test
+        on an error). ``json=`` is the body."""
+        from kalshi_guard.simulator.testing import admin_request
+
         base = self.admin_url if self.admin_url.endswith("/_sim") else self.admin_url + "/_sim"
-        r = httpx.request(method, base + path, timeout=10, trust_env=False, **kw)
+        r = admin_request(base, method, path, kw.pop("json", None), token=self.info["admin_token"], **kw)
         assert r.status_code == 200, r.text
         return r.json()
 

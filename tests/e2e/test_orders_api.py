@@ -15,6 +15,7 @@ import pytest
 
 from kalshi_guard.exchange.keys import load_private_key
 from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.simulator.testing import admin_request
 from tests.waiting import wait_until
 
 from .conftest import Daemon
@@ -37,6 +38,7 @@ class Exchange:
         parts = urlsplit(self.base)
         self.prefix = parts.path
         self.admin = f"{parts.scheme}://{parts.netloc}/_sim"
+        self.admin_token = Path(ex["sim_admin_token_file"]).read_text().strip()
         self.signer = Signer(ex["key_id"], load_private_key(Path(ex["private_key_file"])))
 
     def get(self, path: str) -> dict[str, Any]:
@@ -47,7 +49,7 @@ class Exchange:
 
     def created(self) -> int:
         """Orders the simulator has accepted so far (its admin counter)."""
-        return int(httpx.get(self.admin + "/stats", timeout=10, trust_env=False).json()["created_orders"])
+        return int(admin_request(self.admin, "GET", "/stats", token=self.admin_token).json()["created_orders"])
 
     def book(self, ticker: str = TICKER) -> tuple[Decimal, Decimal]:
         """(best YES bid, best YES ask) from public market data."""

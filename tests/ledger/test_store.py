@@ -15,6 +15,31 @@ from kalshi_guard.ledger import SCHEMA_VERSION, Ledger
 from kalshi_guard.ledger.engine import parse_url
 
 
+class TestFileMode:
+    def test_sqlite_files_are_created_0600_whatever_the_umask(self, tmp_path: Path) -> None:
+        """Under a permissive umask the database and its -wal/-shm are still 0600 (owner only)."""
+        old = os.umask(0o022)
+        try:
+            led = Ledger.open(f"sqlite:///{tmp_path / 'l' / 'ledger.sqlite'}")
+            led.log_activity("TEST", "INFO", "a write creates the WAL", {})
+            try:
+                for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"):
+                    mode = (tmp_path / "l" / name).stat().st_mode & 0o777
+                    assert mode == 0o600, (name, oct(mode))
+            finally:
+                led.close()
+        finally:
+            os.umask(old)
+
+    def test_an_existing_open_file_is_narrowed(self, tmp_path: Path) -> None:
+        """A ledger an older version created 0644 is 0600 after the next open."""
+        path = tmp_path / "ledger.sqlite"
+        Ledger.open(f"sqlite:///{path}").close()
+        path.chmod(0o644)
+        Ledger.open(f"sqlite:///{path}").close()
+        assert path.stat().st_mode & 0o777 == 0o600
+
+
 class TestOpen:
     def test_creates_parent_directories_and_schema(self, ledger, ledger_url):
         """Opening a new ledger creates the schema and records the code's schema version."""

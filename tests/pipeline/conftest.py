@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
@@ -24,7 +23,7 @@ from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
-from kalshi_guard.simulator.testing import running_simulator
+from kalshi_guard.simulator.testing import admin_request, running_simulator
 from kalshi_guard.supervisor import Supervisor
 from tests.waiting import wait_until
 
@@ -123,7 +122,7 @@ class Pipeline:
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """POST to the simulator's admin API (``/_sim``); returns the decoded JSON."""
-        r = httpx.post(self.sim.admin_url + path, json=body or {}, timeout=10)
+        r = admin_request(self.sim, "POST", path, body or {})
         r.raise_for_status()
         return r.json()
 

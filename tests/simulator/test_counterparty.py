@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import httpx
-
-from kalshi_guard.simulator.testing import ORDERS, T0, order_body
+from kalshi_guard.simulator.testing import ORDERS, T0, admin_request, order_body
 
 
 def _rest(client, count: str = "10.00", price: str = "0.10", side: str = "bid") -> str:
@@ -43,17 +41,17 @@ class TestCounterpartyFill:
     def test_counts_beyond_the_remainder_and_dead_orders_are_refused(self, sim, client):
         """More than remains, or an order that no longer rests, is a 400 from the admin endpoint."""
         oid = _rest(client, count="2.00")
-        r = httpx.post(f"{sim.admin_url}/external/counterparty", json={"order_id": oid, "count": "3"})
+        r = admin_request(sim, "POST", "/external/counterparty", {"order_id": oid, "count": "3"})
         assert r.status_code == 400
         client.delete(f"{ORDERS}/{oid}")
-        r = httpx.post(f"{sim.admin_url}/external/counterparty", json={"order_id": oid, "count": "1"})
+        r = admin_request(sim, "POST", "/external/counterparty", {"order_id": oid, "count": "1"})
         assert r.status_code == 400
-        r = httpx.post(f"{sim.admin_url}/external/counterparty", json={"order_id": "nope", "count": "1"})
+        r = admin_request(sim, "POST", "/external/counterparty", {"order_id": "nope", "count": "1"})
         assert r.status_code == 404
 
     def test_admin_endpoint_fills(self, sim, client):
         """POST /_sim/external/counterparty fills the order like the method does."""
         oid = _rest(client, count="5.00")
-        r = httpx.post(f"{sim.admin_url}/external/counterparty", json={"order_id": oid, "count": "5"})
+        r = admin_request(sim, "POST", "/external/counterparty", {"order_id": oid, "count": "5"})
         assert r.status_code == 200
         assert r.json()["status"] == "executed"

@@ -10,7 +10,7 @@ from websockets.sync.client import connect
 
 from kalshi_guard.exchange.signing import Signer
 from kalshi_guard.simulator.faults import FaultPlan
-from kalshi_guard.simulator.testing import ORDERS, T0, SignedClient, order_body
+from kalshi_guard.simulator.testing import ORDERS, T0, SignedClient, admin_request, order_body
 
 
 def _orders(client):
@@ -84,15 +84,15 @@ class TestHttpFaults:
 
     def test_admin_endpoint_sets_faults(self, sim, client):
         """POST /_sim/faults configures the plan; DELETE clears it."""
-        r = httpx.post(sim.admin_url + "/faults", json={"error_5xx_rate": {"get_balance": 1.0}})
+        r = admin_request(sim, "POST", "/faults", {"error_5xx_rate": {"get_balance": 1.0}})
         assert r.status_code == 200
         assert client.get("/portfolio/balance").status_code == 500
-        httpx.delete(sim.admin_url + "/faults")
+        admin_request(sim, "DELETE", "/faults")
         assert client.get("/portfolio/balance").status_code == 200
 
     def test_admin_rejects_unknown_fault(self, sim):
         """An unknown fault name is a 400 from the admin endpoint."""
-        r = httpx.post(sim.admin_url + "/faults", json={"meteor_strike": 1})
+        r = admin_request(sim, "POST", "/faults", {"meteor_strike": 1})
         assert r.status_code == 400
 
 
@@ -106,7 +106,7 @@ class TestPauses:
     def test_trading_pause_is_409_but_cancel_works(self, sim, client):
         """During a trading pause creates get 409 trading_is_paused; cancels still work."""
         oid = client.post(ORDERS, order_body(price="0.10")).json()["order_id"]
-        httpx.post(sim.admin_url + "/pause", json={"trading_active": False})
+        admin_request(sim, "POST", "/pause", {"trading_active": False})
         r = client.post(ORDERS, order_body(price="0.10"))
         assert r.status_code == 409
         assert r.json()["error"]["code"] == "trading_is_paused"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import httpx
-
-from kalshi_guard.simulator.testing import ORDERS, T0, SignedClient, order_body, running_simulator
+from kalshi_guard.simulator.testing import ORDERS, T0, SignedClient, admin_request, order_body, running_simulator
 
 
 def _buy(client, count="3.00", side="bid", price="0.99"):
@@ -82,10 +80,9 @@ class TestOutsideActions:
 
     def test_admin_settle_endpoint(self, sim, client):
         """POST /_sim/markets/{ticker}/settle settles through the admin prefix."""
-        import httpx
 
         _buy(client, "1.00")
-        r = httpx.post(f"{sim.admin_url}/markets/{T0}/settle", json={"result": "no"})
+        r = admin_request(sim, "POST", f"/markets/{T0}/settle", {"result": "no"})
         assert r.status_code == 200
         assert r.json()["status"] == "finalized"
 
@@ -136,6 +133,6 @@ class TestRequestCounts:
         client.post(ORDERS + "/batched", {"orders": [order_body(price="0.10"), order_body(price="0.11")]})
         sim.exchange.faults.configure({"error_5xx_next": {"create_order": 1}})
         assert client.post(ORDERS, order_body(price="0.10")).status_code == 500
-        stats = httpx.get(sim.admin_url + "/stats", timeout=5).json()
+        stats = admin_request(sim, "GET", "/stats").json()
         assert stats["requests"] == {"create_order": 2, "batch_create": 1}
         assert stats["created_orders"] == 3
