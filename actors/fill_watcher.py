@@ -65,13 +65,14 @@ from kalshi_guard.actors.messages import (
     StreamNotice,
     Track,
 )
-from kalshi_guard.actors.orders_api import Action, OrderRequest, Outcome
+from kalshi_guard.actors.orders_api import Action, ConfirmationStatus, OrderRequest, Outcome
 from kalshi_guard.actors.startup_resolution import StartupResolution
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
 from kalshi_guard.ledger import FillRecord, OrderStatus
 from kalshi_guard.ledger.orders import can_transition
 
 EARLY_FILL_GRACE_S = 5.0
+STREAM_FAILURES = frozenset({"disconnected", "connect_failed", "stale"})
 RECENT_FINISHED = 2000  # terminal trackers kept to absorb late stream messages
 
 
@@ -114,7 +115,14 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
                 with contextlib.suppress(Exception):
                     ref.tell(StreamMessage(msg))
 
+            meter = services.get("meter")
+
             def on_event(event: Any) -> None:
+                if meter is not None:  # a stream failure is a failed exchange call (API error-rate switch)
+                    if str(event) in STREAM_FAILURES:
+                        meter.failed("stream")
+                    elif str(event) in ("connected", "reconnected"):
+                        meter.ok("stream")
                 with contextlib.suppress(Exception):
                     ref.tell(StreamNotice(str(event)))
 
@@ -166,7 +174,8 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
 
     def _track(self, msg: Track) -> None:
         cfg = self.settings.orders
-        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts)  # type: ignore[arg-type]
+        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts,  # type: ignore[arg-type]
+                               quote=msg.quote)  # type: ignore[arg-type]
         coid = msg.client_order_id
         self.trackers[coid] = tracker
         self.replies[coid] = msg.reply
@@ -252,8 +261,10 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
             return  # the ledger is already further on (booking a fill advances it by itself)
         if state not in ("INTENT", "SENT") and current != state:
             try:
-                self.ledger.transition(coid, OrderStatus(state), order_id=tracker.order_id,
-                                       reason=tracker.reject_code)
+                reason = tracker.reject_code
+                if tracker.terminal and tracker.state.value == "CANCELED":  # why it ended short, for the ledger
+                    reason = tracker.why(ConfirmationStatus.CANCELED)[0]
+                self.ledger.transition(coid, OrderStatus(state), order_id=tracker.order_id, reason=reason)
                 self.synced[coid] = state
             except LedgerError as exc:
                 self.log.error("ledger transition of {} to {} refused: {}", coid, state, exc)
@@ -278,9 +289,12 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
             reply = self.replies.get(coid)
             if reply is not None:
                 reply.set(action.confirmation)
-            if action.confirmation.status.value in ("TIMEOUT", "UNKNOWN"):
-                self.log.warning("order {} {}: {}", coid, action.confirmation.status.value,
-                                 action.confirmation.detail or "")
+            conf = action.confirmation.to_json()  # as the bot sees it: prices of its outcome
+            level = "WARNING" if conf["status"] in ("TIMEOUT", "UNKNOWN") else "INFO"
+            self.log.log(level, "order {} {}: {} → filled {}, unfilled {}, average {}{}", coid, conf["status"],
+                         tracker.request.describe() if tracker else "?", conf["filled_count"],
+                         conf["unfilled_count"], conf["average_price"] or "-",
+                         f"; {conf['reason']}: {conf.get('detail')}" if conf.get("reason") else "")
         elif isinstance(action, RetrySend):
             self.ctx.peers["order_placer"].tell(Resend(action.client_order_id))
         elif isinstance(action, FlagDiscrepancy):

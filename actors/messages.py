@@ -87,6 +87,11 @@ class Reset:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsQuery:
+    """Ask the guardian for every kill-switch trigger's reading (``GET /api/limits``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class GatePersist:
     """Main loop → guardian: the gate was closed lock-free (signal handler); persist, halt, alert, audit."""
 
@@ -225,6 +230,7 @@ class Track:
     created_ts: float
     events: tuple[object, ...]
     reply: object
+    quote: object = None  # ``actors.end_reason.Quote``: the book the pre-trade check saw
 
 
 @dataclass(frozen=True, slots=True)

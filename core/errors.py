@@ -69,6 +69,10 @@ class SupervisorEscalation(GuardError):
     """A child restarted more often than the configured intensity allows."""
 
 
+class GateNotHaltedError(GuardError):
+    """A reset was asked for while the gate is not HALTED (or REDUCING): there is nothing to lift (409)."""
+
+
 class ExchangeError(GuardError):
     """Base of everything the exchange client raises.
 

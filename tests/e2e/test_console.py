@@ -168,7 +168,8 @@ class TestMetrics:
                      "kalshi_guard_confirmation_latency_seconds_count") >= 1
         assert value("kalshi_guard_fills", "kalshi_guard_fills_total") >= 1
         assert value("kalshi_guard_reconciliations", "kalshi_guard_reconciliations_total", outcome="clean") >= 1
-        assert value("kalshi_guard_exposure_dollars", "kalshi_guard_exposure_dollars", scope="total") > 0
+        # the stream test's emergency stop may have flattened the position: exposure is present, maybe 0
+        assert any(s.labels.get("scope") == "total" for s in families["kalshi_guard_exposure_dollars"].samples)
         assert value("kalshi_guard_balance_dollars", "kalshi_guard_balance_dollars", kind="balance") > 0
         routes = {s.labels["route"] for s in families["kalshi_guard_api_calls"].samples}
         assert "/portfolio/balance" in routes

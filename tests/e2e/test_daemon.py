@@ -59,7 +59,8 @@ class TestEmergencyStop:
         assert d.status()["gate"]["source"] == "signal"
 
     def test_sigusr1_halts_every_trading_actor_and_is_audited(self, daemon_factory: Callable[..., Daemon]) -> None:
-        """SIGUSR1 closes the gate, every trading actor receives Halt, and a KILL_SWITCH row is written."""
+        """SIGUSR1 closes the gate, every trading actor receives Halt, and one KILL_SWITCH row records the
+        stop's steps (cancel-all done)."""
         d = daemon_factory()
         d.start()
         d.wait_ready()
@@ -72,10 +73,11 @@ class TestEmergencyStop:
         wait_until(lambda: halted_actors(d) >= TRADING, what="Halt acknowledged by every trading actor")
         led = ledger_of(d)
         try:
-            rows = led.activity("KILL_SWITCH", limit=10)
-            assert rows, "a KILL_SWITCH row is written"
+            rows = wait_until(lambda: led.activity("KILL_SWITCH", limit=10), what="the KILL_SWITCH row")
+            assert len(rows) == 1, "one stop, one row"
             assert set(rows[0].details["halted"]) == TRADING
-            assert rows[0].details["cancel_all"] == "ok"
+            steps = {s["step"]: s for s in rows[0].details["steps"]}
+            assert steps["cancel_all"]["ok"], steps
             wait_until(lambda: any("kill switch" in a.title for a in led.due_alerts("discord", now=4e9, limit=50)),
                        what="a kill-switch alert in the outbox (queued by the alerter after the row)")
         finally:
