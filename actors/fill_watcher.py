@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from kalshi_guard.actors.audit import fill_record, order_record
 from kalshi_guard.actors.base import SupervisedActor
 from kalshi_guard.actors.coalesce import take_queued
 from kalshi_guard.actors.confirmation import (
@@ -286,6 +287,7 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
         if isinstance(action, BookFill):
             self._book(coid, tracker, action)
         elif isinstance(action, Finish):
+            self._audit(coid, tracker, action.confirmation)  # recorded before the bot hears of it
             reply = self.replies.get(coid)
             if reply is not None:
                 reply.set(action.confirmation)
@@ -368,13 +370,28 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
         return FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
                           side, action.count, action.yes_price, action.fee, True, action.ts)
 
+    def _audit(self, coid: str, tracker: OrderTracker | None, conf: Any) -> None:
+        """The order's confirmation in the audit trail (under the order placer's name)."""
+        req = tracker.request if tracker is not None else None
+        order_record(conf.status.value, by=self.ctx.name, client_order_id=coid, ticker=req.ticker if req else "?",
+                     outcome=req.outcome if req else None, action=req.action if req else None,
+                     count=conf.filled_count, price=conf.average_price, reason=conf.reason or conf.detail,
+                     latency_ms=conf.latency_ms)
+
     def _booked(self, coid: str, tracker: OrderTracker, action: BookFill, result: Any) -> None:
         """After a booking: the ledger status it reached, and the guardian's FillBooked."""
         if coid in self.synced and result.order_status is not None:
             self.synced[coid] = OrderStatus(result.order_status).value
         if result.booked:
-            self.ctx.peers["guardian"].tell(FillBooked(action.trade_id, coid, tracker.request.ticker, action.count,
-                                                       action.yes_price, action.fee, result.realized_pnl))
+            req = tracker.request
+            fill_record(self.ctx.name, trade_id=action.trade_id, client_order_id=coid, ticker=req.ticker,
+                        side=f"{req.action.value} {req.outcome.value}", count=action.count, price=action.yes_price,
+                        fee=action.fee)
+            booked = FillBooked(action.trade_id, coid, req.ticker, action.count, action.yes_price, action.fee,
+                                result.realized_pnl, side=req.outcome.value, action=req.action.value)
+            self.ctx.peers["guardian"].tell(booked)
+            if "alerter" in self.ctx.peers:
+                self.ctx.peers["alerter"].tell(booked)  # the per-trade notice
 
     def _book_untracked(self, msg: Any) -> bool:
         """Book a fill whose order the ledger knows but nobody tracks. False when the order is unknown."""

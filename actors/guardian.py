@@ -393,10 +393,12 @@ class Guardian(SupervisedActor):
                  "order_group": group, "streak_after_fill": self.replay.after_fill,
                  "streak_after_settlement": self.replay.after_settlement})
         self._alert(Severity.WARNING, "kill switch reset: trading resumed",
-                    (("reason", message.reason), ("source", message.source), ("order group", group)))
+                    (("reason", message.reason), ("source", message.source), ("order group", group)), kind="reset")
         return {"state": snap.state.value, "reason": snap.reason, "source": snap.source, "order_group": group}
 
-    def _alert(self, severity: Severity, title: str, fields: tuple[tuple[str, str], ...]) -> None:
+    def _alert(
+        self, severity: Severity, title: str, fields: tuple[tuple[str, str], ...], kind: str = "general"
+    ) -> None:
         handle = self.ctx.peers.get("alerter")
         if handle is not None:
-            handle.tell(Alert(severity, title, fields))
+            handle.tell(Alert(severity, title, fields, kind=kind))

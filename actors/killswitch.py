@@ -355,12 +355,17 @@ class KillSwitch:
         except Exception as exc:
             log.critical("could not write the {} row: {!r}", category, exc)
 
-    def _alert(self, severity: Severity, title: str, fields: tuple[tuple[str, str], ...]) -> None:
+    def _alert(self, severity: Severity, title: str, fields: tuple[tuple[str, str], ...],
+               kind: str = "kill_switch") -> None:
+        """To the alerter; when it is down, straight into the outbox (routed as the alerter would)."""
+        alert = Alert(severity, title, fields, kind=kind)
         handle = self.peers.get("alerter") if self.peers is not None else None
-        if handle is None or not handle.tell(Alert(severity, title, fields)):
-            ledger = self.services.get("ledger")  # the alerter is down: the outbox still carries it
-            if ledger is not None:
+        if handle is None or not handle.tell(alert):
+            ledger, settings = self.services.get("ledger"), self.services.get("settings")
+            if ledger is not None and settings is not None:
+                from kalshi_guard.actors.alerter import queue_alert
+
                 try:
-                    ledger.enqueue_alert(severity.value, title, list(fields))
+                    queue_alert(ledger, settings.alerts, alert)
                 except Exception as exc:
                     log.critical("alert lost ({}): {!r}", title, exc)

@@ -110,6 +110,7 @@ class Alert:
     title: str
     fields: tuple[tuple[str, str], ...] = ()
     dedup_key: str | None = None
+    kind: str = "general"  # config.schema.AlertKind: routing and PagerDuty (kill_switch, reset, trade, …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,8 @@ class FillBooked:
     price: Decimal
     fee: Decimal
     realized_pnl: Decimal = Decimal(0)
+    side: str = ""  # yes / no (for the trade notice)
+    action: str = ""  # buy / sell
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from kalshi_guard.actors.audit import order_record
 from kalshi_guard.actors.base import SupervisedActor
 from kalshi_guard.actors.coalesce import take_all, take_queued
 from kalshi_guard.actors.confirmation import Ambiguous as AmbiguousEvent
@@ -184,6 +185,9 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         coid = req.client_order_id or new_client_order_id()
 
         def refuse(code: str, detail: str) -> None:
+            order_record("REJECTED", by=self.ctx.name, client_order_id=coid, ticker=req.ticker, outcome=req.outcome,
+                         action=req.action, count=req.count, price=req.price, reason=f"{code}: {detail}",
+                         latency_ms=0)  # recorded before the bot hears of it
             self.log.info("order {} REJECTED: {}; {}: {}", coid, req.describe(), code, detail)
             reply.set(Confirmation.rejected(code, detail, client_order_id=coid, count=req.count, latency_ms=0))
 
@@ -262,10 +266,20 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             return
         coid = ready.coid
         events = self._send_one(coid, req, ready.intent)
+        self._audit_sent(coid, req, events, created)
         self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply, ready.quote)) or reply.set(
             Confirmation.rejected("FILL_WATCHER_DOWN", "order sent but its confirmation cannot be tracked; "
                                   "start-up resolution will settle it", client_order_id=coid, count=req.count)
         )
+
+    def _audit_sent(self, coid: str, req: OrderRequest, events: tuple[Any, ...], created: float) -> None:
+        """The audit record of a send: SENT (the exchange took it), or what the last event says."""
+        last = events[-1] if events else None
+        status = "SENT" if isinstance(last, Sent) else type(last).__name__.removesuffix("Event").upper()
+        reason = getattr(last, "code", None) or getattr(last, "detail", None)
+        order_record(status, by=self.ctx.name, client_order_id=coid, ticker=req.ticker, outcome=req.outcome,
+                     action=req.action, count=req.count, price=req.price, reason=str(reason) if reason else None,
+                     latency_ms=int((time.time() - created) * 1000))
 
     def _remember(self, coid: str, req: OrderRequest) -> None:
         """Keep a written order's request for a resend. A resend comes within the confirmation timeout, so
@@ -377,6 +391,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             return
         outcome = self._send_batch(written)
         for r, events in zip(written, outcome, strict=True):
+            self._audit_sent(r.coid, r.req, events, created)
             if not self.ctx.peers["fill_watcher"].tell(Track(r.req, r.coid, created, events, r.reply, r.quote)):
                 r.reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=r.coid,
                                                   count=r.req.count))

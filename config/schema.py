@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from kalshi_guard.config.shares import Share, parse_money_or_share, resolve
 
@@ -226,12 +235,87 @@ class ControlSettings(Frozen):
     request_timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
 
 
+class AlertKind(StrEnum):
+    """What an alert is about; routes may pick alerts by kind as well as by severity."""
+
+    GENERAL = "general"
+    KILL_SWITCH = "kill_switch"  # the gate closed: opens a PagerDuty incident when routed there
+    RESET = "reset"  # the gate was lifted: resolves the open PagerDuty incident
+    TRADE = "trade"  # a confirmed trade (or a digest of them)
+    SUMMARY = "summary"  # the daily summary
+    TEST = "test"  # ``kalshi-guard test-alert``
+
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+class AlertRoute(Frozen):
+    """One routing rule: alerts of at least ``min_severity`` (and, when ``kinds`` is not empty, of one of
+    those kinds) go to ``channel``. An alert goes to the union of the channels of every matching rule."""
+
+    channel: Literal["discord", "pagerduty", "webhook"]
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    kinds: tuple[AlertKind, ...] = ()
+
+
+DEFAULT_ROUTES: tuple[AlertRoute, ...] = (
+    AlertRoute(channel="discord"),
+    AlertRoute(channel="pagerduty", min_severity="critical"),
+    AlertRoute(channel="pagerduty", kinds=(AlertKind.RESET,)),  # the reset resolves the incident
+    AlertRoute(channel="webhook", min_severity="warning"),
+)
+
+
 class AlertSettings(Frozen):
-    """Where alerts go. Unset URLs/keys disable that channel (alerts still reach the log and ledger)."""
+    """Where alerts go. Unset URLs/keys disable that channel (alerts still reach the log and ledger).
+
+    Delivery reads the ledger's outbox: each attempt has ``timeout_s``; a failed attempt is retried after
+    an exponential backoff from ``backoff_initial_s`` up to ``backoff_max_s`` (or the server's
+    ``retry_after``), at most ``max_attempts`` times, then given up (an ``ALERT_GIVEN_UP`` activity row).
+    """
 
     discord_webhook_url: SecretStr | None = None
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    webhook_url: SecretStr | None = None  # generic JSON webhook (one POST per alert)
+    routes: tuple[AlertRoute, ...] = DEFAULT_ROUTES
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 20
+    backoff_initial_s: Annotated[float, Field(gt=0, le=600)] = 1.0
+    backoff_max_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    mention_critical: bool = True  # @here on CRITICAL Discord messages (never on others)
+    source: str = Field(default="kalshi-guard", min_length=1, max_length=255)  # PagerDuty payload.source
+    trade_notices: Literal["all", "none", "digest"] = "all"  # per confirmed trade
+    digest_minutes: Annotated[int, Field(ge=1, le=1440)] = 15  # with trade_notices = "digest"
+    daily_summary: bool = True  # P&L, trades and kill-switch events of the UTC day, sent after it ends
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AlertSettings:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError(f"backoff_initial_s ({self.backoff_initial_s}) must be ≤ backoff_max_s "
+                             f"({self.backoff_max_s})")
+        return self
+
+    def configured(self) -> tuple[str, ...]:
+        """The channels whose URL or key is set."""
+        found = (
+            ("discord", self.discord_webhook_url),
+            ("pagerduty", self.pagerduty_routing_key),
+            ("webhook", self.webhook_url),
+        )
+        return tuple(name for name, secret in found if secret is not None and secret.get_secret_value())
+
+    def channels_for(self, severity: str, kind: str = AlertKind.GENERAL) -> tuple[str, ...]:
+        """The configured channels an alert of ``severity`` and ``kind`` is routed to (maybe none)."""
+        rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
+        live = self.configured()
+        out: list[str] = []
+        for r in self.routes:
+            if r.channel in live and r.channel not in out and rank >= SEVERITIES.index(r.min_severity) and (
+                not r.kinds or kind in r.kinds
+            ):
+                out.append(r.channel)
+        return tuple(out)
 
 
 class LogSettings(Frozen):

@@ -39,6 +39,8 @@ COMMANDS: dict[str, str] = {
     "preflight": "kalshi_guard.control.preflight",
     "go-live": "kalshi_guard.control.mode",
     "go-paper": "kalshi_guard.control.mode",
+    "activity": "kalshi_guard.control.activity",
+    "test-alert": "kalshi_guard.control.test_alert",
 }
 
 

@@ -48,6 +48,7 @@ OPERATIONS: tuple[tuple[str, str, str, dict[str, Any] | None, tuple[int, ...]], 
     ("GET", "/api/positions", "open positions", None, (200,)),
     ("GET", "/api/trades", "the trade journal (?since, ?until, ?format=json|csv)", None, (200, 400, 503)),
     ("GET", "/api/report", "the day's report (?day)", None, (200, 400, 503)),
+    ("GET", "/api/activity", "the activity log, newest first (?category, ?since, ?limit)", None, (200, 400, 503)),
     ("POST", "/api/mode", "the paper/live switch (two steps to live, one to paper)",
      {"type": "object", "required": ["mode"], "properties": {"mode": {"enum": ["live", "paper"]},
                                                               "challenge": _STR, "confirm": _STR}},
@@ -111,10 +112,11 @@ def openapi_routes() -> list[Any]:
 def daemon_routes(daemon: Any) -> list[Any]:
     """Every route the daemon adds to the control server's own (health, status, emergency stop, reset): the
     one list the daemon mounts and the description is checked against."""
+    from kalshi_guard.control.activity import activity_routes
     from kalshi_guard.control.console import console_routes
     from kalshi_guard.control.journal import journal_routes
     from kalshi_guard.control.mode import mode_routes
     from kalshi_guard.control.order_routes import order_routes
 
-    return [*order_routes(daemon.trading), *journal_routes(daemon.ledger), *mode_routes(daemon), *openapi_routes(),
-            *console_routes(getattr(daemon, "console", None))]
+    return [*order_routes(daemon.trading), *journal_routes(daemon.ledger), *mode_routes(daemon),
+            *activity_routes(daemon.ledger), *openapi_routes(), *console_routes(getattr(daemon, "console", None))]

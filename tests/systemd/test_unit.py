@@ -182,7 +182,8 @@ class TestSettings:
         assert svc["StateDirectory"] == ["kalshi-guard"]
         assert svc["LogsDirectory"] == ["kalshi-guard"]
         creds = {v.split(":", 1)[0] for v in svc["LoadCredential"]}
-        assert {"kalshi-private-key", "control-token", "discord-webhook-url", "pagerduty-routing-key"} <= creds
+        assert {"kalshi-private-key", "control-token", "discord-webhook-url", "pagerduty-routing-key",
+                "alert-webhook-url"} <= creds
         env = " ".join(svc.get("Environment", []))
         assert not re.search(r"TOKEN|KEY|WEBHOOK|PASSWORD", env, re.IGNORECASE)
 
