@@ -65,8 +65,8 @@ class TestCounts:
 
     def test_alerts_with_their_deliveries(self, ledger, clock):
         """Recent alerts are newest first with each channel's state; deliveries count by channel and status."""
-        first = ledger.enqueue_alert("critical", "halted", [("reason", "x")])
-        second = ledger.enqueue_alert("info", "reset", [])
+        first = ledger.enqueue_alert("critical", "halted", [("reason", "x")], channels=("discord", "pagerduty"))
+        second = ledger.enqueue_alert("info", "reset", [], channels=("discord",))
         ledger.mark_alert_sent(first, "discord")
         ledger.mark_alert_failed(first, "pagerduty", "HTTP 500", clock() + 5)
         alerts = ledger.recent_alerts(10)
