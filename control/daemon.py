@@ -231,11 +231,16 @@ class Daemon(ReconcilePort):
 
         token = resolve_token(self.settings, state)
         register_secret(token)
+        from kalshi_guard.control.console import mount
         from kalshi_guard.control.openapi import daemon_routes
+        from kalshi_guard.control.server import PUBLIC_PATHS
 
+        self.console = console = mount(self, token)
+        self._closers.append(console.close)
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
             extra_routes=daemon_routes(self),
+            public_paths=PUBLIC_PATHS | console.public_paths,
             limits=limits_for(self.settings.control),
         )
         self._server.start()

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 from loguru import logger
 
+from kalshi_guard.core import observe
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, RateLimited
 from kalshi_guard.exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
 from kalshi_guard.exchange.classify import classify_exception, classify_response
@@ -142,6 +143,8 @@ class KalshiClient(HistoryReads):
             error = classify_response(resp)
         if self.meter is not None:
             self.meter.outcome(error, self.source)
+        observe.emit("api_call", method=method, route=observe.route_template(path),
+                     error=None if error is None else type(error).__name__)
         if error is not None:
             raise error
         return resp
