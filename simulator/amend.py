@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_guard.simulator.accounts import ZERO, OrderStatus
+from kalshi_guard.simulator.base import ExchangeBase
 from kalshi_guard.simulator.wire import ApiError, fp, parse_count, parse_price
 
-if TYPE_CHECKING:
-    from kalshi_guard.simulator.engine import Exchange
 
-
-class AmendMixin:
+class AmendMixin(ExchangeBase):
     """Mixed into :class:`simulator.engine.Exchange`; every method takes the exchange lock."""
 
-    def decrease_order(self: Exchange, account: str, order_id: str, req: dict[str, Any]) -> dict[str, Any]:
+    def decrease_order(self, account: str, order_id: str, req: dict[str, Any]) -> dict[str, Any]:
         """V2 decrease by ``reduce_by`` or to ``reduce_to`` (exactly one). Raises ApiError 400/404."""
         by, to = req.get("reduce_by"), req.get("reduce_to")
         if (by is None) == (to is None):
@@ -46,7 +44,7 @@ class AmendMixin:
             return {"order_id": o.order_id, "client_order_id": o.client_order_id,
                     "remaining_count": fp(o.remaining), "ts_ms": int(self.clock() * 1000)}
 
-    def amend_order(self: Exchange, account: str, order_id: str, req: dict[str, Any]) -> dict[str, Any]:
+    def amend_order(self, account: str, order_id: str, req: dict[str, Any]) -> dict[str, Any]:
         """V2 amend (``count`` = new total incl. filled). A price change or size increase loses queue place.
 
         Raises ApiError 400 on mismatched ticker/side or bad numbers, 404 if not resting, 409 paused.

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from collections import deque
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_guard.simulator.accounts import OrderStatus
+from kalshi_guard.simulator.base import ExchangeBase
 from kalshi_guard.simulator.markets import Market, MarketStatus
 from kalshi_guard.simulator.queries import page
 from kalshi_guard.simulator.wire import ApiError, fp, rfc3339
-
-if TYPE_CHECKING:
-    from kalshi_guard.simulator.engine import Exchange
 
 TAPE_SIZE = 10_000  # public trades kept for GET /markets/trades (oldest dropped first)
 # event ticker -> (title, sub_title); series ticker -> (title, category, frequency). Unknown ones get defaults.
@@ -40,16 +38,16 @@ def series_of(event_ticker: str) -> str:
     return event_ticker.split("-", 1)[0]
 
 
-class CatalogMixin:
+class CatalogMixin(ExchangeBase):
     """Mixed into :class:`simulator.engine.Exchange`; every method takes the exchange lock."""
 
     tape: deque[dict[str, Any]]
 
-    def record_trade(self: Exchange, trade: dict[str, Any]) -> None:
+    def record_trade(self, trade: dict[str, Any]) -> None:
         """Keep a public trade (REST ``Trade``) on the tape; called under the lock when a trade prints."""
         self.tape.append(trade)
 
-    def list_trades(self: Exchange, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def list_trades(self, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /markets/trades`` newest first, filtered by ticker / min_ts / max_ts (Unix seconds)."""
         try:
             min_ts = int(q["min_ts"]) if q.get("min_ts") else None
@@ -62,7 +60,7 @@ class CatalogMixin:
                    and (min_ts is None or t["_ts"] >= min_ts) and (max_ts is None or t["_ts"] <= max_ts)]
         return page(out, q.get("cursor"), q.get("limit"))
 
-    def orderbooks(self: Exchange, tickers: list[str]) -> dict[str, Any]:
+    def orderbooks(self, tickers: list[str]) -> dict[str, Any]:
         """``GET /markets/orderbooks``: ``{orderbooks: [{ticker, orderbook_fp}]}``. Raises ApiError 400 when
         no ticker or more than 100 are given, 404 for an unknown one."""
         if not tickers or len(tickers) > 100:
@@ -70,7 +68,7 @@ class CatalogMixin:
         with self.lock:
             return {"orderbooks": [{"ticker": t, **self.orderbook(t)} for t in tickers]}
 
-    def _event_json(self: Exchange, event_ticker: str, markets: list[Market], nested: bool) -> dict[str, Any]:
+    def _event_json(self, event_ticker: str, markets: list[Market], nested: bool) -> dict[str, Any]:
         title, sub = EVENTS.get(event_ticker, (event_ticker, ""))
         out: dict[str, Any] = {
             "event_ticker": event_ticker, "series_ticker": series_of(event_ticker), "title": title,
@@ -82,13 +80,13 @@ class CatalogMixin:
             out["markets"] = [self.market(m.ticker) for m in markets]
         return out
 
-    def _events(self: Exchange) -> dict[str, list[Market]]:
+    def _events(self) -> dict[str, list[Market]]:
         events: dict[str, list[Market]] = {}
         for m in self.markets.values():
             events.setdefault(m.event_ticker, []).append(m)
         return events
 
-    def list_events(self: Exchange, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def list_events(self, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /events`` filtered by status (open|closed|settled) / series_ticker; ``with_nested_markets``."""
         status = q.get("status")
         if status and status not in EVENT_STATUS:
@@ -101,7 +99,7 @@ class CatalogMixin:
             chunk, cur = page(rows, q.get("cursor"), q.get("limit"), default=200)
             return [self._event_json(ev, ms, nested) for ev, ms in chunk], cur
 
-    def event(self: Exchange, event_ticker: str, nested: bool = False) -> dict[str, Any]:
+    def event(self, event_ticker: str, nested: bool = False) -> dict[str, Any]:
         """``GET /events/{event_ticker}``: ``{event, markets}``. Raises ApiError 404."""
         with self.lock:
             ms = self._events().get(event_ticker)
@@ -110,7 +108,7 @@ class CatalogMixin:
             return {"event": self._event_json(event_ticker, ms, nested),
                     "markets": [self.market(m.ticker) for m in ms]}
 
-    def _series_json(self: Exchange, ticker: str) -> dict[str, Any]:
+    def _series_json(self, ticker: str) -> dict[str, Any]:
         title, category, frequency = SERIES.get(ticker, (ticker, "Simulated", "custom"))
         return {"ticker": ticker, "title": title, "category": category, "categories": [category],
                 "frequency": frequency,
@@ -118,21 +116,21 @@ class CatalogMixin:
                 "contract_url": "", "contract_terms_url": "", "fee_type": "quadratic", "fee_multiplier": 1.0,
                 "additional_prohibitions": [], "product_metadata": None}
 
-    def list_series(self: Exchange, q: dict[str, str]) -> list[dict[str, Any]]:
+    def list_series(self, q: dict[str, str]) -> list[dict[str, Any]]:
         """``GET /series`` (optionally one ``category``)."""
         with self.lock:
             tickers = sorted({series_of(ev) for ev in self._events()})
         out = [self._series_json(t) for t in tickers]
         return [s for s in out if not q.get("category") or q["category"] in s["categories"]]
 
-    def series(self: Exchange, ticker: str) -> dict[str, Any]:
+    def series(self, ticker: str) -> dict[str, Any]:
         """``GET /series/{series_ticker}``. Raises ApiError 404."""
         with self.lock:
             if ticker not in {series_of(ev) for ev in self._events()}:
                 raise ApiError(404, "not_found", f"series {ticker!r} not found")
         return {"series": self._series_json(ticker)}
 
-    def queue_position(self: Exchange, account: str, order_id: str) -> dict[str, Any]:
+    def queue_position(self, account: str, order_id: str) -> dict[str, Any]:
         """``GET /portfolio/orders/{id}/queue_position``: contracts ahead of a resting order at its price
         (0-indexed). Raises ApiError 404 for an unknown order or one that no longer rests."""
         with self.lock:
@@ -143,7 +141,7 @@ class CatalogMixin:
                 raise ApiError(404, "not_found", "order is not resting")
             return {"queue_position_fp": fp(ahead)}
 
-    def queue_positions(self: Exchange, account: str, q: dict[str, str]) -> dict[str, Any]:
+    def queue_positions(self, account: str, q: dict[str, str]) -> dict[str, Any]:
         """``GET /portfolio/orders/queue_positions`` for the resting orders in ``market_tickers`` (comma list)
         or ``event_ticker``. Raises ApiError 400 when neither is given (Kalshi requires one)."""
         tickers = set((q.get("market_tickers") or "").split(",")) - {""}

@@ -4,30 +4,28 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_guard.simulator.accounts import ONE, ZERO, Account, Fill, Order
+from kalshi_guard.simulator.base import ExchangeBase
 from kalshi_guard.simulator.markets import Market
 from kalshi_guard.simulator.wire import fill_msg, fp, position_msg, rfc3339, usd, user_order_msg
-
-if TYPE_CHECKING:
-    from kalshi_guard.simulator.engine import Exchange
 
 MAKER_ACCOUNT = "sim-maker"
 
 
-class EventsMixin:
+class EventsMixin(ExchangeBase):
     """Mixed into :class:`simulator.engine.Exchange`; called under the exchange lock."""
 
-    def _emit_user_order(self: Exchange, o: Order) -> None:
+    def _emit_user_order(self, o: Order) -> None:
         if o.account != MAKER_ACCOUNT:
             self._emit("user_order", user_order_msg(o, self.user_id(o.account)), o.account, o.ticker)
 
-    def _emit_fill(self: Exchange, acct: Account, f: Fill, pos: Any) -> None:
+    def _emit_fill(self, acct: Account, f: Fill, pos: Any) -> None:
         self._emit("fill", fill_msg(f), acct.name, f.ticker)
         self._emit("market_position", position_msg(pos, self.user_id(acct.name)), acct.name, f.ticker)
 
-    def _emit_book_delta(self: Exchange, o: Order, delta: Decimal) -> None:
+    def _emit_book_delta(self, o: Order, delta: Decimal) -> None:
         if delta == 0:
             return
         m = self.markets[o.ticker]
@@ -40,7 +38,7 @@ class EventsMixin:
             payload["_coid"] = o.client_order_id
         self._emit("orderbook_delta", payload, None, o.ticker)
 
-    def _emit_trade(self: Exchange, m: Market, taker: Order, q: Decimal, price: Decimal, now: float) -> None:
+    def _emit_trade(self, m: Market, taker: Order, q: Decimal, price: Decimal, now: float) -> None:
         trade_id = str(uuid.uuid4())
         self.record_trade({
             "trade_id": trade_id, "ticker": m.ticker, "count_fp": fp(q), "yes_price_dollars": usd(price),
@@ -55,7 +53,7 @@ class EventsMixin:
             "ts": int(now)}, None, m.ticker)
         self._emit("ticker", self.ticker_msg(m.ticker), None, m.ticker)
 
-    def ticker_msg(self: Exchange, ticker: str) -> dict[str, Any]:
+    def ticker_msg(self, ticker: str) -> dict[str, Any]:
         """WS ``ticker`` payload for one market (top of book, last price, volume)."""
         m, book = self.markets[ticker], self.books[ticker]
         bid, ask = book.best_bid(), book.best_ask()

@@ -9,13 +9,11 @@ filtered by ``ticker`` and ``max_ts`` (Unix seconds), cursor-paginated. Resting 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_guard.simulator.accounts import Fill, Order, OrderStatus
+from kalshi_guard.simulator.base import ExchangeBase
 from kalshi_guard.simulator.wire import ApiError, fill_json, order_json, rfc3339
-
-if TYPE_CHECKING:
-    from kalshi_guard.simulator.engine import Exchange
 
 
 def _max_ts(q: dict[str, str]) -> float | None:
@@ -28,14 +26,14 @@ def _max_ts(q: dict[str, str]) -> float | None:
         raise ApiError(400, "invalid_parameters", "max_ts must be an integer (Unix seconds)") from None
 
 
-class HistoryMixin:
+class HistoryMixin(ExchangeBase):
     """Mixed into :class:`simulator.engine.Exchange`; every method takes the exchange lock."""
 
     orders_cutoff: float = 0.0  # finished orders last updated before this are historical
     trades_cutoff: float = 0.0  # fills created before this are historical
     settled_cutoff: float = 0.0  # markets settled before this are historical
 
-    def archive(self: Exchange, before: float | None = None) -> float:
+    def archive(self, before: float | None = None) -> float:
         """Move the cutoff to ``before`` (default: now) and return it; it never moves back."""
         with self.lock:
             ts = self.clock() if before is None else before
@@ -44,22 +42,22 @@ class HistoryMixin:
             self.settled_cutoff = max(self.settled_cutoff, ts)
             return ts
 
-    def order_archived(self: Exchange, o: Order) -> bool:
+    def order_archived(self, o: Order) -> bool:
         """True when ``o`` is finished and was last updated before the orders cutoff."""
         return o.status is not OrderStatus.RESTING and (o.updated_ts or o.created_ts) < self.orders_cutoff
 
-    def fill_archived(self: Exchange, f: Fill) -> bool:
+    def fill_archived(self, f: Fill) -> bool:
         """True when ``f`` was created before the trades cutoff."""
         return f.ts < self.trades_cutoff
 
-    def historical_cutoff(self: Exchange) -> dict[str, Any]:
+    def historical_cutoff(self) -> dict[str, Any]:
         """``GET /historical/cutoff``: RFC 3339 timestamps."""
         with self.lock:
             return {"market_settled_ts": rfc3339(self.settled_cutoff),
                     "trades_created_ts": rfc3339(self.trades_cutoff),
                     "orders_updated_ts": rfc3339(self.orders_cutoff)}
 
-    def list_historical_orders(self: Exchange, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def list_historical_orders(self, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /historical/orders``: archived orders, newest first."""
         from kalshi_guard.simulator.queries import page
 
@@ -73,7 +71,7 @@ class HistoryMixin:
             uid = self.user_id(account)
             return [order_json(o, uid) for o in chunk], cur
 
-    def list_historical_fills(self: Exchange, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def list_historical_fills(self, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /historical/fills``: archived fills, newest first."""
         from kalshi_guard.simulator.queries import page
 

@@ -4,32 +4,30 @@ from __future__ import annotations
 
 import uuid
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_guard.exchange.fees import trade_fee
 from kalshi_guard.simulator.accounts import MAKER_ACCOUNT, ONE, ZERO, Fill, Order, OrderStatus, Settlement
+from kalshi_guard.simulator.base import ExchangeBase
 from kalshi_guard.simulator.markets import MarketStatus
 from kalshi_guard.simulator.wire import ApiError, usd
-
-if TYPE_CHECKING:
-    from kalshi_guard.simulator.engine import Exchange
 
 DEFAULT = "sim-user"
 
 
-class LifecycleMixin:
+class LifecycleMixin(ExchangeBase):
     """Mixed into :class:`simulator.engine.Exchange`; every method takes the exchange lock."""
 
-    def _lifecycle(self: Exchange, ticker: str, event_type: str, **extra: Any) -> None:
+    def _lifecycle(self, ticker: str, event_type: str, **extra: Any) -> None:
         self._emit("market_lifecycle_v2", {"market_ticker": ticker, "event_type": event_type,
                                            "exchange_index": 0, **extra}, None, ticker)
 
-    def _cancel_market_orders(self: Exchange, ticker: str, reason: str) -> None:
+    def _cancel_market_orders(self, ticker: str, reason: str) -> None:
         for o in list(self.orders.values()):
             if o.ticker == ticker and o.status is OrderStatus.RESTING:
                 self._cancel(o, reason)
 
-    def close_market(self: Exchange, ticker: str) -> None:
+    def close_market(self, ticker: str) -> None:
         """Close a market now: status ``closed``, every resting order cancelled (no lifecycle event, as Kalshi)."""
         with self.lock:
             m = self._market(ticker)
@@ -42,7 +40,7 @@ class LifecycleMixin:
             self._mark("market", ticker, m)
             self._after_op()
 
-    def pause_market(self: Exchange, ticker: str) -> None:
+    def pause_market(self, ticker: str) -> None:
         """Pause one market (``inactive``): new orders get 409 ``trading_is_paused``."""
         with self.lock:
             m = self._market(ticker)
@@ -52,7 +50,7 @@ class LifecycleMixin:
                 self._mark("market", ticker, m)
                 self._after_op()
 
-    def resume_market(self: Exchange, ticker: str) -> None:
+    def resume_market(self, ticker: str) -> None:
         """Unpause a market; as on Kalshi every resting order in it is cancelled on reactivation."""
         with self.lock:
             m = self._market(ticker)
@@ -63,7 +61,7 @@ class LifecycleMixin:
                 self._mark("market", ticker, m)
                 self._after_op()
 
-    def determine(self: Exchange, ticker: str, result: str) -> None:
+    def determine(self, ticker: str, result: str) -> None:
         """Set the result (``yes``|``no``) of a market, closing it first if needed. Raises ValueError."""
         if result not in ("yes", "no"):
             raise ValueError(f"result must be 'yes' or 'no', not {result!r}")
@@ -80,7 +78,7 @@ class LifecycleMixin:
             self._mark("market", ticker, m)
             self._after_op()
 
-    def settle(self: Exchange, ticker: str, result: str | None = None) -> None:
+    def settle(self, ticker: str, result: str | None = None) -> None:
         """Settle: pay $1 per winning contract on net positions; positions move to settlements.
 
         ``result`` determines the market first when given. Raises ValueError if undetermined.
@@ -122,7 +120,7 @@ class LifecycleMixin:
             self._mark("market", ticker, m)
             self._after_op()
 
-    def set_trading_active(self: Exchange, active: bool) -> None:
+    def set_trading_active(self, active: bool) -> None:
         """Trading pause (False): no place/amend, cancels allowed; ``cancel_order_on_pause`` orders go."""
         with self.lock:
             self.trading_active = active
@@ -130,7 +128,7 @@ class LifecycleMixin:
                 self._cancel_on_pause()
             self._after_op()
 
-    def set_exchange_active(self: Exchange, active: bool) -> None:
+    def set_exchange_active(self, active: bool) -> None:
         """Exchange pause (False): place, amend and cancel all refused with 503 ``exchange_paused``."""
         with self.lock:
             self.exchange_active = active
@@ -138,12 +136,12 @@ class LifecycleMixin:
                 self._cancel_on_pause()
             self._after_op()
 
-    def _cancel_on_pause(self: Exchange) -> None:
+    def _cancel_on_pause(self) -> None:
         for o in list(self.orders.values()):
             if o.status is OrderStatus.RESTING and o.cancel_on_pause:
                 self._cancel(o, "PauseCancel")
 
-    def tick(self: Exchange) -> None:
+    def tick(self) -> None:
         """Housekeeping: expire good-till-time orders, close markets whose close time has passed."""
         with self.lock:
             now = self.clock()
@@ -157,7 +155,7 @@ class LifecycleMixin:
 
     # ---- actions from outside the daemon --------------------------------------------------------
 
-    def external_trade(self: Exchange, ticker: str, side: str, count: Decimal | str | int,
+    def external_trade(self, ticker: str, side: str, count: Decimal | str | int,
                        price: Decimal | str, account: str = DEFAULT) -> str:
         """An orphan: ``account`` buys ``count`` of ``side`` (yes|no|bid|ask) at YES-scale ``price``.
 
@@ -172,7 +170,7 @@ class LifecycleMixin:
                 raise ApiError(400, "MARKET_INACTIVE", f"market {ticker} is closed")
             return self._direct_fill(account, ticker, book_side, q, p, f"external-{uuid.uuid4()}")
 
-    def external_close(self: Exchange, ticker: str, account: str = DEFAULT) -> str | None:
+    def external_close(self, ticker: str, account: str = DEFAULT) -> str | None:
         """A ghost: flatten ``account``'s position in ``ticker`` outside the daemon at the current mid.
 
         Returns the closing order id, or None when the position is already flat.
@@ -191,7 +189,7 @@ class LifecycleMixin:
             side = "ask" if pos.position > 0 else "bid"
             return self._direct_fill(account, ticker, side, abs(pos.position), mid, f"external-close-{uuid.uuid4()}")
 
-    def _direct_fill(self: Exchange, account: str, ticker: str, book_side: str, q: Decimal, price: Decimal,
+    def _direct_fill(self, account: str, ticker: str, book_side: str, q: Decimal, price: Decimal,
                      coid: str) -> str:
         now = self.clock()
         acct = self.account(account)
@@ -220,7 +218,7 @@ class LifecycleMixin:
 
     # ---- a counterparty ---------------------------------------------------------------------------
 
-    def counterparty_fill(self: Exchange, order_id: str, count: Decimal | str | int) -> dict[str, Any]:
+    def counterparty_fill(self, order_id: str, count: Decimal | str | int) -> dict[str, Any]:
         """Another account (the synthetic maker) takes ``count`` of resting order ``order_id`` at its price.
 
         The resting order is the maker (no fee), so the owner sees an ordinary fill and user_orders update

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kalshi_guard.simulator.accounts import ZERO, OrderStatus
+from kalshi_guard.simulator.base import ExchangeBase
 from kalshi_guard.simulator.markets import STATUS_FILTER
 from kalshi_guard.simulator.wire import (
     ApiError,
@@ -16,9 +17,6 @@ from kalshi_guard.simulator.wire import (
     settlement_json,
     usd,
 )
-
-if TYPE_CHECKING:
-    from kalshi_guard.simulator.engine import Exchange
 
 MAX_LIMIT = 1000
 
@@ -43,10 +41,10 @@ def page(items: list[Any], cursor: str | None, limit: Any, default: int = 100) -
     return chunk, nxt
 
 
-class QueriesMixin:
+class QueriesMixin(ExchangeBase):
     """Mixed into :class:`simulator.engine.Exchange`; every method takes the exchange lock."""
 
-    def get_order(self: Exchange, account: str, order_id: str) -> dict[str, Any]:
+    def get_order(self, account: str, order_id: str) -> dict[str, Any]:
         """REST ``Order``. Raises ApiError 404."""
         with self.lock:
             o = self._own_order(account, order_id)
@@ -54,7 +52,7 @@ class QueriesMixin:
                 raise ApiError(404, "not_found", "order not found")
             return order_json(o, self.user_id(account))
 
-    def list_orders(self: Exchange, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def list_orders(self, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /portfolio/orders`` newest first, filtered by ticker / event_ticker / status / min_ts / max_ts."""
         status = q.get("status")
         if status and status not in {s.value for s in OrderStatus}:
@@ -80,7 +78,7 @@ class QueriesMixin:
             uid = self.user_id(account)
             return [order_json(o, uid) for o in chunk], cur
 
-    def list_fills(self: Exchange, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def list_fills(self, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /portfolio/fills`` newest first, filtered by ticker / order_id / min_ts / max_ts."""
         min_ts = float(q["min_ts"]) if q.get("min_ts") else None
         max_ts = float(q["max_ts"]) if q.get("max_ts") else None
@@ -92,7 +90,7 @@ class QueriesMixin:
             chunk, cur = page(out, q.get("cursor"), q.get("limit"))
             return [fill_json(f) for f in chunk], cur
 
-    def list_positions(self: Exchange, account: str, q: dict[str, str]) -> dict[str, Any]:
+    def list_positions(self, account: str, q: dict[str, str]) -> dict[str, Any]:
         """``GET /portfolio/positions``: unsettled market positions plus per-event aggregates."""
         with self.lock:
             acct = self.account(account)
@@ -123,7 +121,7 @@ class QueriesMixin:
                 "cursor": cur,
             }
 
-    def balance(self: Exchange, account: str) -> dict[str, Any]:
+    def balance(self, account: str) -> dict[str, Any]:
         """``GET /portfolio/balance``: available cash in cents (truncated) and dollars, portfolio value."""
         with self.lock:
             acct = self.account(account)
@@ -134,7 +132,7 @@ class QueriesMixin:
                     "portfolio_value": int((value * 100).to_integral_value(rounding=ROUND_DOWN)),
                     "updated_ts": int(acct.updated_ts or self.clock())}
 
-    def list_settlements(self: Exchange, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def list_settlements(self, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /portfolio/settlements`` newest first, filtered by ticker / event_ticker / min_ts / max_ts."""
         min_ts = float(q["min_ts"]) if q.get("min_ts") else None
         max_ts = float(q["max_ts"]) if q.get("max_ts") else None
@@ -146,7 +144,7 @@ class QueriesMixin:
             chunk, cur = page(out, q.get("cursor"), q.get("limit"))
             return [settlement_json(s) for s in chunk], cur
 
-    def market(self: Exchange, ticker: str) -> dict[str, Any]:
+    def market(self, ticker: str) -> dict[str, Any]:
         """REST ``Market``. Raises ApiError 404."""
         with self.lock:
             m = self._market(ticker)
@@ -155,7 +153,7 @@ class QueriesMixin:
             return market_json(m, bid, ask, b.size_at("bid", bid) if bid is not None else ZERO,
                                b.size_at("ask", ask) if ask is not None else ZERO)
 
-    def list_markets(self: Exchange, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    def list_markets(self, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /markets`` filtered by event_ticker / tickers / status (query vocabulary)."""
         status = q.get("status")
         if status and status not in STATUS_FILTER:
@@ -169,14 +167,14 @@ class QueriesMixin:
             chunk, cur = page(ms, q.get("cursor"), q.get("limit"))
             return [self.market(m.ticker) for m in chunk], cur
 
-    def orderbook(self: Exchange, ticker: str, depth: int = 0) -> dict[str, Any]:
+    def orderbook(self, ticker: str, depth: int = 0) -> dict[str, Any]:
         """``{"orderbook_fp": {"yes_dollars": [...], "no_dollars": [...]}}``. Raises ApiError 404."""
         with self.lock:
             self._market(ticker)
             yes, no = self.books[ticker].orderbook_fp(depth)
             return {"orderbook_fp": {"yes_dollars": yes, "no_dollars": no}}
 
-    def exchange_status(self: Exchange) -> dict[str, Any]:
+    def exchange_status(self) -> dict[str, Any]:
         """``GET /exchange/status``."""
         return {"exchange_active": self.exchange_active, "trading_active": self.trading_active,
                 "exchange_estimated_resume_time": None}

@@ -7,7 +7,7 @@ import contextlib
 import json
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def reset_connection(scope: dict[str, Any]) -> None:
+def reset_connection(scope: MutableMapping[str, Any]) -> None:
     """Abort the client's TCP connection with an RST (SO_LINGER 0); no HTTP response is sent."""
     transport = scope.get("sim.transport")
     if transport is None:

@@ -128,7 +128,7 @@ class SimulatorServer:
         self.ctx.liquidity = Liquidity(self.exchange, seed)
         self.ctx.liquidity.seed_books()
         self.app = self._build_app()
-        self._server: uvicorn.Server | None = None
+        self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
