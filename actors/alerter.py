@@ -154,7 +154,7 @@ class Alerter(SupervisedActor):
             except Exception as exc:
                 self.log.error("could not read the open incident: {!r}", exc)
                 return None
-        return self._incident  # type: ignore[return-value]
+        return self._incident
 
     def _flush(self) -> None:
         """Write the held alerts to the outbox in one transaction and wake the workers."""

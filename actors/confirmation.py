@@ -29,8 +29,10 @@ Rules it enforces:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from kalshi_guard.actors.confirmation_create import ALREADY_EXISTS, CreateOutcome
 from kalshi_guard.actors.confirmation_events import (
@@ -363,7 +365,7 @@ class OrderTracker(CreateOutcome):
         return report(self, ts, status)
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[OrderTracker, Any], list[Action]]] = {
     Sending: OrderTracker._on_sending,
     Sent: OrderTracker._on_sent,
     Ambiguous: OrderTracker._on_ambiguous,

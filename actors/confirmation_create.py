@@ -41,7 +41,8 @@ NOT_ON_EXCHANGE = "NOT_ON_EXCHANGE"
 class CreateOutcome:
     """Mixin: the create's answer and the resolution of UNKNOWN. Uses the tracker's fields and helpers."""
 
-    __slots__ = ()
+    if not TYPE_CHECKING:  # no instance dict at run time; to mypy the fields below are the tracker's slots
+        __slots__ = ()
 
     request: Any
     client_order_id: str
@@ -58,9 +59,10 @@ class CreateOutcome:
     doubt_flagged: bool
     retries: int
     max_send_retries: int
-    booked: Decimal
 
     if TYPE_CHECKING:  # the tracker's helpers
+        @property
+        def booked(self) -> Decimal: ...
         def _dead(self, filled: Decimal, reason: EndReason) -> None: ...
         def _live(self, ts: float) -> list[Action]: ...
         def _progress(self, ts: float, reread: bool = False) -> list[Action]: ...

@@ -98,7 +98,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
         self.ledger = services.ledger
         self.settings = services.settings
         factory = services.exchange_factory
-        self.client = factory("fill_watcher") if factory is not None else None
+        self.client: Any = factory("fill_watcher") if factory is not None else None
         self.trackers: dict[str, OrderTracker] = {}
         self.replies: dict[str, Any] = {}
         self.synced: dict[str, str] = {}
@@ -109,7 +109,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
         cfg = self.settings.orders if self.settings is not None else OrderSettings()
         self.polls = PollSchedule(cfg.poll_interval_s, cfg.unknown_poll_max_s)  # one pending poll per order
         self.last_poll = float("-inf")
-        self.stream = None
+        self.stream: Any = None
         factory = services.stream_factory
         if factory is not None and self.client is not None:
             ref = self.actor_ref
@@ -149,7 +149,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
     def handle(self, message: Any) -> Any:
         """Track, Resent, CancelOrder, stream traffic; ResolveOpenOrders (ask) returns a summary."""
         if isinstance(message, Track | StreamMessage):
-            queued = take_queued(self.actor_inbox, (Track, StreamMessage), GROUP_MAX - 1)
+            queued: list[Any] = take_queued(self.actor_inbox, (Track, StreamMessage), GROUP_MAX - 1)
             if queued:
                 self._handle_group([message, *queued])
             elif isinstance(message, Track):

@@ -71,7 +71,7 @@ class Guardian(SupervisedActor):
         """Open the guardian's exchange client, find the meter and the kill switch, replay the streak."""
         services = self.ctx.services
         factory = services.exchange_factory
-        self.client = factory("guardian") if factory is not None else None
+        self.client: Any = factory("guardian") if factory is not None else None
         self.ledger = services.ledger
         meter = services.meter
         self.own_meter = meter is None
@@ -92,7 +92,7 @@ class Guardian(SupervisedActor):
         self.killswitch.pnl_today = lambda: self.pnl.as_dict()
         self.killswitch.prime(self.ctx.clock)  # the stop's exchange connection, opened now and kept warm
         self.readings: dict[TriggerCode, Reading] = {}
-        self.pnl = PnL(ZERO, ZERO, ZERO)
+        self.pnl: PnL = PnL(ZERO, ZERO, ZERO)
         self.day: Day | None = None
         self.anchor: DayAnchor | None = None
         self.realized = Realized(ZERO, ZERO)

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -41,6 +41,9 @@ from kalshi_guard.actors.kill_line import KillLine
 from kalshi_guard.actors.messages import Alert, Halt, Severity
 from kalshi_guard.core.errors import ExchangeError
 from kalshi_guard.core.gate import GateState, TradingGate
+
+if TYPE_CHECKING:
+    from kalshi_guard.actors.services import ServicesCell
 
 log = logger.bind(actor="killswitch")
 
@@ -93,7 +96,7 @@ class StopTicket:
 class KillSwitch:
     """The one owner of a stop (see the module docstring). Thread-safe."""
 
-    def __init__(self, gate: TradingGate, peers: Any, services: Mapping[str, Any], *,
+    def __init__(self, gate: TradingGate, peers: Any, services: Mapping[str, Any] | ServicesCell, *,
                  targets: Callable[[], Iterable[Any]]) -> None:
         self.gate = gate
         self.peers = peers
@@ -128,7 +131,8 @@ class KillSwitch:
         persisted += f" in {(time.perf_counter() - gate_closed) * 1000:.3f} ms"
         halt = Halt(reason, source)
         halting = time.perf_counter()
-        reached, missed = [], []
+        reached: list[str] = []
+        missed: list[str] = []
         for handle in self.targets():
             (reached if handle.tell_first(halt) else missed).append(handle.name)
         dropped = time.perf_counter()

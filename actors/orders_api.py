@@ -129,7 +129,7 @@ def _price(field: str, value: Any) -> Decimal:
 
 def _enum(field: str, value: Any, kind: type[StrEnum]) -> Any:
     """One of the enum's values, else RequestInvalid listing the allowed ones."""
-    allowed = [m.value for m in kind]  # type: ignore[attr-defined]
+    allowed = [m.value for m in kind]
     if not isinstance(value, str) or value not in allowed:
         raise RequestInvalid(field, "must be one of " + ", ".join(repr(a) for a in allowed))
     return kind(value)

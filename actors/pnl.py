@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from kalshi_guard.ledger.records import PositionRecord
+    from kalshi_guard.ledger.risk import TapeEntry
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -124,16 +129,16 @@ class StreakReplay:
     _net: dict[str, Decimal] = field(default_factory=dict)
     _trip: dict[str, Decimal] = field(default_factory=dict)
 
-    def feed(self, tape: Iterable[object]) -> None:
+    def feed(self, tape: Iterable[TapeEntry]) -> None:
         """Apply ledger tape entries (``ledger.risk.TapeEntry``), oldest first."""
         for e in tape:
-            kind, ticker = e.kind, e.ticker  # type: ignore[attr-defined]
+            kind, ticker = e.kind, e.ticker
             if kind == "fill":
-                self.after_fill = max(self.after_fill, e.row_id)  # type: ignore[attr-defined]
-                self._fill(ticker, e.delta, e.realized - e.fee)  # type: ignore[attr-defined]
+                self.after_fill = max(self.after_fill, e.row_id)
+                self._fill(ticker, e.delta, e.realized - e.fee)
             else:
-                self.after_settlement = max(self.after_settlement, e.row_id)  # type: ignore[attr-defined]
-                pnl = self._trip.pop(ticker, ZERO) + e.realized  # type: ignore[attr-defined]
+                self.after_settlement = max(self.after_settlement, e.row_id)
+                pnl = self._trip.pop(ticker, ZERO) + e.realized
                 self._net.pop(ticker, None)
                 self._close(pnl)
 
@@ -156,7 +161,7 @@ class StreakReplay:
             self.streak = 0
 
 
-def marks(positions: Iterable[object], books: Mapping[str, Book]) -> list[Mark]:
+def marks(positions: Iterable[PositionRecord], books: Mapping[str, Book]) -> list[Mark]:
     """Mark every open ledger position (``PositionRecord``) with the books read for them."""
-    return [mark(p.ticker, p.net_count, p.cost_basis, books.get(p.ticker))  # type: ignore[attr-defined]
-            for p in positions if p.net_count != 0]  # type: ignore[attr-defined]
+    return [mark(p.ticker, p.net_count, p.cost_basis, books.get(p.ticker))
+            for p in positions if p.net_count != 0]

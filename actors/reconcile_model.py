@@ -154,7 +154,7 @@ def compare(ex: ExchangeView, led: LedgerView, actions: Any) -> Plan:
         by_ticker.setdefault(f.ticker, []).append(f.trade_id)
         known = led.known.get(f.order_id)
         ours = known is not None and not known.adopted and f.order_id not in adopted
-        whose = f"our order {known.client_order_id}" if ours else f"order {f.order_id}, not ours"
+        whose = f"our order {known.client_order_id}" if ours and known is not None else f"order {f.order_id}, not ours"
         findings.append(Finding(
             Kind.ORPHAN_FILL, f.ticker, "not booked",
             f"{_side(f.book_side)} {f.count} @ {f.price} fee {f.fee}",

@@ -42,10 +42,10 @@ def find_order(client: Any, order_id: str, ticker: str, limit: int) -> Order | N
     """One order by id: the live endpoint first, ``/historical/orders`` for the ticker when it answers 404
     (archived). None when neither knows it; raises on any other failure."""
     try:
-        return client.get_order(order_id)  # type: ignore[no-any-return]
+        return client.get_order(order_id)
     except NotFoundError:
         pass
     for o in client.get_historical_orders(ticker=ticker, limit=limit, strict=True):
         if o.order_id == order_id:
-            return o  # type: ignore[no-any-return]
+            return o
     return None

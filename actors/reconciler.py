@@ -71,7 +71,7 @@ class Reconciler(SupervisedActor):
     def setup(self) -> None:
         """Open the reconciler's own exchange client."""
         factory = self.ctx.services.exchange_factory
-        self.client = factory("reconciler") if factory is not None else None
+        self.client: Any = factory("reconciler") if factory is not None else None
         self.next_run = time.monotonic() + self._cfg.interval_s
         self.due: str | None = None
         self.last_report: Any = None

@@ -61,7 +61,8 @@ def limit_rows(limits: Any, account: Mapping[str, Any]) -> list[Any]:
 
 def format_account(account: Mapping[str, Any], limits: Any = None) -> list[str]:
     """The aligned lines for ``status``."""
-    pnl = account.get("pnl_today") if isinstance(account.get("pnl_today"), Mapping) else {}
+    raw_pnl = account.get("pnl_today")
+    pnl: Mapping[str, Any] = raw_pnl if isinstance(raw_pnl, Mapping) else {}
     lines = [f"  {'balance:':<10} {money(account.get('balance'))}"
              f" (portfolio {money(account.get('portfolio_value'))})"]
     lines.append(f"  {'P&L today:':<10} {money(pnl.get('total'))} = realised {money(pnl.get('realized'))}"
@@ -71,7 +72,7 @@ def format_account(account: Mapping[str, Any], limits: Any = None) -> list[str]:
         lines.append(f"  {'positions:':<10} {len(positions)} open")
     nearest = nearest_trigger(limit_rows(limits, account))
     if nearest is not None:
-        used = _used(nearest)
+        used = _used(nearest) or Decimal(0)  # never None: nearest_trigger keeps only rows with a used fraction
         name = str(nearest.get("name") or nearest.get("code") or nearest.get("trigger") or "?")
         where = f" ({nearest['where']})" if nearest.get("where") else ""
         lines.append(f"  {'nearest:':<10} {name}{where} {nearest.get('value')} of {nearest.get('limit')}"

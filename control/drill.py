@@ -143,8 +143,11 @@ def drill(settings: Any, *, positions: int = 3, resting: int = 3, timeout: float
         sup = build_tree(s, gate, ledger, exchange=ex, key=key, meter=CallMeter())
         stop = threading.Event()
         sup.start()
-        threading.Thread(target=lambda: [sup.tick() for _ in iter(lambda: stop.wait(0.05), True)],
-                         daemon=True, name="drill-supervisor").start()
+        def tick_until_stopped() -> None:
+            while not stop.wait(0.05):
+                sup.tick()
+
+        threading.Thread(target=tick_until_stopped, daemon=True, name="drill-supervisor").start()
         try:
             gate.mark_ready()
             sup.killswitch.ensure_group()

@@ -33,10 +33,14 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO, cast
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 from kalshi_guard.config.loader import MASK, secret_values
 from kalshi_guard.config.paths import LOG_FILE_NAME, logs_dir
@@ -214,7 +218,7 @@ def _masked_exception(exc: BaseException, memo: dict[int, BaseException]) -> Bas
     return new
 
 
-def _patch(record: dict[str, Any]) -> None:
+def _patch(record: Record) -> None:
     """The global patcher: tag the actor and mask secrets before any sink sees the record."""
     extra = record["extra"]
     if "actor" not in extra:
@@ -236,14 +240,16 @@ def _kv(record: dict[str, Any]) -> str:
     return "".join(f" {k}={v!r}" if isinstance(v, str) else f" {k}={v}" for k, v in items)
 
 
-def _stderr_format(record: dict[str, Any]) -> str:
-    record["_kg_kv"] = _kv(record)
+def _stderr_format(record: Record) -> str:
+    fields = cast("dict[str, Any]", record)  # the format string reads keys we add to loguru's record dict
+    fields["_kg_kv"] = _kv(fields)
     return _STDERR_FORMAT
 
 
-def _journal_format(record: dict[str, Any]) -> str:
-    record["_kg_kv"] = _kv(record)
-    record["_kg_prio"] = f"<{_SYSLOG_PRIORITY.get(record['level'].name, 6)}>"
+def _journal_format(record: Record) -> str:
+    fields = cast("dict[str, Any]", record)  # the format string reads keys we add to loguru's record dict
+    fields["_kg_kv"] = _kv(fields)
+    fields["_kg_prio"] = f"<{_SYSLOG_PRIORITY.get(record['level'].name, 6)}>"
     return _JOURNAL_FORMAT
 
 
@@ -267,7 +273,8 @@ class InterceptHandler(logging.Handler):
                 level: str | int = logger.level(record.levelname).name
             except ValueError:
                 level = record.levelno
-            frame, depth = logging.currentframe(), 0
+            frame: FrameType | None = logging.currentframe()
+            depth = 0
             while frame is not None and (depth == 0 or frame.f_code.co_filename == logging.__file__):
                 frame = frame.f_back
                 depth += 1

@@ -121,7 +121,8 @@ def switch_step(daemon: Any, body: dict[str, Any], source: str, challenges: Chal
 
     challenges = challenges or _CHALLENGES
     try:
-        target = Mode(body.get("mode"))
+        raw_mode = body.get("mode")
+        target = Mode(raw_mode if isinstance(raw_mode, str) else "")
     except ValueError:
         raise SwitchRefused(400, "field 'mode' must be 'live' or 'paper'") from None
     if target is Mode.PAPER:

@@ -31,7 +31,7 @@ class ReconcilePort:
 
     def _reconcile(self, reason: str) -> ReconcileResult:
         try:
-            return self.sup.peers["reconciler"].ask(ReconcileNow(reason), timeout=RECONCILE_TIMEOUT_S)  # type: ignore[no-any-return]
+            return self.sup.peers["reconciler"].ask(ReconcileNow(reason), timeout=RECONCILE_TIMEOUT_S)
         except Exception as exc:
             logger.error("reconciler unavailable: {!r}", exc)
             return ReconcileResult(False, f"reconciler unavailable: {type(exc).__name__}")
