@@ -22,6 +22,8 @@ lint: venv
 	@mkdir -p .mypy-root && ln -sfn .. .mypy-root/kalshi_guard
 	MYPYPATH=.mypy-root $(BIN)/mypy --strict --no-namespace-packages -p kalshi_guard.core -p kalshi_guard.ledger \
 		-p kalshi_guard.exchange -p kalshi_guard.config -p kalshi_guard.web
+	MYPYPATH=.mypy-root $(BIN)/mypy --no-namespace-packages -p kalshi_guard.actors -p kalshi_guard.control \
+		-p kalshi_guard.simulator -p kalshi_guard.supervisor
 
 test: lint
 	$(BIN)/pytest

@@ -51,9 +51,9 @@ class FillGroups:
         try:
             for message in messages:
                 if isinstance(message, Track):
-                    self._track(message)  # type: ignore[attr-defined]
+                    self._track(message)  # type: ignore[attr-defined]  # defined on FillWatcher, which this mixes into
                 else:
-                    self._on_stream(message.message)  # type: ignore[attr-defined]
+                    self._on_stream(message.message)  # type: ignore[attr-defined]  # defined on FillWatcher, which this mixes into
         finally:
             self._flush_group()
 
@@ -86,11 +86,11 @@ class FillGroups:
             if isinstance(action, BookFill):
                 result = results.get(id(action))
                 if result is not None:
-                    self._booked(coid, tracker, action, result)  # type: ignore[attr-defined]
+                    self._booked(coid, tracker, action, result)  # type: ignore[attr-defined]  # defined on FillWatcher, which this mixes into
             else:
-                self._perform(coid, action, tracker=tracker)  # type: ignore[attr-defined]
+                self._perform(coid, action, tracker=tracker)  # type: ignore[attr-defined]  # defined on FillWatcher, which this mixes into
         for coid, tracker in group.touched.items():
-            self._sync(coid, tracker)  # type: ignore[attr-defined]
+            self._sync(coid, tracker)  # type: ignore[attr-defined]  # defined on FillWatcher, which this mixes into
         if restart:
             self._group = Group()
 
@@ -98,11 +98,11 @@ class FillGroups:
         """One result per fill (None where it could not be booked)."""
         if not books:
             return []
-        records = [self._fill_record(coid, tracker, action) for coid, tracker, action in books]  # type: ignore[attr-defined]
+        records = [self._fill_record(coid, tracker, action) for coid, tracker, action in books]  # type: ignore[attr-defined]  # defined on FillWatcher, which this mixes into
         if len(records) > 1:
             try:
                 return list(self.ledger.book_fills(records))
             except LedgerError as exc:
                 self.log.error("booking {} fills together failed ({}); booking each on its own", len(records), exc)
-        return [self._book_one(coid, action, record)  # type: ignore[attr-defined]
+        return [self._book_one(coid, action, record)  # type: ignore[attr-defined]  # defined on FillWatcher, which this mixes into
                 for (coid, _, action), record in zip(books, records, strict=True)]

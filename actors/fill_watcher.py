@@ -181,8 +181,8 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
 
     def _track(self, msg: Track) -> None:
         cfg = self.settings.orders
-        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts,  # type: ignore[arg-type]
-                               settle_s=cfg.unknown_settle_s, quote=msg.quote)  # type: ignore[arg-type]
+        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts,  # type: ignore[arg-type]  # Track carries request/quote as object
+                               settle_s=cfg.unknown_settle_s, quote=msg.quote)  # type: ignore[arg-type]  # Track carries request/quote as object
         coid = msg.client_order_id
         self.trackers[coid] = tracker
         self.replies[coid] = msg.reply

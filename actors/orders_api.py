@@ -114,7 +114,8 @@ def _decimal_string(field: str, value: Any, max_places: int) -> Decimal:
         number = Decimal(value)
     except InvalidOperation:  # pragma: no cover - the regex admits only valid literals
         raise RequestInvalid(field, "must be a fixed-point decimal string") from None
-    if -number.as_tuple().exponent > max_places:  # type: ignore[operator]
+    exponent = number.as_tuple().exponent  # an int: the regex admits only finite literals
+    if isinstance(exponent, int) and -exponent > max_places:
         raise RequestInvalid(field, f"at most {max_places} decimal places")
     return number
 

@@ -38,4 +38,4 @@ class Reply(Generic[T]):
         """The value; raises ``TimeoutError`` when none arrives within ``timeout`` seconds."""
         if not self._event.wait(timeout):
             raise TimeoutError("no reply within the wait")
-        return self._value  # type: ignore[return-value]
+        return self._value  # type: ignore[return-value]  # set before the event; T may include None

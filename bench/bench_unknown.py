@@ -109,7 +109,7 @@ def run(workdir: Path, listing_down: bool) -> dict[str, Any]:
                         if coid not in settled_at and rec is not None and rec.status.value == "REJECTED":
                             settled_at[coid] = t
                 reads = sum(requests[r] for r in READS) - reads0
-                statuses = [ledger.get_order(c).status.value for c in coids]  # type: ignore[union-attr]
+                statuses = [ledger.get_order(c).status.value for c in coids]  # type: ignore[union-attr]  # every coid was placed
                 sim.exchange.faults.clear()
                 if listing_down:
                     for _ in range(int(90 / STEP_S)):

@@ -172,7 +172,7 @@ class _suppress:
         return None
 
     def __exit__(self, kind: object, *_rest: object) -> bool:
-        return kind is not None and issubclass(kind, httpx.HTTPError)  # type: ignore[arg-type]
+        return kind is not None and issubclass(kind, httpx.HTTPError)  # type: ignore[arg-type]  # kind is an exception type here
 
 
 def main(argv: list[str] | None = None) -> int:

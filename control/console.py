@@ -33,7 +33,7 @@ def console_routes(console: Console | None) -> tuple[BaseRoute, ...]:
     """The console's routes: ``console``'s, or (``None``) the same routes unbound, for describing them."""
     if console is not None:
         return console.routes
-    return (*dashboard_routes(None, ""), *metrics_routes(None))  # type: ignore[arg-type]
+    return (*dashboard_routes(None, ""), *metrics_routes(None))  # type: ignore[arg-type]  # unbound routes, only described
 
 
 def mount(daemon: Any, token: str) -> Console:

@@ -356,7 +356,7 @@ class Daemon(ReconcilePort):
             return
         changes = reload_changes(self.settings, new)
         self.settings = self.settings.model_copy(update={"limits": new.limits})
-        self.sup.services.swap(settings=self.settings)  # type: ignore[union-attr]
+        self.sup.services.swap(settings=self.settings)  # type: ignore[union-attr]  # sup is set once started
         log.info("limits reloaded: {}", ", ".join(changes) or "no change")
         with contextlib.suppress(Exception):
             self.ledger.log_activity("CONFIG", "INFO", "limits reloaded", {"changes": changes})

@@ -18,7 +18,7 @@ RECONCILE_TIMEOUT_S = 120.0
 def report_of(result: ReconcileResult) -> dict[str, Any]:
     """The JSON report of a pass (a minimal one when the reconciler could not make one)."""
     if result.report is not None:
-        return dict(result.report)  # type: ignore[call-overload]
+        return dict(result.report)  # type: ignore[call-overload]  # report is a Mapping when set
     return {"ok": result.ok, "summary": result.summary, "error": None if result.ok else result.summary,
             "started_at": None, "duration_ms": 0, "pages": 0, "discrepancies": []}
 

@@ -108,7 +108,7 @@ class RateLimited(ExchangeError):
 
     def __init__(self, message: str, *, retry_after: float = 1.0, **kw: object) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+        super().__init__(message, **kw)  # type: ignore[arg-type]  # kw is ExchangeError's keywords
 
 
 class AuthError(ExchangeError):

@@ -119,7 +119,7 @@ class RateBuckets:
                             **kw: object) -> RateBuckets:
         """Buckets sized from settings given in default-cost requests per second (10 tokens each)."""
         return cls(read_per_s * DEFAULT_COST, write_per_s * DEFAULT_COST, reserve_fraction=reserve_fraction,
-                   **kw)  # type: ignore[arg-type]
+                   **kw)  # type: ignore[arg-type]  # kw is __init__'s keywords
 
     def configure_from_limits(self, limits: AccountLimits) -> None:
         """Adopt the member's real budgets from ``GET /account/limits``."""

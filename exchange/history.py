@@ -61,20 +61,20 @@ class HistoryReads:
 
     def get_historical_cutoff(self) -> HistoricalCutoff:
         """The live/historical boundary."""
-        return self._read("/historical/cutoff", HistoricalCutoff.parse)  # type: ignore[no-any-return]
+        return self._read("/historical/cutoff", HistoricalCutoff.parse)  # type: ignore[no-any-return]  # the parser decides the type
 
     def get_historical_orders(self, *, ticker: str | None = None, max_ts: int | None = None,
                               limit: int = 200, strict: bool = False) -> list[Order]:
         """Archived (cancelled or executed) orders, every page, newest first."""
         params = {"ticker": ticker, "max_ts": max_ts, "limit": limit}
-        return self._pages("/historical/orders", "orders", Order.parse, params,  # type: ignore[no-any-return]
+        return self._pages("/historical/orders", "orders", Order.parse, params,  # type: ignore[no-any-return]  # the parser decides the type
                            strict=strict)
 
     def get_historical_fills(self, *, ticker: str | None = None, max_ts: int | None = None,
                              limit: int = 200, strict: bool = False) -> list[Fill]:
         """Archived fills, every page, newest first."""
         params = {"ticker": ticker, "max_ts": max_ts, "limit": limit}
-        return self._pages("/historical/fills", "fills", Fill.parse, params,  # type: ignore[no-any-return]
+        return self._pages("/historical/fills", "fills", Fill.parse, params,  # type: ignore[no-any-return]  # the parser decides the type
                            strict=strict)
 
     def get_settlements(self, *, ticker: str | None = None, event_ticker: str | None = None,
@@ -84,5 +84,5 @@ class HistoryReads:
         """All settlements matching the filters, every page."""
         params = {"ticker": ticker, "event_ticker": event_ticker, "min_ts": min_ts, "max_ts": max_ts,
                   "subaccount": subaccount, "limit": limit}
-        return self._pages("/portfolio/settlements", "settlements",  # type: ignore[no-any-return]
+        return self._pages("/portfolio/settlements", "settlements",  # type: ignore[no-any-return]  # the parser decides the type
                            Settlement.parse, params, strict=strict)

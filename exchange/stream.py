@@ -331,7 +331,7 @@ class KalshiStream:
                        close_timeout=2, proxy=None, create_connection=_Conn, max_size=2**22)
 
     def _on_open(self, ws: ClientConnection) -> None:
-        ws.on_frame = self._touch  # type: ignore[attr-defined]
+        ws.on_frame = self._touch  # type: ignore[attr-defined]  # our _Conn's frame hook
         with self._lock:
             self._ws = ws
             self._next_id = 1

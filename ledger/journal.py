@@ -124,7 +124,7 @@ class JournalMixin:
         """Journal rows with ``since <= at < until`` (either open), oldest first (fills before settlements
         at the same instant, then by trade id)."""
         rows: list[JournalRow] = []
-        with self._read("trades") as s:  # type: ignore[attr-defined]
+        with self._read("trades") as s:  # type: ignore[attr-defined]  # _read is the store's
             q = select(FillRow, OrderRow).outerjoin(OrderRow, FillRow.order_pk == OrderRow.id)
             sq = select(SettlementRow)
             if since is not None:
@@ -143,7 +143,7 @@ class JournalMixin:
         end = start + timedelta(days=1)
         rows = self.trades(start, end)
         closing = [r.realized_pnl - r.fee for r in rows if r.realized_pnl != 0]
-        with self._read("day_report") as s:  # type: ignore[attr-defined]
+        with self._read("day_report") as s:  # type: ignore[attr-defined]  # _read is the store's
             kills = tuple(a.message for a in s.scalars(
                 select(ActivityRow).where(ActivityRow.category == KILL_SWITCH, ActivityRow.at >= start,
                                           ActivityRow.at < end).order_by(ActivityRow.id)))

@@ -153,7 +153,7 @@ class OutboxMixin(ActivityMixin):
         return out
 
     def _delivery(self, s: object, alert_id: int, channel: str) -> DeliveryRow:
-        row = s.get(DeliveryRow, (alert_id, channel), with_for_update=True)  # type: ignore[attr-defined]
+        row = s.get(DeliveryRow, (alert_id, channel), with_for_update=True)  # type: ignore[attr-defined]  # s is a Session
         if row is None:
             raise LedgerError(f"no delivery of alert {alert_id} on channel {channel!r}")
         found: DeliveryRow = row

@@ -171,7 +171,7 @@ class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixi
                 for p in list(side.prices):
                     for o in list(side.levels.get(p, ())):
                         if o.account == MAKER_ACCOUNT:
-                            self._cancel(o, "Cancel")  # type: ignore[arg-type]
+                            self._cancel(o, "Cancel")  # type: ignore[arg-type]  # book levels hold Orders
             self._after_op()
 
     def _retire(self, o: Order) -> None:

@@ -63,7 +63,7 @@ class FaultPlan:
         return table.get(endpoint, table.get(ANY))
 
     def _roll(self, rate: float | None) -> bool:
-        return bool(rate) and self._rng.random() < rate  # type: ignore[operator]
+        return rate is not None and rate != 0 and self._rng.random() < rate
 
     def _take(self, table: dict[str, int], endpoint: str) -> bool:
         key = endpoint if table.get(endpoint) else (ANY if table.get(ANY) else None)

@@ -174,7 +174,7 @@ class SimulatorServer:
                                 ws_ping_interval=None, ws_ping_timeout=None, timeout_graceful_shutdown=2,
                                 access_log=False, log_config=None)  # leave the host process's logging alone
         self._server = QuietServer(config)
-        self._server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
+        self._server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]  # our loop: uvicorn must not set one up
         started = threading.Event()
         failed: list[BaseException] = []
 

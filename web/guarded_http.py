@@ -161,7 +161,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     guard: ClassVar[ConnectionGuard]
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # asyncio passes a Transport here
         super().connection_made(transport)
         self._deadline: asyncio.TimerHandle | None = None
         self._evicted = False
