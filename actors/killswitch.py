@@ -43,7 +43,7 @@ from kalshi_guard.core.errors import ExchangeError
 from kalshi_guard.core.gate import GateState, TradingGate
 
 if TYPE_CHECKING:
-    from kalshi_guard.actors.services import ServicesCell
+    from kalshi_guard.actors.services import Services, ServicesCell
 
 log = logger.bind(actor="killswitch")
 
@@ -96,7 +96,7 @@ class StopTicket:
 class KillSwitch:
     """The one owner of a stop (see the module docstring). Thread-safe."""
 
-    def __init__(self, gate: TradingGate, peers: Any, services: Mapping[str, Any] | ServicesCell, *,
+    def __init__(self, gate: TradingGate, peers: Any, services: ServicesCell | Services, *,
                  targets: Callable[[], Iterable[Any]]) -> None:
         self.gate = gate
         self.peers = peers
