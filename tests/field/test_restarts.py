@@ -192,3 +192,42 @@ class TestKillNineWithRestingOrders:
         assert all(on_exchange[c] == "canceled" for c in resting), on_exchange
         assert positions == {T0: Decimal(3)}
         assert ledger_vs_exchange(ledger_url(d), standalone_sim) == []
+
+
+class TestNetworkErrorsAreNotNotFound:
+    def test_failed_status_reads_at_start_up_never_drop_a_resting_order(
+        self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim, tmp_path: Path
+    ) -> None:
+        """hummingbot/hummingbot#8457 (found testing the Kalshi connector): network errors on status polls were
+        counted as "order not found"; after three the resting orders were marked FAILED and dropped.
+
+        Kill -9 with two resting orders, then restart while every order and fill read answers 500: start-up
+        resolution fails, the daemon stays not READY with the gate closed, and the ledger still has both
+        orders RESTING after a dozen failed reads; once reads work they are settled from the exchange
+        (cancelled there and here) and the ledger equals the exchange. Checked by making start-up resolution
+        treat an ExchangeError on an order as "not found" (REJECTED, as hummingbot marked it FAILED): the
+        orders are dropped while resting on the exchange and the test fails on their ledger status.
+        """
+        state = tmp_path / "state"
+        d = start(daemon_factory, state, standalone_sim, KALSHI_GUARD_ORDERS__CONFIRM_TIMEOUT_S="600")
+        resting = [rest(d, standalone_sim, t) for t in (T0, T1)]
+        d.signal(signal.SIGKILL)
+        d.wait_exit()
+        d.close()
+        standalone_sim.admin("POST", "/faults", json={
+            "error_5xx_rate": {"get_order": 1.0, "get_orders": 1.0, "get_fills": 1.0}, "seed": 5})
+
+        def failed_reads() -> int:
+            seen = standalone_sim.admin("GET", "/faults")["seen"]
+            return sum(int(seen.get(n, 0)) for n in ("get_order", "get_orders", "get_fills"))
+
+        d = daemon_factory(state, **standalone_sim.daemon_env())
+        d.start()
+        wait_until(lambda: failed_reads() >= 12, 60, "a dozen failed status reads at start-up")
+        statuses = ledger_orders(d)
+        assert all(statuses[c] == "RESTING" for c in resting), statuses
+        standalone_sim.admin("DELETE", "/faults")
+        d.wait_ready()
+        statuses = ledger_orders(d)
+        assert all(statuses[c] == "CANCELED" for c in resting), statuses
+        assert ledger_vs_exchange(ledger_url(d), standalone_sim) == []
