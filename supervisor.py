@@ -5,7 +5,8 @@ Not an actor (docs/architecture.md §3): it must survive what kills actors, incl
 ``actors.base.SupervisedActor``, ``is_alive`` polling, and missed heartbeats (a hung actor). A dead child
 is restarted after an exponential backoff with jitter — alone (one-for-one) or with every child started
 after it in its rest-for-one group. More than ``max_restarts`` restart incidents within ``window_s``
-escalates: the gate is closed (HALTED, persisted), an alert is queued, the tree stops in reverse order and
+escalates: the kill switch stops trading (``actors.killswitch``: gate HALTED, Halt, order group, cancel-all,
+flatten, one audit row and alert; its exchange steps get ``kill.step_timeout_s``), the tree stops in reverse order and
 :meth:`Supervisor.run` returns :data:`EXIT_ESCALATED` so that systemd restarts the process, which then
 boots HALTED. Deaths detected in the same tick count as one incident (pykka's ``stop_all`` kills every
 actor at once; that is one failure, not five).
@@ -30,6 +31,7 @@ import pykka
 from loguru import logger
 
 from kalshi_guard.actors.base import ActorContext, ExitKind, ExitNotice, HeartbeatBoard, SupervisedActor
+from kalshi_guard.actors.killswitch import KillSwitch
 from kalshi_guard.actors.messages import Alert, Halt, Ping, Severity
 from kalshi_guard.actors.peers import ChildHandle, Peers
 from kalshi_guard.actors.services import Services, ServicesCell
@@ -38,6 +40,7 @@ from kalshi_guard.core.gate import TradingGate
 
 EXIT_OK = 0
 EXIT_ESCALATED = 3
+ESCALATION_STOP_WAIT_S = 10.0  # the stop's exchange steps get this long before the tree stops
 
 log = logger.bind(actor="supervisor")
 
@@ -74,6 +77,12 @@ class ChildSpec:
     restart: Restart = Restart.PERMANENT
     strategy: Strategy = Strategy.ONE_FOR_ONE
     stop_timeout_s: float = 5.0
+    trading: bool | None = None  # a trading child takes Halt and its death suspends the gate; None = the actor's flag
+
+    @property
+    def is_trading(self) -> bool:
+        """Whether this child is a trading actor (the flag, else the actor class's ``trading``)."""
+        return bool(getattr(self.actor, "trading", False)) if self.trading is None else self.trading
 
 
 @dataclass
@@ -146,6 +155,12 @@ class Supervisor:
         self._suspended = False
         self.escalated = False
         self.escalation_reason = ""
+        # the one owner of a stop; the actors find it among the services (the guardian's triggers call it)
+        existing = self.services.killswitch
+        self.killswitch: KillSwitch = existing if existing is not None else KillSwitch(
+            gate, self.peers, self.services, targets=self.trading_handles)
+        if existing is None:
+            self.services.swap(killswitch=self.killswitch)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -322,7 +337,7 @@ class Supervisor:
         down = [
             c.spec.name
             for c in self._children
-            if getattr(c.spec.actor, "trading", False) and c.status is not ChildStatus.RUNNING
+            if c.spec.is_trading and c.status is not ChildStatus.RUNNING
         ]
         if down and not self._suspended:
             self._suspended = True
@@ -335,15 +350,9 @@ class Supervisor:
         self.escalated = True
         self.escalation_reason = reason
         log.critical("ESCALATION: {}", reason)
-        try:
-            self.gate.close(reason, "supervisor")
-        except Exception as exc:  # the in-memory gate is closed whatever the database says
-            log.critical("gate persist failed during escalation: {!r}", exc)
-        ledger = self.services.ledger
-        if ledger is not None:
-            with contextlib.suppress(Exception):
-                ledger.log_activity("KILL_SWITCH", "CRITICAL", reason, {"source": "supervisor"})
-                ledger.enqueue_alert("critical", "supervisor escalation: halting", [("reason", reason)])
+        settings = self.services.settings
+        wait = settings.kill.step_timeout_s if settings is not None else ESCALATION_STOP_WAIT_S
+        self.killswitch.stop(f"supervisor escalation: {reason}", "supervisor", "ESCALATION", wait=wait)
         self.stop()
 
     def next_deadline(self) -> float | None:
@@ -353,12 +362,14 @@ class Supervisor:
 
     # -- operator actions ---------------------------------------------------------------------------
 
+    def trading_handles(self) -> list[ChildHandle]:
+        """The stable handles of the trading children, from the tree's own specs (the kill switch halts these)."""
+        return [c.handle for c in self._children if c.spec.is_trading]
+
     def halt_all(self, reason: str, source: str) -> int:
         """Tell ``Halt`` to every trading child, each independently; returns how many received it."""
         msg = Halt(reason, source)
-        return sum(
-            1 for c in self._children if getattr(c.spec.actor, "trading", False) and c.handle.tell(msg)
-        )
+        return sum(1 for handle in self.trading_handles() if handle.tell(msg))
 
     def _alert(self, severity: Severity, title: str, fields: tuple[tuple[str, str], ...]) -> None:
         handle = self.peers.get("alerter")
@@ -393,7 +404,7 @@ class Supervisor:
                     restarts=c.restarts,
                     last_exit=c.last_exit,
                     alive=c.handle.is_alive(),
-                    trading=bool(getattr(c.spec.actor, "trading", False)),
+                    trading=c.spec.is_trading,
                 )
                 for c in self._children
             ),

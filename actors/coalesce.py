@@ -44,3 +44,24 @@ def take_queued(inbox: Any, kind: type[T] | tuple[type[Any], ...], limit: int) -
         if taken:
             inbox.not_full.notify(len(taken))  # as Queue.get does (matters only for a bounded queue)
     return taken
+
+
+def take_all(inbox: Any, kind: type[T] | tuple[type[Any], ...]) -> list[T]:
+    """Remove and return every tell of type ``kind`` waiting anywhere in ``inbox`` (oldest first); every
+    other message stays, in its order. Used on ``Halt``: the order work queued behind it is dropped."""
+    if not isinstance(inbox, queue.Queue):
+        return []
+    taken: list[Any] = []
+    with inbox.mutex:
+        kept = []
+        for envelope in inbox.queue:
+            message = getattr(envelope, "message", None)
+            if getattr(envelope, "reply_to", _NOT_A_TELL) is None and isinstance(message, kind):
+                taken.append(message)
+            else:
+                kept.append(envelope)
+        if taken:
+            inbox.queue.clear()
+            inbox.queue.extend(kept)
+            inbox.not_full.notify(len(taken))
+    return taken

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from kalshi_guard.actors.end_reason import Quote, explain
 from kalshi_guard.actors.orders_api import (
     ONE,
     ZERO,
@@ -308,6 +309,7 @@ class OrderTracker:
     resolves: int = 0
     retries: int = 0
     fills: dict[str, _Booked] = field(default_factory=dict)
+    quote: Quote | None = None  # the book the pre-trade check saw, for the no-fill reason
 
     # -- derived ---------------------------------------------------------------------------------
 
@@ -320,6 +322,15 @@ class OrderTracker:
     def booked(self) -> Decimal:
         """Contracts booked so far (sum of distinct fills)."""
         return sum((f.count for f in self.fills.values()), ZERO)
+
+    def why(self, status: ConfirmationStatus) -> tuple[str | None, str | None]:
+        """``(reason, detail)`` of a confirmation with ``status``: the rejection, or why contracts went
+        unfilled (:func:`actors.end_reason.explain`); ``(None, None)`` when there is nothing to explain."""
+        if self.reject_code is not None or status in (ConfirmationStatus.FILLED, ConfirmationStatus.UNKNOWN,
+                                                      ConfirmationStatus.REJECTED):
+            return self.reject_code, self.reject_detail
+        ending = (self.end or EndReason.EXCHANGE).value
+        return explain(self.request, ending, self.count - self.booked, self.quote) or (None, None)
 
     @property
     def terminal(self) -> bool:
@@ -616,18 +627,21 @@ class OrderTracker:
             req.outcome, req.action, ((f.count, f.yes_price) for f in self.fills.values()),
             req.price, req.reference_price,
         )
+        reason, detail = self.why(status)
         return Confirmation(
             status=status,
             order_id=self.order_id,
             client_order_id=self.client_order_id,
             filled_count=booked,
-            remaining_count=self.count - booked,
+            # what may still fill, as the ledger says: nothing once the order has ended
+            remaining_count=self.count - booked if status is ConfirmationStatus.UNKNOWN else ZERO,
+            unfilled_count=self.count - booked,
             average_price=average,
             fees=sum((f.fee for f in fills), ZERO),
             slippage=slip,
             latency_ms=max(0, round((ts - self.created_ts) * 1000)),
-            reason=self.reject_code,
-            detail=self.reject_detail,
+            reason=reason,
+            detail=detail,
             fills=fills,
         )
 

@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from kalshi_guard.actors.audit import fill_record, order_record
 from kalshi_guard.actors.base import SupervisedActor
 from kalshi_guard.actors.coalesce import take_queued
 from kalshi_guard.actors.confirmation import (
@@ -65,13 +66,14 @@ from kalshi_guard.actors.messages import (
     StreamNotice,
     Track,
 )
-from kalshi_guard.actors.orders_api import Action, OrderRequest, Outcome
+from kalshi_guard.actors.orders_api import Action, ConfirmationStatus, OrderRequest, Outcome
 from kalshi_guard.actors.startup_resolution import StartupResolution
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
 from kalshi_guard.ledger import FillRecord, OrderStatus
 from kalshi_guard.ledger.orders import can_transition
 
 EARLY_FILL_GRACE_S = 5.0
+STREAM_FAILURES = frozenset({"disconnected", "connect_failed", "stale"})
 RECENT_FINISHED = 2000  # terminal trackers kept to absorb late stream messages
 
 
@@ -114,7 +116,14 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
                 with contextlib.suppress(Exception):
                     ref.tell(StreamMessage(msg))
 
+            meter = services.get("meter")
+
             def on_event(event: Any) -> None:
+                if meter is not None:  # a stream failure is a failed exchange call (API error-rate switch)
+                    if str(event) in STREAM_FAILURES:
+                        meter.failed("stream")
+                    elif str(event) in ("connected", "reconnected"):
+                        meter.ok("stream")
                 with contextlib.suppress(Exception):
                     ref.tell(StreamNotice(str(event)))
 
@@ -166,7 +175,8 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
 
     def _track(self, msg: Track) -> None:
         cfg = self.settings.orders
-        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts)  # type: ignore[arg-type]
+        tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts,  # type: ignore[arg-type]
+                               quote=msg.quote)  # type: ignore[arg-type]
         coid = msg.client_order_id
         self.trackers[coid] = tracker
         self.replies[coid] = msg.reply
@@ -252,8 +262,10 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
             return  # the ledger is already further on (booking a fill advances it by itself)
         if state not in ("INTENT", "SENT") and current != state:
             try:
-                self.ledger.transition(coid, OrderStatus(state), order_id=tracker.order_id,
-                                       reason=tracker.reject_code)
+                reason = tracker.reject_code
+                if tracker.terminal and tracker.state.value == "CANCELED":  # why it ended short, for the ledger
+                    reason = tracker.why(ConfirmationStatus.CANCELED)[0]
+                self.ledger.transition(coid, OrderStatus(state), order_id=tracker.order_id, reason=reason)
                 self.synced[coid] = state
             except LedgerError as exc:
                 self.log.error("ledger transition of {} to {} refused: {}", coid, state, exc)
@@ -275,12 +287,16 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
         if isinstance(action, BookFill):
             self._book(coid, tracker, action)
         elif isinstance(action, Finish):
+            self._audit(coid, tracker, action.confirmation)  # recorded before the bot hears of it
             reply = self.replies.get(coid)
             if reply is not None:
                 reply.set(action.confirmation)
-            if action.confirmation.status.value in ("TIMEOUT", "UNKNOWN"):
-                self.log.warning("order {} {}: {}", coid, action.confirmation.status.value,
-                                 action.confirmation.detail or "")
+            conf = action.confirmation.to_json()  # as the bot sees it: prices of its outcome
+            level = "WARNING" if conf["status"] in ("TIMEOUT", "UNKNOWN") else "INFO"
+            self.log.log(level, "order {} {}: {} → filled {}, unfilled {}, average {}{}", coid, conf["status"],
+                         tracker.request.describe() if tracker else "?", conf["filled_count"],
+                         conf["unfilled_count"], conf["average_price"] or "-",
+                         f"; {conf['reason']}: {conf.get('detail')}" if conf.get("reason") else "")
         elif isinstance(action, RetrySend):
             self.ctx.peers["order_placer"].tell(Resend(action.client_order_id))
         elif isinstance(action, FlagDiscrepancy):
@@ -354,13 +370,28 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
         return FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
                           side, action.count, action.yes_price, action.fee, True, action.ts)
 
+    def _audit(self, coid: str, tracker: OrderTracker | None, conf: Any) -> None:
+        """The order's confirmation in the audit trail (under the order placer's name)."""
+        req = tracker.request if tracker is not None else None
+        order_record(conf.status.value, by=self.ctx.name, client_order_id=coid, ticker=req.ticker if req else "?",
+                     outcome=req.outcome if req else None, action=req.action if req else None,
+                     count=conf.filled_count, price=conf.average_price, reason=conf.reason or conf.detail,
+                     latency_ms=conf.latency_ms)
+
     def _booked(self, coid: str, tracker: OrderTracker, action: BookFill, result: Any) -> None:
         """After a booking: the ledger status it reached, and the guardian's FillBooked."""
         if coid in self.synced and result.order_status is not None:
             self.synced[coid] = OrderStatus(result.order_status).value
         if result.booked:
-            self.ctx.peers["guardian"].tell(FillBooked(action.trade_id, coid, tracker.request.ticker, action.count,
-                                                       action.yes_price, action.fee, result.realized_pnl))
+            req = tracker.request
+            fill_record(self.ctx.name, trade_id=action.trade_id, client_order_id=coid, ticker=req.ticker,
+                        side=f"{req.action.value} {req.outcome.value}", count=action.count, price=action.yes_price,
+                        fee=action.fee)
+            booked = FillBooked(action.trade_id, coid, req.ticker, action.count, action.yes_price, action.fee,
+                                result.realized_pnl, side=req.outcome.value, action=req.action.value)
+            self.ctx.peers["guardian"].tell(booked)
+            if "alerter" in self.ctx.peers:
+                self.ctx.peers["alerter"].tell(booked)  # the per-trade notice
 
     def _book_untracked(self, msg: Any) -> bool:
         """Book a fill whose order the ledger knows but nobody tracks. False when the order is unknown."""

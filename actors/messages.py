@@ -87,6 +87,11 @@ class Reset:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsQuery:
+    """Ask the guardian for every kill-switch trigger's reading (``GET /api/limits``)."""
+
+
+@dataclass(frozen=True, slots=True)
 class GatePersist:
     """Main loop → guardian: the gate was closed lock-free (signal handler); persist, halt, alert, audit."""
 
@@ -105,6 +110,7 @@ class Alert:
     title: str
     fields: tuple[tuple[str, str], ...] = ()
     dedup_key: str | None = None
+    kind: str = "general"  # config.schema.AlertKind: routing and PagerDuty (kill_switch, reset, trade, …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +153,8 @@ class FillBooked:
     price: Decimal
     fee: Decimal
     realized_pnl: Decimal = Decimal(0)
+    side: str = ""  # yes / no (for the trade notice)
+    action: str = ""  # buy / sell
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +233,7 @@ class Track:
     created_ts: float
     events: tuple[object, ...]
     reply: object
+    quote: object = None  # ``actors.end_reason.Quote``: the book the pre-trade check saw
 
 
 @dataclass(frozen=True, slots=True)

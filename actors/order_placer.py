@@ -36,18 +36,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from kalshi_guard.actors.audit import order_record
 from kalshi_guard.actors.base import SupervisedActor
-from kalshi_guard.actors.coalesce import take_queued
+from kalshi_guard.actors.coalesce import take_all, take_queued
 from kalshi_guard.actors.confirmation import Ambiguous as AmbiguousEvent
 from kalshi_guard.actors.confirmation import Rejected as RejectedEvent
 from kalshi_guard.actors.confirmation import Sending, Sent
 from kalshi_guard.actors.crashpoints import crash_point
+from kalshi_guard.actors.end_reason import Quote
 from kalshi_guard.actors.markets import MarketCache
 from kalshi_guard.actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
 from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
 from kalshi_guard.actors.placer_risk import PlacerRiskView
 from kalshi_guard.actors.pretrade import OpenState, Throttle, check, stage_check, throttle_burst
 from kalshi_guard.actors.reply import Reply
+from kalshi_guard.actors.send_point import send_batch, send_create
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
 from kalshi_guard.core.gate import OrderIntent
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
@@ -63,6 +66,7 @@ class _Ready:
     reply: Reply[Confirmation]
     intent: OrderIntent
     row: dict[str, Any]
+    quote: Quote | None = None  # the book the checks saw (the confirmation's no-fill reason names it)
 
 
 REQUESTS_KEPT_S = 900.0  # a resend comes within the confirmation timeout (at most minutes)
@@ -112,7 +116,22 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         return self.ctx.services.settings.orders
 
     def on_halt(self, message: Halt) -> None:
-        """Nothing to drop eagerly: every queued order meets the closed gate at the send point."""
+        """Drop the order work queued in the mailbox: every ``PlaceOrder`` / ``PlaceBatch`` waiting there is
+        answered REJECTED ``GATE_HALTED`` without reaching the send point (nothing was written ahead for
+        them). Resends and other messages stay. Orders already past this point meet the closed gate."""
+        dropped = take_all(self.actor_inbox, (PlaceOrder, PlaceBatch))
+        count = 0
+        for msg in dropped:
+            pairs = ((msg.request, msg.reply),) if isinstance(msg, PlaceOrder) else zip(
+                msg.requests, msg.replies, strict=True)
+            for req, reply in pairs:
+                count += 1
+                reply.set(Confirmation.rejected(  # type: ignore[attr-defined]
+                    "GATE_HALTED", f"dropped from the queue by the halt: {message.reason}",
+                    client_order_id=getattr(req, "client_order_id", None), count=getattr(req, "count", 0),
+                    latency_ms=0))
+        if count:
+            self.log.warning("halt: {} queued orders dropped (REJECTED GATE_HALTED)", count)
 
     # -- dispatch ---------------------------------------------------------------------------------
 
@@ -166,6 +185,10 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         coid = req.client_order_id or new_client_order_id()
 
         def refuse(code: str, detail: str) -> None:
+            order_record("REJECTED", by=self.ctx.name, client_order_id=coid, ticker=req.ticker, outcome=req.outcome,
+                         action=req.action, count=req.count, price=req.price, reason=f"{code}: {detail}",
+                         latency_ms=0)  # recorded before the bot hears of it
+            self.log.info("order {} REJECTED: {}; {}: {}", coid, req.describe(), code, detail)
             reply.set(Confirmation.rejected(code, detail, client_order_id=coid, count=req.count, latency_ms=0))
 
         if self.client is None or self.ledger is None or self.throttle is None:
@@ -201,7 +224,8 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         self._note_open(coid, req.ticker, side.value, yes_price, req.count, OpenState.INTENT)
         self._unwritten += 1
         self.throttle = throttle
-        return _Ready(coid, req, reply, intent, row)
+        market = view.markets[req.ticker]
+        return _Ready(coid, req, reply, intent, row, Quote(market.yes_bid, market.yes_ask))
 
     def _write_ahead(self, passed: list[_Ready]) -> list[_Ready]:
         """The write-ahead INTENT rows of the orders that passed their checks, in one transaction; returns the
@@ -242,10 +266,20 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             return
         coid = ready.coid
         events = self._send_one(coid, req, ready.intent)
-        self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply)) or reply.set(
+        self._audit_sent(coid, req, events, created)
+        self.ctx.peers["fill_watcher"].tell(Track(req, coid, created, events, reply, ready.quote)) or reply.set(
             Confirmation.rejected("FILL_WATCHER_DOWN", "order sent but its confirmation cannot be tracked; "
                                   "start-up resolution will settle it", client_order_id=coid, count=req.count)
         )
+
+    def _audit_sent(self, coid: str, req: OrderRequest, events: tuple[Any, ...], created: float) -> None:
+        """The audit record of a send: SENT (the exchange took it), or what the last event says."""
+        last = events[-1] if events else None
+        status = "SENT" if isinstance(last, Sent) else type(last).__name__.removesuffix("Event").upper()
+        reason = getattr(last, "code", None) or getattr(last, "detail", None)
+        order_record(status, by=self.ctx.name, client_order_id=coid, ticker=req.ticker, outcome=req.outcome,
+                     action=req.action, count=req.count, price=req.price, reason=str(reason) if reason else None,
+                     latency_ms=int((time.time() - created) * 1000))
 
     def _remember(self, coid: str, req: OrderRequest) -> None:
         """Keep a written order's request for a resend. A resend comes within the confirmation timeout, so
@@ -271,20 +305,18 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         self.ctx.peers["fill_watcher"].tell(Resent(coid, events))
 
     def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent) -> tuple[Any, ...]:
-        """The send point: gate check, then the one HTTP request. Returns tracker events."""
-        try:
-            self.ctx.gate.check(intent)
-        except GateClosedError as exc:
-            code = f"GATE_{exc.state}"
-            self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
-            return (RejectedEvent(code, time.time(), exc.reason),)
+        """Through the send point (gate check, then the one HTTP request). Returns tracker events."""
         try:
             wire = self._wire(coid, req)
         except Exception as exc:  # nothing sent: a definitive no
             return (self._unsendable(coid, exc),)
         sending = Sending(time.time())
         try:
-            result = self.client.create_order(wire)
+            result = send_create(self.ctx.gate, self.client, intent, wire)
+        except GateClosedError as exc:
+            code = f"GATE_{exc.state}"
+            self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
+            return (RejectedEvent(code, time.time(), exc.reason),)
         except ExchangeError as exc:
             return (sending, self._classify_failure(coid, exc))
         except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
@@ -310,8 +342,14 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             req.ticker, BookSide(side.value), req.count, yes_price, client_order_id=coid,
             time_in_force=TimeInForce(req.time_in_force.wire),
             cancel_order_on_pause=self._orders_cfg.cancel_order_on_pause,
-            order_group_id=self._orders_cfg.order_group_id,
+            order_group_id=self._order_group_id(),
         )
+
+    def _order_group_id(self) -> str | None:
+        """The kill switch's order group (created at start-up) when there is one, else the configured id."""
+        switch = self.ctx.services.killswitch
+        group = getattr(switch, "group_id", None)
+        return group if group is not None else self._orders_cfg.order_group_id
 
     def _classify_failure(self, coid: str, exc: ExchangeError) -> Any:
         """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive)."""
@@ -353,7 +391,8 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             return
         outcome = self._send_batch(written)
         for r, events in zip(written, outcome, strict=True):
-            if not self.ctx.peers["fill_watcher"].tell(Track(r.req, r.coid, created, events, r.reply)):
+            self._audit_sent(r.coid, r.req, events, created)
+            if not self.ctx.peers["fill_watcher"].tell(Track(r.req, r.coid, created, events, r.reply, r.quote)):
                 r.reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=r.coid,
                                                   count=r.req.count))
 
@@ -362,20 +401,18 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         events (a closed gate refuses them all, nothing sent; a failed request is classified order by order)."""
         intent = OrderIntent.OPENING if any(r.intent is OrderIntent.OPENING for r in ready) else OrderIntent.REDUCING
         try:
-            self.ctx.gate.check(intent)
+            wires = [self._wire(r.coid, r.req) for r in ready]
+        except Exception as exc:  # nothing sent
+            return [(self._unsendable(r.coid, exc),) for r in ready]
+        sending = Sending(time.time())
+        try:
+            items = send_batch(self.ctx.gate, self.client, intent, wires)
         except GateClosedError as exc:
             out = []
             for r in ready:
                 self.ledger.transition(r.coid, OrderStatus.REJECTED, reason=f"GATE_{exc.state}: {exc.reason}")
                 out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
             return out
-        try:
-            wires = [self._wire(r.coid, r.req) for r in ready]
-        except Exception as exc:  # nothing sent
-            return [(self._unsendable(r.coid, exc),) for r in ready]
-        sending = Sending(time.time())
-        try:
-            items = self.client.batch_create_orders(wires)
         except ExchangeError as exc:
             return [(sending, self._classify_failure(r.coid, exc)) for r in ready]
         except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN

@@ -92,6 +92,13 @@ class OrderRequest:
     reference_price: Decimal | None = None
     client_order_id: str | None = None
 
+    def describe(self) -> str:
+        """The order as the bot gave it, then Kalshi's YES-book side and price as an extra:
+        ``buy no KX-T 3 @ 0.6000 IOC (YES book: ask 0.4000)``."""
+        side, yes_price = to_book(self)
+        return (f"{self.action.value} {self.outcome.value} {self.ticker} {count_str(self.count)} @ "
+                f"{price_str(self.price)} {self.time_in_force.value.upper()} (YES book: {side.value} {yes_price})")
+
 
 _REQUIRED = ("ticker", "outcome", "action", "count", "price", "time_in_force")
 _OPTIONAL = ("reference_price", "client_order_id")
@@ -244,6 +251,9 @@ class Confirmation:
     ``average_price`` is the count-weighted average of the fills in the outcome's price (None without
     fills); it is exact in memory and rounded half-even to 4 decimals on the wire. ``fees`` is the sum
     of the fills' fees. ``latency_ms`` runs from the request (tracker creation) to this reply.
+    ``remaining_count`` is what may still fill, as the ledger reports it: 0 once the order has ended
+    (FILLED, PARTIAL, CANCELED, TIMEOUT, REJECTED), the unfilled rest while it is UNKNOWN.
+    ``unfilled_count`` is what did not fill (count − filled); ``reason`` says why when it is not 0.
     """
 
     status: ConfirmationStatus
@@ -258,6 +268,7 @@ class Confirmation:
     reason: str | None = None
     detail: str | None = None
     fills: tuple[FillDetail, ...] = ()
+    unfilled_count: Decimal | None = None  # count − filled (None = all of remaining_count)
 
     @classmethod
     def rejected(
@@ -275,13 +286,14 @@ class Confirmation:
             order_id=None,
             client_order_id=client_order_id,
             filled_count=ZERO,
-            remaining_count=count,
+            remaining_count=ZERO,
             average_price=None,
             fees=ZERO,
             slippage=None,
             latency_ms=latency_ms,
             reason=reason,
             detail=detail,
+            unfilled_count=count,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -292,6 +304,7 @@ class Confirmation:
             "client_order_id": self.client_order_id,
             "filled_count": count_str(self.filled_count),
             "remaining_count": count_str(self.remaining_count),
+            "unfilled_count": count_str(self.remaining_count if self.unfilled_count is None else self.unfilled_count),
             "average_price": None if self.average_price is None else price_str(self.average_price),
             "fees": fee_str(self.fees),
             "slippage": None if self.slippage is None else self.slippage.to_json(),

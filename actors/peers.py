@@ -6,11 +6,13 @@ dead letter: it is logged and reported as ``False``, never raised into the sende
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterator
 from typing import Any
 
 import pykka
 from loguru import logger
+from pykka._envelope import Envelope  # pykka 4's mailbox entry (see tell_first)
 
 
 class ChildHandle:
@@ -33,6 +35,20 @@ class ChildHandle:
         except pykka.ActorDeadError:
             self._dead(message)
             return False
+        return True
+
+    def tell_first(self, message: Any) -> bool:
+        """Send ahead of everything already waiting in the mailbox (the kill switch's ``Halt``: the order work
+        queued behind it must not run first). Falls back to :meth:`tell` when the mailbox is not pykka 4's
+        ``queue.Queue`` of envelopes. False (and a log line) when the child is down."""
+        ref = self.ref
+        inbox = getattr(ref, "actor_inbox", None)
+        if ref is None or not ref.is_alive() or not isinstance(inbox, queue.Queue):
+            return self.tell(message)
+        with inbox.mutex:
+            inbox.queue.appendleft(Envelope(message))
+            inbox.unfinished_tasks += 1
+            inbox.not_empty.notify()
         return True
 
     def ask(self, message: Any, timeout: float) -> Any:

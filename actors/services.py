@@ -29,6 +29,8 @@ class Services:
     stream_factory: Callable[..., Any] | None = None  # (on_message, on_event) -> an exchange stream
     signals: Any = None  # control.signals.SignalRouter: the order placer takes SIGUSR1 in its thread
     clock: Callable[[], float] = time.time
+    meter: Any = None  # exchange.meter.CallMeter: every exchange call (the API error-rate kill switch)
+    killswitch: Any = None  # actors.killswitch.KillSwitch: the one owner of a stop (the supervisor sets it)
 
     @classmethod
     def of(cls, value: Services | Mapping[str, Any] | None) -> Services:

@@ -17,6 +17,7 @@ from kalshi_guard.config.schema import Environment, ExchangeSettings
 from kalshi_guard.core.errors import ConfigError
 from kalshi_guard.exchange.buckets import RateBuckets
 from kalshi_guard.exchange.keys import load_private_key
+from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.exchange.rest import KalshiClient
 from kalshi_guard.exchange.signing import Signer
 
@@ -85,11 +86,16 @@ def make_buckets(settings: ExchangeSettings) -> RateBuckets:
 
 
 def make_client(settings: ExchangeSettings, key: rsa.RSAPrivateKey | None = None, *,
-                buckets: RateBuckets | None = None, rng: random.Random | None = None) -> KalshiClient:
-    """The one REST client factory for production, demo and the simulator. Raises ConfigError."""
+                buckets: RateBuckets | None = None, rng: random.Random | None = None,
+                keepalive_expiry: float | None = None, meter: CallMeter | None = None,
+                source: str = "") -> KalshiClient:
+    """The one REST client factory for production, demo and the simulator (``keepalive_expiry``: how long an
+    idle connection is kept, None = httpx's default; ``meter`` counts every call, by ``source``, for the API
+    error-rate kill switch). Raises ConfigError."""
     endpoints = resolve(settings)
     return KalshiClient(endpoints.rest_url, make_signer(settings, key), timeout=settings.request_timeout_s,
-                        buckets=buckets if buckets is not None else make_buckets(settings), rng=rng)
+                        buckets=buckets if buckets is not None else make_buckets(settings), rng=rng,
+                        keepalive_expiry=keepalive_expiry, meter=meter, source=source)
 
 
 def make_stream(settings: ExchangeSettings, key: rsa.RSAPrivateKey | None, on_message: Any, on_event: Any,

@@ -45,6 +45,7 @@ CREDENTIALS: dict[str, tuple[str, str]] = {
     "control-token": ("control", "token"),
     "discord-webhook-url": ("alerts", "discord_webhook_url"),
     "pagerduty-routing-key": ("alerts", "pagerduty_routing_key"),
+    "alert-webhook-url": ("alerts", "webhook_url"),
     "ledger-url": ("ledger", "url"),
 }
 _PATH_CREDENTIALS = {"kalshi-private-key"}
@@ -344,9 +345,10 @@ def _semantic_problems(s: Settings) -> list[str]:
     if sup.heartbeat_interval_s >= sup.heartbeat_timeout_s:
         problems.append(f"supervisor.heartbeat_interval_s: {sup.heartbeat_interval_s!r} — must be < "
                         f"supervisor.heartbeat_timeout_s ({sup.heartbeat_timeout_s})")
-    if s.alerts.discord_webhook_url is not None:
-        problems += _url_problem("alerts.discord_webhook_url", s.alerts.discord_webhook_url.get_secret_value(),
-                                 ("http", "https"), secret=True, need_tls=True)
+    for key in ("discord_webhook_url", "webhook_url"):
+        if (hook := getattr(s.alerts, key)) is not None:
+            problems += _url_problem(f"alerts.{key}", hook.get_secret_value(), ("http", "https"), secret=True,
+                                     need_tls=True)
     problems += _url_problem("alerts.pagerduty_url", s.alerts.pagerduty_url, ("http", "https"),
                              secret=False, need_tls=True)
     if s.control.token is not None and len(s.control.token.get_secret_value()) < MIN_TOKEN_LEN:

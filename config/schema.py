@@ -11,8 +11,18 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, SecretStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from kalshi_guard.config.shares import Share, parse_money_or_share, resolve
 
@@ -80,11 +90,11 @@ class LimitSettings(Frozen):
     """Risk limits. Reloadable with SIGHUP (an invalid reload is refused; the old limits stay)."""
 
     max_daily_loss: MoneyOrShare = Decimal("50")  # dollars, or "5%" of the day-start portfolio value
-    max_consecutive_losses: Annotated[int, Field(ge=1, le=1000)] = 5
+    max_consecutive_losses: Annotated[int, Field(ge=1, le=1000)] = 4  # losing round trips in a row
     max_api_error_rate: Fraction = Decimal("0.5")  # over the window below, with a minimum sample
     api_error_window_s: Annotated[int, Field(ge=10, le=3600)] = 60
     api_error_min_calls: Annotated[int, Field(ge=1, le=10000)] = 10
-    max_balance_drop: Fraction = Decimal("0.2")  # fraction of the day-start balance
+    max_balance_drop: Fraction = Decimal("0.2")  # portfolio (cash + positions at the bid) below the day anchor
     max_order_count: Annotated[Decimal, Field(gt=0, le=100000)] = Decimal("100")
     max_order_loss: MoneyOrShare = Decimal("50")  # worst-case loss of one order, fees included; or "5%"
     max_open_positions: Annotated[int, Field(ge=1, le=100000)] = 3  # markets holding (or able to hold) a position
@@ -103,6 +113,49 @@ class LimitSettings(Frozen):
         shares = {k: resolve(getattr(self, k), day_start_value) for k in ("max_daily_loss", "max_order_loss")
                   if isinstance(getattr(self, k), Share)}
         return self.model_copy(update=shares) if shares else self
+
+
+class TriggerAction(StrEnum):
+    """What a tripped kill-switch trigger does to the gate."""
+
+    HALT = "halt"  # HALTED: the full stop (cancel, flatten)
+    REDUCE = "reduce"  # REDUCING: only orders that shrink a position pass the send point
+
+
+class GuardianSettings(Frozen):
+    """The kill switch's sweep and trading day. Every trigger is evaluated on the event that moves it and
+    on a sweep every ``check_interval_s``. The day (daily loss, portfolio drop) starts at ``day_boundary``
+    (HH:MM) in ``timezone`` (an IANA name). ``<trigger>_action`` is what each trigger does when it trips."""
+
+    check_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    day_boundary: str = Field(default="00:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+    daily_loss_action: TriggerAction = TriggerAction.HALT
+    losing_streak_action: TriggerAction = TriggerAction.HALT
+    api_error_rate_action: TriggerAction = TriggerAction.HALT
+    orphan_action: TriggerAction = TriggerAction.HALT
+    manual_action: TriggerAction = TriggerAction.HALT
+    portfolio_drop_action: TriggerAction = TriggerAction.HALT
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class KillSettings(Frozen):
+    """What a stop does after the gate closes: the order group, cancel-all and the flatten."""
+
+    order_group: bool = True  # create an order group at start-up, attach every order, trigger it on a stop
+    order_group_contracts_limit: Annotated[Decimal, Field(gt=0, le=10_000_000)] = Decimal("1000000")
+    flatten: bool = True  # close every open position with reduce-only IOC orders on a stop
+    flatten_max_slippage: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.05")  # from the book, dollars
+    flatten_attempts: Annotated[int, Field(ge=1, le=20)] = 3  # each attempt widens the price by the slippage
+    step_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
 
 
 class OrderSettings(Frozen):
@@ -175,14 +228,94 @@ class ControlSettings(Frozen):
     host: str = "127.0.0.1"  # off loopback: a loud warning, and an explicit token required (config.exposure)
     port: Annotated[int, Field(ge=0, le=65535)] = 8787
     token: SecretStr | None = None  # None = generate one into <state dir>/control-token (0600)
+    # Connection guard: open connections at most (fitted under the file limit), a few more for health and
+    # emergency stop when every one is busy, and seconds a client has to complete its request.
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 256
+    reserve_connections: Annotated[int, Field(ge=0, le=1_000)] = 16
+    request_timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
+
+
+class AlertKind(StrEnum):
+    """What an alert is about; routes may pick alerts by kind as well as by severity."""
+
+    GENERAL = "general"
+    KILL_SWITCH = "kill_switch"  # the gate closed: opens a PagerDuty incident when routed there
+    RESET = "reset"  # the gate was lifted: resolves the open PagerDuty incident
+    TRADE = "trade"  # a confirmed trade (or a digest of them)
+    SUMMARY = "summary"  # the daily summary
+    TEST = "test"  # ``kalshi-guard test-alert``
+
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+class AlertRoute(Frozen):
+    """One routing rule: alerts of at least ``min_severity`` (and, when ``kinds`` is not empty, of one of
+    those kinds) go to ``channel``. An alert goes to the union of the channels of every matching rule."""
+
+    channel: Literal["discord", "pagerduty", "webhook"]
+    min_severity: Literal["info", "warning", "critical"] = "info"
+    kinds: tuple[AlertKind, ...] = ()
+
+
+DEFAULT_ROUTES: tuple[AlertRoute, ...] = (
+    AlertRoute(channel="discord"),
+    AlertRoute(channel="pagerduty", min_severity="critical"),
+    AlertRoute(channel="pagerduty", kinds=(AlertKind.RESET,)),  # the reset resolves the incident
+    AlertRoute(channel="webhook", min_severity="warning"),
+)
 
 
 class AlertSettings(Frozen):
-    """Where alerts go. Unset URLs/keys disable that channel (alerts still reach the log and ledger)."""
+    """Where alerts go. Unset URLs/keys disable that channel (alerts still reach the log and ledger).
+
+    Delivery reads the ledger's outbox: each attempt has ``timeout_s``; a failed attempt is retried after
+    an exponential backoff from ``backoff_initial_s`` up to ``backoff_max_s`` (or the server's
+    ``retry_after``), at most ``max_attempts`` times, then given up (an ``ALERT_GIVEN_UP`` activity row).
+    """
 
     discord_webhook_url: SecretStr | None = None
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    webhook_url: SecretStr | None = None  # generic JSON webhook (one POST per alert)
+    routes: tuple[AlertRoute, ...] = DEFAULT_ROUTES
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 10.0
+    max_attempts: Annotated[int, Field(ge=1, le=1000)] = 20
+    backoff_initial_s: Annotated[float, Field(gt=0, le=600)] = 1.0
+    backoff_max_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    mention_critical: bool = True  # @here on CRITICAL Discord messages (never on others)
+    source: str = Field(default="kalshi-guard", min_length=1, max_length=255)  # PagerDuty payload.source
+    trade_notices: Literal["all", "none", "digest"] = "all"  # per confirmed trade
+    digest_minutes: Annotated[int, Field(ge=1, le=1440)] = 15  # with trade_notices = "digest"
+    daily_summary: bool = True  # P&L, trades and kill-switch events of the UTC day, sent after it ends
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AlertSettings:
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError(f"backoff_initial_s ({self.backoff_initial_s}) must be ≤ backoff_max_s "
+                             f"({self.backoff_max_s})")
+        return self
+
+    def configured(self) -> tuple[str, ...]:
+        """The channels whose URL or key is set."""
+        found = (
+            ("discord", self.discord_webhook_url),
+            ("pagerduty", self.pagerduty_routing_key),
+            ("webhook", self.webhook_url),
+        )
+        return tuple(name for name, secret in found if secret is not None and secret.get_secret_value())
+
+    def channels_for(self, severity: str, kind: str = AlertKind.GENERAL) -> tuple[str, ...]:
+        """The configured channels an alert of ``severity`` and ``kind`` is routed to (maybe none)."""
+        rank = SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES) - 1
+        live = self.configured()
+        out: list[str] = []
+        for r in self.routes:
+            if r.channel in live and r.channel not in out and rank >= SEVERITIES.index(r.min_severity) and (
+                not r.kinds or kind in r.kinds
+            ):
+                out.append(r.channel)
+        return tuple(out)
 
 
 class LogSettings(Frozen):
@@ -209,5 +342,7 @@ class Settings(Frozen):
     golive: GoLiveSettings = GoLiveSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     control: ControlSettings = ControlSettings()
+    guardian: GuardianSettings = GuardianSettings()
+    kill: KillSettings = KillSettings()
     alerts: AlertSettings = AlertSettings()
     logging: LogSettings = LogSettings()

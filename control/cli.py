@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "stop": "kalshi_guard.control.cmd_ops",
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
+    "drill": "kalshi_guard.control.drill",
+    "markets": "kalshi_guard.control.cmd_markets",
     "trades": "kalshi_guard.control.journal",
     "report": "kalshi_guard.control.journal",
     "backup": "kalshi_guard.control.backups",
@@ -37,6 +39,8 @@ COMMANDS: dict[str, str] = {
     "preflight": "kalshi_guard.control.preflight",
     "go-live": "kalshi_guard.control.mode",
     "go-paper": "kalshi_guard.control.mode",
+    "activity": "kalshi_guard.control.activity",
+    "test-alert": "kalshi_guard.control.test_alert",
 }
 
 

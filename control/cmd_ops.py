@@ -222,11 +222,40 @@ def run_status(args: argparse.Namespace) -> int:
         _err(f"status refused: {_refusal(response)}")
         return EX_FAIL
     status = response.json()
+    limits = _limits(target)
     if getattr(args, "json", False):
-        print(json.dumps(status, indent=2, sort_keys=True))
+        print(json.dumps({**status, "limits": limits} if limits is not None else status, indent=2, sort_keys=True))
     else:
         print(format_status(status, target.base_url))
+        if limits is not None:
+            print(format_limits(limits))
     return EX_OK
+
+
+def _limits(target: Target) -> list[dict[str, Any]] | None:
+    """``GET /api/limits``, or None when the daemon does not serve it (an older daemon) or fails."""
+    try:
+        with _client(target) as client:
+            response = client.get("/api/limits")
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    body = response.json()
+    return body.get("limits") if isinstance(body, dict) else None
+
+
+def format_limits(limits: list[dict[str, Any]]) -> str:
+    """The kill-switch triggers as a table: code, value, limit, distance, action, config key."""
+    lines = ["  kill switch:"]
+    if not limits:
+        lines.append("    (not evaluated yet)")
+    for r in limits:
+        flag = "TRIPPED" if r.get("tripped") else "ok"
+        lines.append(f"    {r.get('code', '?'):<15} {flag:<8} value {r.get('value', '?'):>10}  limit "
+                     f"{r.get('limit', '?'):>8}  distance {r.get('distance', '?'):>10}  {r.get('action', '?'):<6} "
+                     f"({r.get('config_key', '?')})")
+    return "\n".join(lines)
 
 
 # -- stop -------------------------------------------------------------------------------------------

@@ -105,7 +105,9 @@ def format_confirmation(conf: Mapping[str, Any], order: Mapping[str, Any] | None
         lines.append(f"  reason:          {conf['reason']}" + (f" — {conf['detail']}" if conf.get("detail") else ""))
     lines.append(f"  client order id: {conf.get('client_order_id', '?')}")
     lines.append(f"  order id:        {conf.get('order_id') or '-'}")
-    lines.append(f"  filled:          {conf.get('filled_count', '?')} (remaining {conf.get('remaining_count', '?')})")
+    unfilled = conf.get("unfilled_count", conf.get("remaining_count", "?"))
+    lines.append(f"  filled:          {conf.get('filled_count', '?')} (unfilled {unfilled}, still open "
+                 f"{conf.get('remaining_count', '?')})")
     lines.append(f"  average price:   {conf.get('average_price') or '-'}")
     lines.append(f"  fees:            ${conf.get('fees', '?')}")
     lines.append(f"  slippage:        {_slippage(conf.get('slippage'))}")
@@ -128,11 +130,13 @@ def format_orders(orders: Sequence[Mapping[str, Any]]) -> str:
     """One line per ledger order (newest first as given)."""
     if not orders:
         return "no orders"
-    rows = [["CREATED (UTC)", "CLIENT ORDER ID", "TICKER", "SIDE", "COUNT", "PRICE", "TIF", "STATUS", "FILLED"]]
+    rows = [["CREATED (UTC)", "CLIENT ORDER ID", "TICKER", "ORDER", "COUNT", "PRICE", "TIF", "STATUS", "FILLED",
+             "REASON"]]
     for o in orders:
         rows.append([_when(o.get("created_at")), str(o.get("client_order_id")), str(o.get("ticker")),
                      f"{o.get('action')} {o.get('outcome')}", str(o.get("count")), str(o.get("price")),
-                     str(o.get("time_in_force")), str(o.get("status")), str(o.get("filled_count"))])
+                     str(o.get("time_in_force")), str(o.get("status")), str(o.get("filled_count")),
+                     str(o.get("reason") or "")])
     return _table(rows)
 
 

@@ -23,20 +23,21 @@ from typing import Any
 from loguru import logger
 
 from kalshi_guard.actors.messages import (
-    Alert,
     EmergencyStop,
     GatePersist,
+    LimitsQuery,
     ReconcileNow,
     ReconcileResult,
     Reset,
     ResolveOpenOrders,
-    Severity,
 )
 from kalshi_guard.config.schema import Mode, Settings
+from kalshi_guard.control.fdlimit import raise_file_limit
 from kalshi_guard.control.signals import SignalRouter
 from kalshi_guard.control.tree import build_tree
-from kalshi_guard.core.errors import ConfigError, ReconcileError
+from kalshi_guard.core.errors import ConfigError, GateNotHaltedError, ReconcileError
 from kalshi_guard.core.gate import GateState, TradingGate
+from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, Supervisor
 
 log = logger.bind(actor="main")
@@ -92,6 +93,7 @@ class Daemon:
         state = state_dir(settings)
         handle = setup_logging(settings, state_dir=state, secrets=secret_values(settings))
         self._closers.append(handle.close)
+        self.file_limit = raise_file_limit()  # before anything opens sockets
         pidfile = pidfile_path(state)
         write_pidfile(pidfile)
         self._closers.append(lambda: remove_pidfile(pidfile))
@@ -130,8 +132,10 @@ class Daemon:
         notifier = Notifier()
         notifier.status("starting")
         self._connect_exchange()  # starts the paper simulator when needed
+        self.meter = CallMeter()  # every exchange call of every actor: the API error-rate kill switch
         self.sup = sup = build_tree(self.settings, gate, ledger, exchange=self._ex, key=self._key,
-                                    buckets=self._buckets, signals=self.router, wake=self.router.wake)
+                                    buckets=self._buckets, signals=self.router, wake=self.router.wake,
+                                    meter=self.meter)
         from kalshi_guard.actors.facade import TradingFacade
 
         self.trading = TradingFacade(sup.peers, ledger, lambda: self.settings)
@@ -142,6 +146,7 @@ class Daemon:
         try:
             backups.start()
             sup.start()
+            sup.killswitch.ensure_group()
             self._start_control(state)
             self._startup_reconcile(notifier)
             code = self._loop(notifier)
@@ -152,6 +157,7 @@ class Daemon:
             if self._server is not None:
                 self._server.stop()
             sup.stop()
+            sup.killswitch.close()
             if self._sim is not None:
                 self._sim.stop()
             ledger.end_run(clean=code == EXIT_OK)
@@ -221,7 +227,7 @@ class Daemon:
     def _start_control(self, state: Path) -> None:
         from kalshi_guard.control.auth import resolve_token
         from kalshi_guard.control.logs import register_secret
-        from kalshi_guard.control.server import ControlServer
+        from kalshi_guard.control.server import ControlServer, limits_for
 
         token = resolve_token(self.settings, state)
         register_secret(token)
@@ -230,6 +236,7 @@ class Daemon:
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
             extra_routes=daemon_routes(self),
+            limits=limits_for(self.settings.control),
         )
         self._server.start()
 
@@ -243,6 +250,7 @@ class Daemon:
             self.gate.mark_ready()
             self.ready = True
             notifier.ready(self._status_line())
+            log.info("READY: {} — control API {}", self._status_line(), self._server.url if self._server else "-")
             self._start_bot()
         else:
             notifier.status(f"waiting for start-up reconciliation: {result.summary}")
@@ -329,19 +337,12 @@ class Daemon:
         return f"{self.settings.mode.value.upper()} gate={snap.state.value} children={up}/{len(stats.children)}"
 
     def _emergency(self, reason: str, source: str, *, via_signal: bool) -> None:
-        """Persist the close and hand the rest to the guardian (halt, cancel, audit, alert)."""
-        assert self.gate is not None
+        """The kill switch stops trading (gate persisted HALTED and Halt before this returns; the exchange
+        steps on its own thread); the guardian then counts the MANUAL trigger."""
         assert self.sup is not None
-        try:
-            self.gate.close(reason, source)
-        except Exception as exc:  # the gate is closed in memory whatever the database says
-            log.critical("could not persist the gate: {!r}", exc)
+        self.sup.killswitch.stop(reason, source, "MANUAL")
         msg = GatePersist(reason, source) if via_signal else EmergencyStop(source, reason)
-        if not self.sup.peers["guardian"].tell(msg):
-            # guardian down: halt directly so that no trading actor misses it
-            self.sup.halt_all(reason, source)
-            with contextlib.suppress(Exception):
-                self.ledger.log_activity("KILL_SWITCH", "CRITICAL", f"emergency stop: {reason}", {"source": source})
+        self.sup.peers["guardian"].tell(msg)
 
     def _reload(self) -> None:
         from kalshi_guard.config.loader import reload_changes, validate_reload
@@ -428,14 +429,22 @@ class Daemon:
         return {"state": snap.state.value, "reason": snap.reason}
 
     def reset(self, source: str, reason: str) -> dict[str, Any]:
-        """Reconcile, then have the guardian lift the gate. ReconcileError (→ 409) when not clean."""
+        """Reconcile, then have the guardian lift the gate (it resets the order group, audits and alerts).
+        GateNotHaltedError (→ 409) unless HALTED or REDUCING; ReconcileError (→ 409) when not clean."""
         assert self.sup is not None
+        assert self.gate is not None
         if not reason or not reason.strip():
             raise ValueError("a reset needs a reason")
+        if (state := self.gate.state) not in (GateState.HALTED, GateState.REDUCING):
+            raise GateNotHaltedError(f"the gate is {state.value}: nothing to reset")
         result = self._reconcile(f"reset requested by {source}")
         if not result.ok:
             raise ReconcileError(f"reconciliation is not clean: {result.summary}")
-        answer = self.sup.peers["guardian"].ask(Reset(source, reason.strip()), timeout=10)
+        answer = self.sup.peers["guardian"].ask(Reset(source, reason.strip()), timeout=30)
         self.ready = True
-        self.sup.peers["alerter"].tell(Alert(Severity.INFO, "reset accepted", (("source", source),)))
         return answer
+
+    def limits(self) -> list[dict[str, Any]]:
+        """Every kill-switch trigger: code, config key, value, limit, distance (``GET /api/limits``)."""
+        assert self.sup is not None
+        return list(self.sup.peers["guardian"].ask(LimitsQuery(), timeout=10))

@@ -11,7 +11,8 @@
   httpx/httpcore/websockets/sqlalchemy only from WARNING. Whoever starts uvicorn must pass
   ``log_config=None`` so that its records propagate here.
 - ``extra["actor"]``: bound by actors (``logger.bind(actor="guardian")``), else derived from the thread
-  name (pykka's ``Guardian-3`` → ``Guardian``; ``MainThread`` → ``main``), else the thread's name.
+  name (pykka's ``OrderPlacer-3`` → ``order_placer``, the name the tree gives the actor; ``MainThread`` →
+  ``main``), else the thread's name.
 - masking: a global loguru patcher runs before any sink and replaces every registered secret (the
   settings' ``SecretStr`` values, ``secrets=`` given here, :func:`register_secret` later, plus the
   password / long path segments of secret URLs) with ``**********`` in the message, in ``extra`` and in
@@ -133,13 +134,15 @@ def escape_controls(text: str) -> str:
 
 
 def actor_for_thread(name: str) -> str:
-    """The actor tag for a thread: ``Guardian-3`` → ``Guardian``, ``MainThread`` → ``main``, else the name."""
+    """The actor tag for a thread: ``OrderPlacer-3`` → ``order_placer``, ``MainThread`` → ``main``, else the name."""
     if name == "MainThread":
         return "main"
     m = re.fullmatch(r"Thread-\d+(?: \((.+)\))?", name)
     if m:
         return m.group(1) or "thread"
     m = re.fullmatch(r"(.+?)-\d+", name)
+    if m and re.fullmatch(r"[A-Z][A-Za-z0-9]*", m.group(1)):  # pykka's class-name threads: the tree's name
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", m.group(1)).lower()
     return m.group(1) if m else name
 
 

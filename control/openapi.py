@@ -30,6 +30,8 @@ OPERATIONS: tuple[tuple[str, str, str, dict[str, Any] | None, tuple[int, ...]], 
     ("GET", "/api/health", "liveness (no token)", None, (200,)),
     ("GET", "/api/status", "gate, children, mode, exchange, limits", None, (200, 503)),
     ("GET", "/api/openapi.json", "this description", None, (200,)),
+    ("GET", "/api/limits", "the six kill-switch triggers: code, config key, value, limit, distance, action", None,
+     (200, 404, 503)),
     ("POST", "/api/bot/emergency-stop", "close the gate and stop; any body, even an unreadable one", _REASON,
      (200, 500)),
     ("POST", "/api/bot/reset", "lift a HALTED gate after review", {**_REASON, "required": ["reason"]},
@@ -46,6 +48,7 @@ OPERATIONS: tuple[tuple[str, str, str, dict[str, Any] | None, tuple[int, ...]], 
     ("GET", "/api/positions", "open positions", None, (200,)),
     ("GET", "/api/trades", "the trade journal (?since, ?until, ?format=json|csv)", None, (200, 400, 503)),
     ("GET", "/api/report", "the day's report (?day)", None, (200, 400, 503)),
+    ("GET", "/api/activity", "the activity log, newest first (?category, ?since, ?limit)", None, (200, 400, 503)),
     ("POST", "/api/mode", "the paper/live switch (two steps to live, one to paper)",
      {"type": "object", "required": ["mode"], "properties": {"mode": {"enum": ["live", "paper"]},
                                                               "challenge": _STR, "confirm": _STR}},
@@ -98,8 +101,10 @@ def openapi_routes() -> list[Any]:
 def daemon_routes(daemon: Any) -> list[Any]:
     """Every route the daemon adds to the control server's own (health, status, emergency stop, reset): the
     one list the daemon mounts and the description is checked against."""
+    from kalshi_guard.control.activity import activity_routes
     from kalshi_guard.control.journal import journal_routes
     from kalshi_guard.control.mode import mode_routes
     from kalshi_guard.control.order_routes import order_routes
 
-    return [*order_routes(daemon.trading), *journal_routes(daemon.ledger), *mode_routes(daemon), *openapi_routes()]
+    return [*order_routes(daemon.trading), *journal_routes(daemon.ledger), *mode_routes(daemon),
+            *activity_routes(daemon.ledger), *openapi_routes()]

@@ -27,7 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kalshi_guard.actors.facade import TradingFacade
-from kalshi_guard.actors.orders_api import Confirmation, ConfirmationStatus, parse_order_request
+from kalshi_guard.actors.orders_api import (
+    Confirmation,
+    ConfirmationStatus,
+    Outcome,
+    outcome_price,
+    parse_order_request,
+)
 from kalshi_guard.control.request_body import clean_reason, parse_json
 from kalshi_guard.core.errors import RequestInvalid
 
@@ -50,12 +56,17 @@ def _plain(value: Any) -> Any:
 
 
 def _order_json(row: Any) -> dict[str, Any]:
-    """A ledger order as JSON. ``remaining_count`` is what may still fill: the exchange's last report when
-    the ledger has one, else 0 for a final order and the unfilled rest for an open one (an IOC settled by
-    its booked fills never gets a separate report)."""
+    """A ledger order as JSON, as the bot gave it: ``outcome``, ``action`` and ``price`` of that outcome;
+    Kalshi's YES-book side and limit come as the extras ``book_side`` and ``book_price``.
+    ``remaining_count`` is what may still fill: the exchange's last report when the ledger has one, else 0
+    for a final order and the unfilled rest for an open one (an IOC settled by its booked fills never gets
+    a separate report)."""
     out = _plain(row)
     if out.get("remaining_count") is None:
         out["remaining_count"] = str(row.open_count)
+    if isinstance(row.price, Decimal) and out.get("outcome") in ("yes", "no"):
+        out["book_price"] = str(row.price)
+        out["price"] = str(outcome_price(Outcome(out["outcome"]), row.price))
     return out
 
 

@@ -23,3 +23,7 @@ class ControlPort(Protocol):
     def reset(self, source: str, reason: str) -> dict[str, Any]:
         """Lift a HALTED gate after a clean reconciliation; audited. Raises ValueError on empty reason."""
         ...
+
+    def limits(self) -> list[dict[str, Any]]:
+        """Every kill-switch trigger: code, config key, value, limit, distance, action (optional method)."""
+        ...

@@ -178,9 +178,7 @@ def _alerts(settings: Settings, ledger: Any) -> Check:
 
 def configured_channels(settings: Settings) -> list[str]:
     """Names of the alert channels the settings configure (a channel with a URL or routing key)."""
-    alerts = settings.alerts.model_dump()
-    return sorted(k.removesuffix("_webhook_url").removesuffix("_routing_key")
-                  for k, v in alerts.items() if v and (k.endswith("_webhook_url") or k.endswith("_routing_key")))
+    return sorted(settings.alerts.configured())
 
 
 def tested_channels(ledger: Any) -> set[str]:

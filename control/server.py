@@ -24,6 +24,7 @@ characters escaped (:func:`~control.request_body.clean_reason`).
 from __future__ import annotations
 
 import json
+import resource
 import socket
 import threading
 from collections.abc import Iterable, Sequence
@@ -49,12 +50,18 @@ from kalshi_guard.control.auth import check_bearer
 from kalshi_guard.control.port import ControlPort
 from kalshi_guard.control.request_body import MAX_BODY_BYTES, BodyCap, clean_reason, parse_json
 from kalshi_guard.core.errors import GuardError
+from kalshi_guard.web.guarded_http import ConnectionGuard, ConnectionLimits, guarded_protocol
 from kalshi_guard.web.quiet_server import QuietServer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 PUBLIC_PATHS: frozenset[str] = frozenset({"/api/health"})
 EMERGENCY_STOP_PATH = "/api/bot/emergency-stop"
+# Served from the connection reserve when every slot is busy handling requests (see web/guarded_http.py).
+RESERVED_PATHS: frozenset[str] = frozenset({"/api/health", EMERGENCY_STOP_PATH})
+FD_HEADROOM = 256  # descriptors the rest of the daemon may need (ledger, logs, simulator, exchange clients)
+DEFAULT_LIMITS = ConnectionLimits(max_connections=256, reserve=16, request_timeout_s=5.0, reserve_timeout_s=2.0,
+                                  reserved_paths=RESERVED_PATHS)
 REDACTED = "***"
 _SECRET_KEY_PARTS = (
     "token", "secret", "password", "passwd", "private_key", "privatekey", "api_key", "apikey",
@@ -250,9 +257,21 @@ def build_app(
             return reply({"error": "reset failed", "detail": type(exc).__name__}, 500)
         return reply({"ok": True, "result": result})
 
+    async def limits(_request: Request) -> Response:
+        getter = getattr(port, "limits", None)
+        if getter is None:
+            return reply({"error": "limits not served by this daemon"}, 404)
+        try:
+            readings = await run_in_threadpool(getter)
+        except Exception as exc:
+            logger.exception("control: limits failed")
+            return reply({"error": "limits unavailable", "detail": type(exc).__name__}, 503)
+        return reply({"limits": readings})
+
     routes: list[BaseRoute] = [
         Route("/api/health", health, methods=["GET"]),
         Route("/api/status", status, methods=["GET"]),
+        Route("/api/limits", limits, methods=["GET"]),
         Route("/api/bot/emergency-stop", emergency_stop, methods=["POST"]),
         Route("/api/bot/reset", reset, methods=["POST"]),
         *extra_routes,
@@ -270,8 +289,18 @@ async def _internal_error(_request: Request, exc: Exception) -> Response:
 # -- the server -------------------------------------------------------------------------------------
 
 
+def limits_for(control: Any) -> ConnectionLimits:
+    """The connection guard's limits from the ``[control]`` settings (max_connections, reserve_connections,
+    request_timeout_s); the reserve gets at most 2 s to send its request."""
+    return ConnectionLimits(max_connections=control.max_connections, reserve=control.reserve_connections,
+                            request_timeout_s=control.request_timeout_s,
+                            reserve_timeout_s=min(2.0, control.request_timeout_s), reserved_paths=RESERVED_PATHS)
+
+
 class _Server(QuietServer):
     """uvicorn's server that sets an event once it is serving (or has given up), and idles quietly."""
+
+    server_name = "control API"
 
     def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
         super().__init__(config)
@@ -306,6 +335,11 @@ class ControlServer:
     ``start()`` binds (raising ``OSError`` if the address is taken), starts the thread and returns once
     uvicorn is serving (``RuntimeError`` if it does not within ``start_timeout``). ``stop()`` asks uvicorn
     to exit and joins the thread. ``url`` is the real base URL (also for ``port_number=0``).
+
+    Connections are guarded (web/guarded_http.py): at most ``limits.max_connections`` open (fitted under the
+    process's file limit at start, keeping ``FD_HEADROOM`` for the rest of the daemon), waiting ones evicted
+    for new ones, a reserve for health and emergency stop, and a request not complete within
+    ``limits.request_timeout_s`` closed. Repeated accept errors are logged once per ``accept_log_interval_s``.
     """
 
     def __init__(
@@ -318,6 +352,8 @@ class ControlServer:
         extra_routes: Sequence[BaseRoute] = (),
         public_paths: Iterable[str] = PUBLIC_PATHS,
         start_timeout: float = 10.0,
+        limits: ConnectionLimits = DEFAULT_LIMITS,
+        accept_log_interval_s: float = 10.0,
     ) -> None:
         if not token:
             raise ValueError("the control server needs a non-empty token")
@@ -325,6 +361,9 @@ class ControlServer:
         self._requested_port = port_number
         self._start_timeout = start_timeout
         self.app = build_app(port, token, extra_routes, public_paths)
+        self._limits = limits
+        self._accept_log_interval_s = accept_log_interval_s
+        self.guard: ConnectionGuard | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._server: _Server | None = None
@@ -352,8 +391,18 @@ class ControlServer:
         sock = _bind(self.host, self._requested_port)
         self._sock = sock
         self.bound_port = int(sock.getsockname()[1])
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        limits = self._limits
+        if soft != resource.RLIM_INFINITY:
+            limits = limits.fitted(soft, FD_HEADROOM)
+        if limits != self._limits:
+            logger.warning("control API: the file limit ({}) allows {} connections (+{} reserved), not {}",
+                           soft, limits.max_connections, limits.reserve, self._limits.max_connections)
+        self.guard = ConnectionGuard(limits, "control API")
         config = uvicorn.Config(
             self.app,
+            http=guarded_protocol(self.guard),
+            backlog=128,  # also bounds asyncio's accept loop per wake-up (one EMFILE report per pending connection)
             lifespan="off",
             access_log=False,  # our middleware logs through loguru
             log_config=None,
@@ -362,6 +411,7 @@ class ControlServer:
             server_header=False,
         )
         self._server = _Server(config, self._ready)
+        self._server.accept_log_interval_s = self._accept_log_interval_s
         self._thread = threading.Thread(target=self._run, name="control-server", daemon=True)
         self._thread.start()
         if not self._ready.wait(self._start_timeout) or not self._server.started:

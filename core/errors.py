@@ -69,6 +69,10 @@ class SupervisorEscalation(GuardError):
     """A child restarted more often than the configured intensity allows."""
 
 
+class GateNotHaltedError(GuardError):
+    """A reset was asked for while the gate is not HALTED (or REDUCING): there is nothing to lift (409)."""
+
+
 class ExchangeError(GuardError):
     """Base of everything the exchange client raises.
 
@@ -119,3 +123,14 @@ class RequestInvalid(GuardError):
         self.field = field
         self.rule = rule
         super().__init__(f"{field}: {rule}")
+
+
+class AlertDeliveryError(GuardError):
+    """An alert channel cannot deliver. ``permanent``: retrying cannot help (a 401/404 webhook, a rejected
+    routing key); the channel stops and says so in the log. The message never holds a URL or key."""
+
+    def __init__(self, channel: str, detail: str, *, permanent: bool) -> None:
+        self.channel = channel
+        self.detail = detail
+        self.permanent = permanent
+        super().__init__(f"{channel}: {detail}")

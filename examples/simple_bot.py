@@ -217,7 +217,8 @@ def run(guard: Guard) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A small bot trading through kalshi-guard's HTTP API.")
-    parser.add_argument("--url", default="http://127.0.0.1:8787", help="the control API (default %(default)s)")
+    port = os.environ.get("KALSHI_GUARD_CONTROL__PORT", "8787")  # the override every CLI command honours
+    parser.add_argument("--url", default=f"http://127.0.0.1:{port}", help="the control API (default %(default)s)")
     parser.add_argument("--token-file", type=Path, default=None,
                         help="the control token file (default: <state dir>/control-token)")
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ from loguru import logger
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, RateLimited
 from kalshi_guard.exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
 from kalshi_guard.exchange.classify import classify_exception, classify_response
+from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.exchange.signing import Signer
 from kalshi_guard.exchange.wire import (
     AmendOrderRequest,
@@ -84,7 +85,11 @@ class KalshiClient:
     def __init__(self, base_url: str, signer: Signer, *, timeout: float = 5.0,
                  transport: httpx.BaseTransport | None = None, buckets: RateBuckets | None = None,
                  read_retries: int = 3, rng: random.Random | None = None, backoff_base: float = 0.1,
-                 backoff_max: float = 2.0, bucket_timeout: float | None = None) -> None:
+                 backoff_max: float = 2.0, bucket_timeout: float | None = None,
+                 keepalive_expiry: float | None = None, meter: CallMeter | None = None,
+                 source: str = "") -> None:
+        self.meter = meter  # every call attempt's outcome (the API error-rate kill switch); None = not counted
+        self.source = source
         self.base_url = base_url.rstrip("/")
         self._prefix = urlsplit(self.base_url).path
         self._signer = signer
@@ -95,7 +100,8 @@ class KalshiClient:
         self._backoff_max = backoff_max
         self._bucket_timeout = timeout if bucket_timeout is None else bucket_timeout
         self._closed = threading.Event()
-        self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False,
+        limits = httpx.Limits() if keepalive_expiry is None else httpx.Limits(keepalive_expiry=keepalive_expiry)
+        self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False, limits=limits,
                                   headers={"Accept": "application/json"})
 
     # ------------------------------------------------------------------ plumbing
@@ -130,8 +136,11 @@ class KalshiClient:
             resp = self._http.request(method, self.base_url + path, params=clean or None, content=content,
                                       headers=headers)
         except httpx.HTTPError as exc:
-            raise classify_exception(exc, what) from None
-        error = classify_response(resp)
+            error: ExchangeError | None = classify_exception(exc, what)
+        else:
+            error = classify_response(resp)
+        if self.meter is not None:
+            self.meter.outcome(error, self.source)
         if error is not None:
             raise error
         return resp
@@ -370,6 +379,16 @@ class KalshiClient:
     def get_exchange_status(self) -> ExchangeStatus:
         """Whether the exchange and trading are active."""
         return self._read("/exchange/status", ExchangeStatus.parse)
+
+    def keepalive(self, timeout: float = 1.0) -> bool:
+        """Keep this client's connection open: an unsigned ``GET /exchange/status`` (public; no token taken
+        from the key's buckets), waiting at most ``timeout`` s. True when the exchange answered at all (any
+        status). Never raises."""
+        try:
+            self._http.get(self.base_url + "/exchange/status", timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return True
 
     def get_exchange_schedule(self) -> ExchangeSchedule:
         """Standard hours and maintenance windows."""

@@ -57,14 +57,18 @@ class ActivityMixin(LedgerCore):
         """Add an activity row inside an existing transaction (committed with it)."""
         s.add(ActivityRow(at=self._now(), category=category, level=level, message=message, details=dict(details)))
 
-    def activity(self, category: str | None = None, limit: int = 100) -> list[ActivityRecord]:
-        """The newest ``limit`` activity rows (optionally of one category), newest first.
+    def activity(
+        self, category: str | None = None, limit: int = 100, since: float | datetime | None = None
+    ) -> list[ActivityRecord]:
+        """The newest ``limit`` activity rows (optionally of one category, at or after ``since``), newest first.
 
         Raises ``LedgerError`` when the database cannot be read.
         """
         q = select(ActivityRow).order_by(ActivityRow.id.desc()).limit(max(0, int(limit)))
         if category is not None:
             q = q.where(ActivityRow.category == category)
+        if since is not None:
+            q = q.where(ActivityRow.at >= to_utc(since))
         with self._read("activity") as s:
             return [_to_record(r) for r in s.scalars(q)]
 

@@ -70,6 +70,15 @@ class OutboxAlert:
     attempts: int
     last_error: str | None
 
+    def meta(self, name: str, default: str = "") -> str:
+        """A metadata field (stored as ``_name``, e.g. ``_kind``, ``_incident``) or ``default``."""
+        return next((v for k, v in self.fields if k == "_" + name), default)
+
+    @property
+    def shown_fields(self) -> tuple[tuple[str, str], ...]:
+        """The fields meant for people: every field but the ``_``-prefixed metadata."""
+        return tuple((k, v) for k, v in self.fields if not k.startswith("_"))
+
 
 @dataclass(frozen=True, slots=True)
 class ReconciliationRecord:

@@ -213,3 +213,18 @@ class SettlementRow(Base):
     exit_price: Mapped[Decimal | None]
     realized_pnl: Mapped[Decimal]
     at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DayAnchorRow(Base):
+    """The kill switch's day anchor: what the account was worth when a trading day began (the baseline of
+    the daily-loss and portfolio-drop switches); first writer wins. ``day`` names the day in its own time
+    zone (``2026-11-30@UTC 00:00``); ``unrealized`` is the open positions' mark at that moment, ``portfolio``
+    cash plus positions marked at the bid (None when the exchange could not be read then)."""
+
+    __tablename__ = "day_anchors"
+    day: Mapped[str] = mapped_column(String(64), primary_key=True)
+    starts_at: Mapped[datetime]
+    unrealized: Mapped[Decimal]
+    portfolio: Mapped[Decimal | None]
+    rebuilt: Mapped[bool] = mapped_column(Boolean, default=False)  # written after the day had begun
+    recorded_at: Mapped[datetime]

@@ -54,6 +54,15 @@ class _Side:
         i = bisect.bisect_left(self.prices, price)
         del self.prices[i]
 
+    def ahead_of(self, order: Resting) -> Decimal | None:
+        """Contracts queued before ``order`` at its price (0-indexed); None when it is not on this side."""
+        ahead = Decimal(0)
+        for o in self.levels.get(order.price, ()):
+            if o is order:
+                return ahead
+            ahead += o.remaining
+        return None
+
     def size_at(self, price: Decimal) -> Decimal:
         q = self.levels.get(price)
         return sum((o.remaining for o in q), Decimal(0)) if q else Decimal(0)

@@ -16,7 +16,9 @@ def add_parser(subparsers: Any, name: str, common: argparse.ArgumentParser) -> N
     """Register ``sim`` with its options."""
     p = subparsers.add_parser(name, parents=[common], help="run the Kalshi-compatible simulator on loopback")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (0 = any free port; default 8765)")
+    p.add_argument("--port", type=int, default=8765,
+                   help="port (0 = any free port; default 8765, so it can run beside a paper daemon, whose "
+                        "embedded simulator listens on simulator.port, 8788)")
     p.add_argument("--seed", type=int, default=0, help="RNG seed for liquidity and faults")
     p.add_argument("--state-file", type=Path, default=None, help="journal file: the account survives restarts")
     p.add_argument("--key-dir", type=Path, default=DEFAULT_KEY_DIR, help="where the client key pair lives")

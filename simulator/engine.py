@@ -15,6 +15,7 @@ from kalshi_guard.exchange.fees import max_taker_fee, trade_fee
 from kalshi_guard.simulator.accounts import DEFAULT_ACCOUNT, MAKER_ACCOUNT, ONE, ZERO, Account, Fill, Order, OrderStatus
 from kalshi_guard.simulator.amend import AmendMixin
 from kalshi_guard.simulator.book import Book
+from kalshi_guard.simulator.catalog import CatalogMixin, new_tape
 from kalshi_guard.simulator.events import EventsMixin
 from kalshi_guard.simulator.faults import FaultPlan
 from kalshi_guard.simulator.groups import GroupsMixin
@@ -37,7 +38,7 @@ class Event:
     ticker: str | None = None
 
 
-class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixin):
+class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixin, CatalogMixin):
     """A Kalshi-like exchange. Every public method takes the one lock; listeners are called under it.
 
     Failures are :class:`simulator.wire.ApiError` carrying Kalshi's status and ``error.code``.
@@ -66,6 +67,7 @@ class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixi
         self.trading_active = True
         self.exchange_active = True
         self.listeners: list[Callable[[Event], None]] = []
+        self.tape = new_tape()
         self.journal = journal
         self._dirty: dict[tuple[str, str], Any] = {}
         self._created = 0
@@ -234,8 +236,9 @@ class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixi
                 live = min(count, max(ZERO, -held) if side == "bid" else max(ZERO, held))
             if not reduce_only and not acct.unlimited and \
                     acct.available < live * side_price + max_taker_fee(live, side_price):
-                raise ApiError(400, "insufficient_balance", "available balance too low",
-                               "available_balance_too_low")
+                raise ApiError(400, "available_balance_too_low", "available balance too low",
+                               f"needs {usd(live * side_price + max_taker_fee(live, side_price))}, "
+                               f"available {usd(acct.available)}")
             o = Order(str(uuid.uuid4()), account, coid, m.ticker, side, price, count, live, tif, stp, now,
                       expiration_ts=exp, post_only=post_only, reduce_only=reduce_only,
                       cancel_on_pause=bool(req.get("cancel_order_on_pause", False)),

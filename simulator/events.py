@@ -41,10 +41,17 @@ class EventsMixin:
         self._emit("orderbook_delta", payload, None, o.ticker)
 
     def _emit_trade(self: Exchange, m: Market, taker: Order, q: Decimal, price: Decimal, now: float) -> None:
+        trade_id = str(uuid.uuid4())
+        self.record_trade({
+            "trade_id": trade_id, "ticker": m.ticker, "count_fp": fp(q), "yes_price_dollars": usd(price),
+            "no_price_dollars": usd(ONE - price), "taker_side": taker.outcome_side,
+            "taker_outcome_side": taker.outcome_side, "taker_book_side": taker.book_side,
+            "created_time": rfc3339(now), "is_block_trade": False, "_ts": int(now)})
         self._emit("trade", {
-            "trade_id": str(uuid.uuid4()), "market_ticker": m.ticker, "yes_price_dollars": usd(price),
+            "trade_id": trade_id, "market_ticker": m.ticker, "yes_price_dollars": usd(price),
             "no_price_dollars": usd(ONE - price), "count_fp": fp(q), "taker_outcome_side": taker.outcome_side,
-            "taker_book_side": taker.book_side, "taker_side": taker.outcome_side, "ts_ms": int(now * 1000),
+            "taker_book_side": taker.book_side, "taker_side": taker.outcome_side, "is_block_trade": False,
+            "ts_ms": int(now * 1000),
             "ts": int(now)}, None, m.ticker)
         self._emit("ticker", self.ticker_msg(m.ticker), None, m.ticker)
 

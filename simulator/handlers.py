@@ -118,6 +118,40 @@ def get_orderbook(ctx: SimContext, acct: str, call: Call) -> R:
     return 200, ctx.exchange.orderbook(call.params["ticker"], depth)
 
 
+def get_orderbooks(ctx: SimContext, acct: str, call: Call) -> R:
+    return 200, ctx.exchange.orderbooks(call.multi.get("tickers", []))
+
+
+def get_trades(ctx: SimContext, acct: str, call: Call) -> R:
+    trades, cursor = ctx.exchange.list_trades(call.query)
+    return 200, {"trades": trades, "cursor": cursor}
+
+
+def get_events(ctx: SimContext, acct: str, call: Call) -> R:
+    events, cursor = ctx.exchange.list_events(call.query)
+    return 200, {"events": events, "cursor": cursor}
+
+
+def get_event(ctx: SimContext, acct: str, call: Call) -> R:
+    return 200, ctx.exchange.event(call.params["event_ticker"], call.query.get("with_nested_markets") == "true")
+
+
+def get_series_list(ctx: SimContext, acct: str, call: Call) -> R:
+    return 200, {"series": ctx.exchange.list_series(call.query)}
+
+
+def get_series(ctx: SimContext, acct: str, call: Call) -> R:
+    return 200, ctx.exchange.series(call.params["series_ticker"])
+
+
+def queue_position(ctx: SimContext, acct: str, call: Call) -> R:
+    return 200, ctx.exchange.queue_position(acct, call.params["order_id"])
+
+
+def queue_positions(ctx: SimContext, acct: str, call: Call) -> R:
+    return 200, ctx.exchange.queue_positions(acct, call.query)
+
+
 def exchange_status(ctx: SimContext, acct: str, call: Call) -> R:
     return 200, ctx.exchange.exchange_status()
 
@@ -195,6 +229,9 @@ TABLE: list[tuple[str, str, str, Any, str, int, bool]] = [
     ("POST", EO + "/{order_id}/decrease", "decrease_order", decrease_order, "write", 10, True),
     ("GET", "/portfolio/orders", "get_orders", get_orders, "read", 10, True),
     ("POST", "/portfolio/orders", "legacy_create", deprecated_v1, "write", 100, True),
+    # fixed paths before the templated ones they would otherwise match (`/portfolio/orders/{order_id}`)
+    ("GET", "/portfolio/orders/queue_positions", "queue_positions", queue_positions, "read", 10, True),
+    ("GET", "/portfolio/orders/{order_id}/queue_position", "queue_position", queue_position, "read", 10, True),
     ("GET", "/portfolio/orders/{order_id}", "get_order", get_order, "read", 2, True),
     ("DELETE", "/portfolio/orders/{order_id}", "legacy_cancel", deprecated_v1, "write", 20, True),
     ("GET", "/portfolio/fills", "get_fills", get_fills, "read", 10, True),
@@ -202,8 +239,14 @@ TABLE: list[tuple[str, str, str, Any, str, int, bool]] = [
     ("GET", "/portfolio/balance", "get_balance", get_balance, "read", 10, True),
     ("GET", "/portfolio/settlements", "get_settlements", get_settlements, "read", 10, True),
     ("GET", "/markets", "get_markets", get_markets, "read", 10, False),
+    ("GET", "/markets/orderbooks", "get_orderbooks", get_orderbooks, "read", 10, True),
+    ("GET", "/markets/trades", "get_trades", get_trades, "read", 10, False),
     ("GET", "/markets/{ticker}", "get_market", get_market, "read", 10, False),
     ("GET", "/markets/{ticker}/orderbook", "get_orderbook", get_orderbook, "read", 10, True),
+    ("GET", "/events", "get_events", get_events, "read", 10, False),
+    ("GET", "/events/{event_ticker}", "get_event", get_event, "read", 10, False),
+    ("GET", "/series", "get_series_list", get_series_list, "read", 10, False),
+    ("GET", "/series/{series_ticker}", "get_series", get_series, "read", 10, False),
     ("GET", "/exchange/status", "exchange_status", exchange_status, "read", 10, False),
     ("GET", "/exchange/schedule", "exchange_schedule", exchange_schedule, "read", 10, False),
     ("GET", "/exchange/user_data_timestamp", "user_data_timestamp", user_data_timestamp, "read", 10, True),

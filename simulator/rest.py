@@ -8,7 +8,7 @@ import json
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -32,8 +32,9 @@ class Call:
     """One parsed request handed to a handler."""
 
     params: dict[str, str]
-    query: dict[str, str]
+    query: dict[str, str]  # the last value of each query parameter
     body: Any
+    multi: dict[str, list[str]] = field(default_factory=dict)  # every value (``?tickers=A&tickers=B``)
 
 
 def dumps(obj: Any) -> bytes:
@@ -111,7 +112,9 @@ def endpoint(ctx: SimContext, name: str, handler: Handler, *, kind: str = "read"
             if not decoded:
                 return _json(400, {"code": "bad_request", "message": "invalid JSON body",
                                    "details": "request body could not be decoded"})
-            call = Call(dict(request.path_params), dict(request.query_params), body)
+            qp = request.query_params
+            multi = {k: [v for item in qp.getlist(k) for v in item.split(",") if v] for k in qp}
+            call = Call(dict(request.path_params), dict(qp), body, multi)
             status, out = handler(ctx, account, call)
         except ApiError as err:
             status, out = err.status, err.body()
@@ -134,3 +137,14 @@ def routes(ctx: SimContext, table: list[tuple[str, str, str, Handler, str, int, 
     """Starlette routes for a table of ``(method, path, name, handler, kind, cost, auth)``."""
     return [Route(PREFIX + path, endpoint(ctx, name, h, kind=kind, cost=cost, auth=auth), methods=[method],
                   name=name) for method, path, name, h, kind, cost, auth in table]
+
+
+async def unrouted(request: Request, exc: Exception) -> Response:
+    """A path the simulator does not serve (404) or a method it does not take there (405), answered in
+    Kalshi's JSON error envelope rather than a plain-text page."""
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
+        err = ApiError(405, "method_not_allowed", f"{request.method} is not allowed on {request.url.path}")
+    else:
+        err = ApiError(404, "not_found", f"no route {request.method} {request.url.path}")
+    return _json(err.status, err.body())

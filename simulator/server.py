@@ -23,7 +23,7 @@ from kalshi_guard.simulator.context import SimContext
 from kalshi_guard.simulator.engine import DEFAULT_ACCOUNT, Exchange
 from kalshi_guard.simulator.handlers import TABLE
 from kalshi_guard.simulator.liquidity import Liquidity
-from kalshi_guard.simulator.rest import routes
+from kalshi_guard.simulator.rest import routes, unrouted
 from kalshi_guard.web.quiet_server import QuietServer
 
 KEY_FILE = "sim-private-key.pem"
@@ -156,7 +156,8 @@ class SimulatorServer:
         from kalshi_guard.simulator.ws import WsHub
 
         self.ctx.hub = WsHub(self.ctx, ping_interval_s=self.ping_interval_s)
-        app = Starlette(routes=[*routes(self.ctx, TABLE), *self.ctx.hub.routes(), *admin_routes(self)])
+        app = Starlette(routes=[*routes(self.ctx, TABLE), *self.ctx.hub.routes(), *admin_routes(self)],
+                        exception_handlers={404: unrouted, 405: unrouted})
 
         async def outer(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] == "http":
@@ -171,7 +172,7 @@ class SimulatorServer:
         """Start serving in a daemon thread; returns once listening. Raises RuntimeError if it cannot."""
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
                                 ws_ping_interval=None, ws_ping_timeout=None, timeout_graceful_shutdown=2,
-                                access_log=False)
+                                access_log=False, log_config=None)  # leave the host process's logging alone
         self._server = QuietServer(config)
         self._server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]
         started = threading.Event()

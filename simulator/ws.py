@@ -242,11 +242,8 @@ class WsHub:
                 if sub is None:
                     self._error(conn, cid, 7, "Unknown subscription ID")
                     continue
-                frame: dict[str, Any] = {"id": cid, "sid": sid, "type": "unsubscribed"}
-                if CHANNELS[sub.channel][1]:
-                    sub.seq += 1
-                    frame["seq"] = sub.seq
-                self._send(conn, frame)
+                sub.seq += 1  # the AsyncAPI requires seq on every unsubscribed frame, sequenced channel or not
+                self._send(conn, {"id": cid, "sid": sid, "seq": sub.seq, "type": "unsubscribed"})
         elif name == "update_subscription":
             self._update(conn, cid, params)
         elif name == "list_subscriptions":

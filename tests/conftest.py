@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pykka
 import pytest
@@ -41,3 +45,34 @@ def postgres_url() -> str:
     if reason is not None:
         pytest.skip(reason)
     return POSTGRES_URL
+
+
+def _load_standins() -> Any:
+    """tests/standins.py (loopback Discord/PagerDuty/webhook stand-ins), loaded by path (importlib mode)."""
+    spec = importlib.util.spec_from_file_location("kalshi_guard_test_standins", Path(__file__).with_name("standins.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+STANDINS = _load_standins()
+
+
+@pytest.fixture
+def standins() -> Iterator[Callable[..., Any]]:
+    """A factory of started stand-ins (``standins("discord", scale=0.02)``), all stopped after the test."""
+    made: list[Any] = []
+    kinds = {"discord": STANDINS.DiscordStandIn, "pagerduty": STANDINS.PagerDutyStandIn,
+             "webhook": STANDINS.WebhookStandIn}
+
+    def make(kind: str, **kwargs: Any) -> Any:
+        s = kinds[kind](**kwargs).start()
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop()

@@ -336,3 +336,47 @@ class TestEmergencySignalRouting:
         clock.advance(SETTINGS.backoff_max_s * 2)
         sup.tick()
         assert sup.gate.state is GateState.HALTED, "recovery does not reopen it"
+
+
+class TestOneKillSwitchPath:
+    def test_escalation_stops_through_the_kill_switch_with_one_row(self, clock: FakeClock, tmp_path: Path) -> None:
+        """A restart storm stops trading through the kill switch: gate HALTED, the stop's steps run, exactly
+        one KILL_SWITCH row (code ESCALATION)."""
+        from kalshi_guard.ledger import Ledger
+
+        ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+        gate = TradingGate(persist=ledger.save_gate)
+        sup = Supervisor(tree_specs(), gate, SETTINGS.model_copy(update={"max_restarts": 1}),
+                         services={"ledger": ledger}, clock=clock)
+        sup.start()
+        gate.mark_ready()
+        try:
+            for _ in range(4):
+                if sup.escalated:
+                    break
+                sup.peers["alerter"].tell(Crash("storm"))
+                while not sup.escalated and sup._children[0].status is ChildStatus.RUNNING:
+                    sup.tick(block_s=5)
+                clock.advance(SETTINGS.backoff_max_s * 2)
+                sup.tick()
+            assert sup.escalated
+            assert gate.state is GateState.HALTED
+            ticket = sup.killswitch.last
+            assert ticket is not None
+            assert ticket.code == "ESCALATION"
+            assert ticket.wait(10)
+            rows = ledger.activity("KILL_SWITCH", limit=10)
+            assert len(rows) == 1
+            assert rows[0].details["code"] == "ESCALATION"
+        finally:
+            sup.stop()
+            ledger.close()
+
+    def test_halt_goes_to_the_trees_trading_children_by_the_spec_flag(self, clock: FakeClock) -> None:
+        """The kill switch halts exactly the children whose ChildSpec says trading (the flag overrides the
+        actor class's default)."""
+        specs = [ChildSpec("alerter", Alerter), ChildSpec("watch", Alerter, trading=True),
+                 ChildSpec("order_placer", OrderPlacer, trading=False)]
+        sup = Supervisor(specs, TradingGate(), SETTINGS, clock=clock)
+        assert [h.name for h in sup.trading_handles()] == ["watch"]
+        assert [c.spec.is_trading for c in sup._children] == [False, True, False]

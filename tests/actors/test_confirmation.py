@@ -203,7 +203,8 @@ class TestThreshold:
                        ReadBack(snap("canceled", filled), (fill("a", filled),), 103.0)])
         conf = finish_of(got).confirmation
         assert conf.status is ConfirmationStatus.PARTIAL
-        assert (conf.filled_count, conf.remaining_count) == (D(filled), D(100) - D(filled))
+        assert (conf.filled_count, conf.unfilled_count, conf.remaining_count) == (D(filled), D(100) - D(filled), 0)
+        assert conf.reason == "ACCEPTED_AT_THRESHOLD"
 
     def test_threshold_on_accumulated_fills(self):
         """Many small fills that together reach the threshold trigger the cancel of the rest."""
@@ -276,8 +277,9 @@ class TestCancel:
         feed(t, [CancelResult(CancelOutcome.OK, 101.5, D(90))])
         got = t.handle(ReadBack(snap("canceled", "10"), (fill("late", "10"),), 102.0))
         conf = finish_of(got).confirmation
-        assert (conf.status, conf.filled_count, conf.remaining_count) == (
-            ConfirmationStatus.CANCELED, D(10), D(90))
+        assert (conf.status, conf.filled_count, conf.unfilled_count, conf.remaining_count) == (
+            ConfirmationStatus.CANCELED, D(10), D(90), 0)
+        assert conf.reason == "CANCEL_REQUESTED"
 
     def test_ambiguous_cancel_on_resting_order_cancels_again(self):
         """An ambiguous cancel whose read-back shows the order still resting sends another cancel."""

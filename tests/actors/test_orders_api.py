@@ -120,7 +120,8 @@ class TestConfirmationJson:
         c = Confirmation.rejected("OFF_TICK", "price not on grid", client_order_id="c", count=D(5))
         assert c.to_json() == {
             "status": "REJECTED", "order_id": None, "client_order_id": "c", "filled_count": "0.00",
-            "remaining_count": "5.00", "average_price": None, "fees": "0.000000", "slippage": None,
+            "remaining_count": "0.00", "unfilled_count": "5.00", "average_price": None, "fees": "0.000000",
+            "slippage": None,
             "latency_ms": None, "reason": "OFF_TICK", "detail": "price not on grid",
         }
 

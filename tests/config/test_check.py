@@ -100,6 +100,7 @@ class TestEffectiveConfig:
         "control-token": "tok-PLANTED-0123456789abcdef",
         "discord-webhook-url": "https://discord.example/api/webhooks/42/hookPLANTEDsecretsecretsecret",
         "pagerduty-routing-key": "pdPLANTEDroutingkey000000000000",
+        "alert-webhook-url": "https://hooks.example/PLANTEDgenericwebhooksecret",
         "ledger-url": "postgresql+psycopg://guard:pwPLANTEDpw@127.0.0.1:5432/test",
     }
 
@@ -124,6 +125,7 @@ class TestEffectiveConfig:
         assert data["ledger"]["url"] == "**********"
         assert data["alerts"]["discord_webhook_url"] == "**********"
         assert data["alerts"]["pagerduty_routing_key"] == "**********"
+        assert data["alerts"]["webhook_url"] == "**********"
         assert data["exchange"]["private_key_file"] == str(tmp_path / "creds" / "kalshi-private-key")
 
     def test_json_output_masks_every_secret(self, creds_env):

@@ -197,9 +197,9 @@ class TestProblems:
         assert any("exchange.key_id / exchange.private_key_file" in p for p in problems_of(bad, clean_env))
 
     def test_secret_paths_cover_every_secret(self):
-        """The schema's secret fields are exactly the four known secrets."""
+        """The schema's secret fields are exactly the five known secrets."""
         assert frozenset({"control.token", "alerts.discord_webhook_url", "alerts.pagerduty_routing_key",
-                          "ledger.url"}) == SECRET_PATHS
+                          "alerts.webhook_url", "ledger.url"}) == SECRET_PATHS
 
 
 class TestReload:

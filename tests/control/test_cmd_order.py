@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -102,8 +103,8 @@ class TestFormatting:
         text = format_confirmation(CONF, {"action": "buy", "outcome": "yes", "ticker": TICKER, "count": "2",
                                           "price": "0.45", "time_in_force": "ioc"})
         assert text.startswith(f"FILLED  buy yes {TICKER} 2 @ 0.45 IOC")
-        for needle in ("c-1", "o-1", "2.00 (remaining 0.00)", "0.4150", "$0.033900", "vs limit $-0.070000",
-                       "-3.5000¢/contract", "12 ms", "trade t-1"):
+        for needle in ("c-1", "o-1", "2.00 (unfilled 0.00, still open 0.00)", "0.4150", "$0.033900",
+                       "vs limit $-0.070000", "-3.5000¢/contract", "12 ms", "trade t-1"):
             assert needle in text, needle
 
     def test_a_rejection_shows_reason_and_detail(self) -> None:
@@ -206,6 +207,41 @@ class TestPlace:
                 waiting.wait()
         assert waiting.returncode == 1, out + err
         assert out.startswith("CANCELED")
+
+
+class TestAsTheUserGaveIt:
+    def test_an_unfilled_ioc_says_why_with_the_best_price(self, daemon: RunningDaemon) -> None:
+        """An IOC buy below the ask ends CANCELED with reason NO_LIQUIDITY_AT_LIMIT naming the ask it met;
+        the ledger agrees on remaining (0) and keeps the reason."""
+        ask, _ = daemon.ask_bid()
+        limit = ask - Decimal("0.01")
+        done = daemon.cli("order", "buy", "yes", TICKER, "3", "--price", str(limit), "--client-order-id",
+                          "cli-why-1", "--json")
+        conf = json.loads(done.stdout)
+        assert (conf["status"], conf["reason"]) == ("CANCELED", "NO_LIQUIDITY_AT_LIMIT")
+        seen = re.search(r"best yes ask was (\d\.\d{4}) when checked", conf["detail"])
+        assert seen, conf["detail"]
+        assert Decimal(seen.group(1)) > limit, "the ask it names is the one the limit did not meet"
+        assert (conf["filled_count"], conf["unfilled_count"], conf["remaining_count"]) == ("0.00", "3.00", "0.00")
+        row = daemon.api("GET", "/api/orders/cli-why-1").json()
+        assert (Decimal(row["remaining_count"]), row["reason"]) == (0, "NO_LIQUIDITY_AT_LIMIT")
+
+    def test_a_no_order_shows_the_no_price_everywhere(self, daemon: RunningDaemon) -> None:
+        """`sell no … --price P` is listed and shown at P on NO; the YES-book side and price are extras; the
+        daemon's log line states it the same way."""
+        ask, _ = daemon.ask_bid()
+        no_price = Decimal(1) - ask - Decimal("0.01")  # sell NO a cent below its bid (1 − YES ask): fills at once
+        done = daemon.cli("order", "sell", "no", TICKER, "2", "--price", f"{no_price:.2f}", "--client-order-id",
+                          "cli-no-1")
+        assert done.returncode == 0, done.stdout + done.stderr
+        row = daemon.api("GET", "/api/orders/cli-no-1").json()
+        assert (row["outcome"], row["action"], Decimal(row["price"])) == ("no", "sell", no_price)
+        assert (row["book_side"], Decimal(row["book_price"])) == ("bid", 1 - no_price)
+        listed = daemon.cli("order", "list", "--limit", "1").stdout.splitlines()[1]
+        assert "sell no" in listed
+        assert Decimal(listed.split()[7]) == no_price
+        log = (daemon.state / "logs" / "kalshi-guard.jsonl").read_text()
+        assert f"order cli-no-1 FILLED: sell no {TICKER} 2.00 @ {no_price:.4f} IOC (YES book: bid" in log
 
 
 class TestQueries:

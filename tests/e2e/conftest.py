@@ -57,11 +57,14 @@ class Daemon:
                 return
             self.messages.put(data.decode())
 
-    def start(self, config: Path | None = None, extra_args: list[str] | None = None) -> None:
+    def start(self, config: Path | None = None, extra_args: list[str] | None = None,
+              preexec_fn: Callable[[], Any] | None = None) -> None:
+        """``preexec_fn`` runs in the child before exec (e.g. to set its resource limits)."""
         args = [EXE, "run"] if config is None else [EXE, "--config", str(config), "run"]
         args += extra_args or []
         self.log = open(self.state.parent / f"daemon-{self.port}.stderr", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(args, env=self.env, stdout=self.log, stderr=self.log,
+                                     preexec_fn=preexec_fn)
 
     def wait_notify(self, needle: str, timeout: float = 30.0) -> str:
         """Block until a datagram containing ``needle`` arrives (READY=1, STATUS=…, STOPPING=1)."""

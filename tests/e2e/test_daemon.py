@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,9 +59,12 @@ class TestEmergencyStop:
         d.wait_notify("gate=HALTED")
         assert d.status()["gate"]["source"] == "signal"
 
-    def test_sigusr1_halts_every_trading_actor_and_is_audited(self, daemon_factory: Callable[..., Daemon]) -> None:
-        """SIGUSR1 closes the gate, every trading actor receives Halt, and a KILL_SWITCH row is written."""
-        d = daemon_factory()
+    def test_sigusr1_halts_every_trading_actor_and_is_audited(self, daemon_factory: Callable[..., Daemon],
+                                                               standins: Callable[..., Any]) -> None:
+        """SIGUSR1 closes the gate, every trading actor receives Halt, one KILL_SWITCH row records the stop's
+        steps (cancel-all done) and the kill-switch alert reaches Discord."""
+        discord = standins("discord")
+        d = daemon_factory(KALSHI_GUARD_ALERTS__DISCORD_WEBHOOK_URL=discord.url)
         d.start()
         d.wait_ready()
         assert d.status()["gate"]["state"] == "ACTIVE"
@@ -72,12 +76,12 @@ class TestEmergencyStop:
         wait_until(lambda: halted_actors(d) >= TRADING, what="Halt acknowledged by every trading actor")
         led = ledger_of(d)
         try:
-            rows = led.activity("KILL_SWITCH", limit=10)
-            assert rows, "a KILL_SWITCH row is written"
+            rows = wait_until(lambda: led.activity("KILL_SWITCH", limit=10), what="the KILL_SWITCH row")
+            assert len(rows) == 1, "one stop, one row"
             assert set(rows[0].details["halted"]) == TRADING
-            assert rows[0].details["cancel_all"] == "ok"
-            wait_until(lambda: any("kill switch" in a.title for a in led.due_alerts("discord", now=4e9, limit=50)),
-                       what="a kill-switch alert in the outbox (queued by the alerter after the row)")
+            steps = {s["step"]: s for s in rows[0].details["steps"]}
+            assert steps["cancel_all"]["ok"], steps
+            assert discord.wait_for(lambda s: any("kill switch" in e["title"] for e in s.embeds()), timeout=30)
         finally:
             led.close()
         assert d.proc is not None

@@ -151,6 +151,7 @@ class TestReasons:
         r = daemon.api("POST", "/api/bot/emergency-stop", json={"reason": forged})
         assert r.status_code == 200, r.text
         reopen(daemon)
+        daemon.api("POST", "/api/bot/emergency-stop", json={"reason": "halted again"})  # a reset needs HALTED
         r = daemon.api("POST", "/api/bot/reset", json={"reason": "again\n<0>FORGED RESET\x1b]0;title\x07"})
         assert r.status_code == 200, r.text
         log = wait_until(lambda: "FORGED RESET" in (t := whole_stderr(daemon)) and t, what="the reset in the log")

@@ -21,6 +21,7 @@ from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.tree import build_tree
 from kalshi_guard.core.gate import TradingGate
+from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.ledger import Ledger, OrderStatus
 from kalshi_guard.ledger.schema import FillRow
 from kalshi_guard.simulator.testing import admin_request, running_simulator
@@ -69,6 +70,10 @@ class Pipeline:
         """Every order the exchange holds for our key (via a fresh client)."""
         with make_client(self.settings.exchange, self.sim.private_key) as c:
             return c.list_orders(ticker=ticker)
+
+    def exchange_client(self) -> Any:
+        """A fresh client on the pipeline's key (close it after use)."""
+        return make_client(self.settings.exchange, self.sim.private_key)
 
     def exchange_fills(self) -> list[Any]:
         with make_client(self.settings.exchange, self.sim.private_key) as c:
@@ -204,9 +209,10 @@ class HeldActor:
 
 def build_settings(
     sim: Any, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None, golive: Any = None,
-    **orders: Any,
+    guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None, **orders: Any,
 ) -> Settings:
-    """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` override those fields."""
+    """Settings against ``sim`` with generous limits; ``exchange`` / ``limits`` / ``guardian`` / ``kill``
+    override those fields."""
     base = Settings()
     ex = ExchangeSettings(**{"base_url": sim.rest_url, "ws_url": sim.ws_url, "key_id": sim.key_id,
                              "private_key_file": Path(sim.private_key_path), "read_rate_per_s": 1000,
@@ -217,7 +223,9 @@ def build_settings(
     sup = base.supervisor.model_copy(update={"heartbeat_interval_s": 0.2})
     return base.model_copy(update={"exchange": ex, "limits": limits, "supervisor": sup,
                                    "orders": base.orders.model_copy(update=orders),
-                                   "golive": golive if golive is not None else base.golive})
+                                   "golive": golive if golive is not None else base.golive,
+                                   "guardian": base.guardian.model_copy(update=guardian or {}),
+                                   "kill": base.kill.model_copy(update=kill or {})})
 
 
 @pytest.fixture
@@ -226,18 +234,22 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
 
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
-        golive: Any = None, **orders: Any,
+        golive: Any = None, guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None,
+        ledger_url: str | None = None, metered: bool = False, **orders: Any,
     ) -> Pipeline:
-        """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings."""
+        """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings;
+        ``guardian`` / ``kill`` those sections; ``ledger_url`` reuses a ledger (a restart). ``metered``: every
+        exchange call counts for the API error-rate switch, as in the daemon (off by default, so that tests
+        injecting faults into reads are not stopped by it; the guardian then counts the placer's calls)."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
             sim = ctx.__enter__()
-        settings = build_settings(sim, exchange, limits, golive, **orders)
-        url = f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
+        settings = build_settings(sim, exchange, limits, golive, guardian, kill, **orders)
+        url = ledger_url or f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
-        sup = build_tree(settings, gate, ledger, key=sim.private_key)
+        sup = build_tree(settings, gate, ledger, key=sim.private_key, meter=CallMeter() if metered else None)
         sup.start()
         gate.mark_ready()
         stop = threading.Event()
@@ -256,7 +268,10 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     yield make
     for p, ctx in made:
         p._stop.set()
+        if p.sup.killswitch.last is not None:
+            p.sup.killswitch.last.wait(30)
         p.sup.stop()
+        p.sup.killswitch.close()
         p.ledger.close()
         if ctx is not None:
             ctx.__exit__(None, None, None)

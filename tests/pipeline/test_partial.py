@@ -41,7 +41,7 @@ class TestThreshold:
         conf = fut.result(timeout=20)
         assert conf.status.value == "PARTIAL", conf
         assert conf.filled_count == filled
-        assert conf.remaining_count == 100 - filled
+        assert (conf.unfilled_count, conf.remaining_count) == (100 - filled, 0)  # the rest was cancelled
         [ex] = p.exchange_orders_for(coid)
         assert (ex.status.value, ex.fill_count) == ("canceled", filled)
         assert p.history(coid)[:3] == ["INTENT", "RESTING", "PARTIAL"]

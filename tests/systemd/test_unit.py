@@ -141,6 +141,17 @@ class TestSettings:
         assert svc["ExecStart"][0].startswith(f"{INSTALLED_EXEC} run")
         assert svc["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
 
+    def test_one_config_path_for_the_unit_and_the_example(self, unit) -> None:
+        """The unit runs with the config path that config/example.toml says to copy it to, and its install
+        steps install from the repository (the package is not on PyPI)."""
+        path = re.search(r"--config (\S+)", unit["Service"]["ExecStart"][0]).group(1)
+        example = (REPO / "config" / "example.toml").read_text()
+        assert f"Copy to {path} " in example
+        assert f"--config {path} check-config" in example
+        header = UNIT.read_text().split("[Unit]")[0]
+        assert "pip install kalshi-guard" not in header
+        assert f"install -m 0644 config/example.toml {path}" in header
+
     def test_restart_policy(self, unit) -> None:
         """Restart on failure, never on EX_CONFIG (78); the start limit can actually trigger."""
         svc, sect = unit["Service"], unit["Unit"]
@@ -159,13 +170,20 @@ class TestSettings:
         assert seconds(svc["TimeoutStopSec"][0]) > 0
         assert svc["KillMode"] == ["mixed"]
 
+    def test_open_file_limit_above_the_default(self, unit) -> None:
+        """LimitNOFILE= lifts systemd's default soft limit of 1024 files (soft and hard alike)."""
+        svc = unit["Service"]
+        values = svc["LimitNOFILE"][0].split(":")
+        assert all(int(v) >= 65536 for v in values)
+
     def test_directories_and_credentials(self, unit) -> None:
         """State and logs directories, and every secret as a credential (none in Environment=)."""
         svc = unit["Service"]
         assert svc["StateDirectory"] == ["kalshi-guard"]
         assert svc["LogsDirectory"] == ["kalshi-guard"]
         creds = {v.split(":", 1)[0] for v in svc["LoadCredential"]}
-        assert {"kalshi-private-key", "control-token", "discord-webhook-url", "pagerduty-routing-key"} <= creds
+        assert {"kalshi-private-key", "control-token", "discord-webhook-url", "pagerduty-routing-key",
+                "alert-webhook-url"} <= creds
         env = " ".join(svc.get("Environment", []))
         assert not re.search(r"TOKEN|KEY|WEBHOOK|PASSWORD", env, re.IGNORECASE)
 
