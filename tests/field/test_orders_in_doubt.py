@@ -51,9 +51,10 @@ class TestFastFillNeverListed:
 
         The create's answer is lost (held, then the connection reset) and the exchange's order listing leaves
         the order out; the IOC filled at once. Evidence comes from fills and a re-send with the same
-        client_order_id, so the order ends FILLED and booked once, never REJECTED. Checked by making
-        ``OrderTracker._not_found`` resolve an unlisted UNKNOWN order as REJECTED (no re-send): the test fails
-        with ``Confirmation(status=REJECTED …)``.
+        client_order_id, so the order ends FILLED and booked once, never REJECTED. Checked by making the
+        placer treat the re-send's 409 ``order_already_exists`` as a definitive rejection
+        (``OrderPlacer._classify_failure``): the test fails with the history ``['INTENT', 'UNKNOWN',
+        'REJECTED']``.
         """
         p = pipeline_factory(exchange=SHORT_CLIENT, **FAST)
         warm(p)
@@ -78,7 +79,7 @@ class TestStatusNeverArrives:
         stays UNKNOWN, the bot is told UNKNOWN (not cancelled), a new order on that market is refused, and once
         reads work again the order is found, exactly once on the exchange. Checked by dropping UNKNOWN orders
         from the pre-trade market block (``pretrade`` without the UNKNOWN_ORDER_IN_MARKET check): the second
-        order is accepted and the test fails on its status.
+        order is sent and the test fails on its status (UNKNOWN, not REJECTED).
         """
         p = pipeline_factory(exchange=SHORT_CLIENT, **{**FAST, "confirm_timeout_s": 1.5})
         p.faults(timeout_after_accept={"create_order": 1}, timeout_hold_s=1.0,
@@ -104,7 +105,7 @@ class TestStatusNeverArrives:
         With a total exposure limit of $5, a 40-contract buy at $0.10 ($4) whose outcome is UNKNOWN still
         counts in full: a $2 buy in another market is refused for exposure, not placed. Checked by counting
         UNKNOWN orders at zero in the placer's risk view (``placer_risk``: ``o.count if UNKNOWN`` -> ``0``):
-        the second order is placed and the test fails.
+        the second order is sent and the test fails on its status (UNKNOWN, not REJECTED).
         """
         p = pipeline_factory(exchange=SHORT_CLIENT, limits={"max_total_exposure": Decimal(5)},
                              **{**FAST, "confirm_timeout_s": 1.5})
@@ -178,8 +179,8 @@ class TestRetryKeepsTheClientOrderId:
         client_order_id, which the exchange refuses as a duplicate (409), and the order is settled from its
         fill. The exchange ends with
         exactly one order and a position of 3, not 6. Checked by giving the re-send a fresh client_order_id
-        (``OrderPlacer.resend`` -> ``_wire`` with a new uuid): a second order fills and the test fails on the
-        position.
+        (``OrderPlacer.resend`` -> ``_wire`` with a new uuid): a second order reaches the exchange and the
+        test fails with "the warm-up and this order, nothing more".
         """
         p = pipeline_factory(exchange=SHORT_CLIENT, **FAST)
         warm(p)
@@ -203,9 +204,9 @@ class TestTwoHundredWithoutAnOrder:
 
         Every create answers 2xx without an ``order_id``: the order is never reported placed on that answer
         alone (UNKNOWN until the exchange's listing proves it), each such answer is logged loudly, and when
-        they repeat the API error-rate kill switch halts trading. Checked by treating a 2xx create without
-        an order_id as accepted (the placer's response check removed): the test fails because the error-rate
-        switch never trips.
+        they repeat the API error-rate kill switch halts trading. Checked by letting the create response's
+        parser accept a missing ``order_id`` (``CreateOrderResult.parse`` with a placeholder id): the order
+        is taken as placed and the test fails with the history ``['INTENT', 'RESTING']``.
         """
         p = pipeline_factory(exchange=SHORT_CLIENT, limits={"api_error_min_calls": 5}, **FAST)
         p.faults(no_order_id={"create_order": 1000})

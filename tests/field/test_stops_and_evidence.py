@@ -85,7 +85,8 @@ class TestEmergencyStopAfterAPartialExit:
         emergency stop: the remaining six of the sell are cancelled, the six contracts still held are
         flattened with reduce-only orders, the exchange shows no resting order and no position, and the
         ledger equals the exchange. Checked by turning the stop's flatten step off (``kill.flatten`` skipped
-        in ``actors/killswitch.py``): six contracts stay open and the test fails on the exchange's positions.
+        in ``actors/killswitch.py``): six contracts stay open and the test fails waiting for the exchange
+        to be flat.
         """
         d = start(daemon_factory, tmp_path / "state", standalone_sim, KALSHI_GUARD_ORDERS__CONFIRM_TIMEOUT_S="600")
         buy_now(d, standalone_sim, T0, "10")
@@ -128,9 +129,9 @@ class TestPeriodicReconciliation:
 
         With the private stream losing every message, a 4-contract position is closed outside the daemon;
         within two periodic passes (5 s interval) the ledger's position is flat, the closing fill is booked
-        by its trade_id, and the pass recorded the discrepancy. Checked by making the reconciler's periodic
-        tick do nothing (``Reconciler.on_tick`` returning at once): the position stays at 4 and the test
-        fails waiting for it.
+        by its trade_id. Not yet checked against a build without the fix: it needs #10 (today's reconciler
+        books nothing, so the test fails as it stands, marked xfail); the check to run once #10 is in is to
+        make ``Reconciler.on_tick`` return at once, when the position must stay at 4.
         """
         d = start(daemon_factory, tmp_path / "state", standalone_sim, KALSHI_GUARD_RECONCILE__INTERVAL_S="5")
         buy_now(d, standalone_sim, T0, "4")
@@ -155,9 +156,9 @@ class TestCloseOnlyOnEvidence:
 
         A 3-contract position; a reconciliation whose positions read fails (500) changes nothing; then, with
         the daemon stopped, the market settles, and on the next start the position is closed by the booked
-        settlement record, not by its absence. Checked by making a failed positions read count as "no
-        positions" (the reconciler's read error swallowed into an empty list): the position is closed by the
-        failed pass and the test fails on the first assertion.
+        settlement record, not by its absence. Not yet checked against a build without the fix: it needs #10
+        (today's reconciler reads no settlements, so the test fails waiting for the settlement, marked xfail);
+        the check to run once #10 is in is to swallow a failed positions read into an empty list.
         """
         state = tmp_path / "state"
         d = start(daemon_factory, state, standalone_sim)
