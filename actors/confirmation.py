@@ -4,6 +4,9 @@ The fill watcher is a thin I/O shell around :class:`OrderTracker`: it feeds what
 response, stream fills and order updates, cancel and REST read-back results, its own timers) into
 :meth:`OrderTracker.handle` and performs the returned actions (book a fill, cancel, re-read, resolve an
 UNKNOWN order, reply). No I/O, no threads, no clock: every event carries its own ``ts`` (Unix seconds).
+Its states, events and actions are in ``actors.confirmation_events``; how it takes the create's answer
+(and resolves UNKNOWN) in ``actors.confirmation_create``, a mixin of the tracker; the confirmation it
+reports in ``actors.confirmation_report``.
 
 Rules it enforces:
 
@@ -19,7 +22,8 @@ Rules it enforces:
   market's orders listed by ``client_order_id``, a fill, an order update). An ambiguous create may be re-sent
   once **with the same client_order_id** after a lookup finds nothing (:class:`RetrySend`); a definitive
   rejection of that retry does not prove the first attempt failed, so the order stays UNKNOWN. At the
-  timeout an UNKNOWN order is reported as UNKNOWN (``Finish(final=False)``) and tracking goes on.
+  timeout an UNKNOWN order is reported as UNKNOWN (``Finish(final=False)``) and tracking goes on until the
+  evidence settles it: found, or absent long enough to be REJECTED ``NOT_ON_EXCHANGE``.
 - A fill after a cancel request is booked; a fill on an UNKNOWN order resolves it.
 """
 
@@ -27,266 +31,65 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
 
+from kalshi_guard.actors.confirmation_create import ALREADY_EXISTS, CreateOutcome
+from kalshi_guard.actors.confirmation_events import (
+    LIVE,
+    TERMINAL,
+    Action,
+    Ambiguous,
+    BookFill,
+    CancelOutcome,
+    CancelRequested,
+    CancelResult,
+    EndReason,
+    Event,
+    ExchangeStatus,
+    FillSeen,
+    Finish,
+    FlagDiscrepancy,
+    OrderSnapshot,
+    OrderUpdate,
+    ReadBack,
+    ReadBackOrderAndFills,
+    Rejected,
+    RequestCancel,
+    ResolveUnknown,
+    RetrySend,
+    Sending,
+    Sent,
+    StreamStale,
+    TimeoutReached,
+    TrackerState,
+)
+from kalshi_guard.actors.confirmation_report import Booked, report
 from kalshi_guard.actors.end_reason import Quote, explain
 from kalshi_guard.actors.orders_api import (
     ONE,
     ZERO,
     Confirmation,
     ConfirmationStatus,
-    FillDetail,
     OrderRequest,
     outcome_price,
 )
-from kalshi_guard.actors.slippage import order_slippage
 
-ALREADY_EXISTS = "order_already_exists"
-
-
-class TrackerState(StrEnum):
-    """Where the order is. The first eight are order states (ledger); the rest are internal sub-states."""
-
-    INTENT = "INTENT"  # written ahead, not yet on the wire
-    SENT = "SENT"  # create request on the wire, no answer yet
-    RESTING = "RESTING"  # on the book, nothing filled
-    PARTIAL = "PARTIAL"  # on the book, something filled
-    UNKNOWN = "UNKNOWN"  # we cannot tell whether it exists; counts at full size
-    FILLED = "FILLED"  # terminal: every contract filled
-    CANCELED = "CANCELED"  # terminal: dead with fewer fills than ordered (fills kept)
-    REJECTED = "REJECTED"  # terminal: a definitive "no"
-    CANCEL_PENDING = "CANCEL_PENDING"  # a cancel is in flight
-    READING_BACK = "READING_BACK"  # re-reading the order and its fills over REST
-    AWAITING_FILLS = "AWAITING_FILLS"  # dead on the exchange; waiting for its fills to arrive
-
-
-TERMINAL = frozenset({TrackerState.FILLED, TrackerState.CANCELED, TrackerState.REJECTED})
-LIVE = frozenset({TrackerState.RESTING, TrackerState.PARTIAL})
-
-
-class EndReason(StrEnum):
-    """Why the order is being brought to an end (decides the confirmation status)."""
-
-    ACCEPTED = "accepted"  # threshold reached, rest cancelled
-    TIMEOUT = "timeout"
-    CANCELED = "canceled"  # someone asked us to cancel
-    EXCHANGE = "exchange"  # the exchange ended it (self-trade, pause, close, IOC/FOK remainder)
-
-
-class ExchangeStatus(StrEnum):
-    """Kalshi's order ``status`` (``unknown`` appears on the user_orders channel)."""
-
-    RESTING = "resting"
-    CANCELED = "canceled"
-    EXECUTED = "executed"
-    UNKNOWN = "unknown"
-
-
-class CancelOutcome(StrEnum):
-    """What a cancel request returned: 200, 404 (already dead or unknown), or ambiguous."""
-
-    OK = "ok"
-    NOT_FOUND = "not_found"
-    AMBIGUOUS = "ambiguous"
-
-
-# -- events ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Sending:
-    """The create request is about to go on the wire (after the gate check)."""
-
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """The create response (201): the counts the engine reported at creation."""
-
-    order_id: str
-    fill_count: Decimal
-    remaining_count: Decimal
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class FillSeen:
-    """One fill, from the stream or a REST read. ``yes_price`` is the YES-book price as Kalshi reports it."""
-
-    trade_id: str
-    count: Decimal
-    yes_price: Decimal
-    fee: Decimal
-    ts: float
-    order_id: str | None = None
-    is_taker: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OrderUpdate:
-    """An order status from the user_orders stream (or any status source)."""
-
-    status: ExchangeStatus
-    fill_count: Decimal
-    remaining_count: Decimal
-    ts: float
-    order_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CancelRequested:
-    """Someone (bot, operator, halt) asks to cancel this order."""
-
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class CancelResult:
-    """The cancel call returned. ``reduced_by`` is the remaining count at cancel time when OK."""
-
-    outcome: CancelOutcome
-    ts: float
-    reduced_by: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Ambiguous:
-    """The create's outcome is unknown (timeout, reset, 5xx, 2xx without an order_id, unparseable body)."""
-
-    detail: str
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A definitive rejection of the create, with Kalshi's ``error.code`` (or the gate's)."""
-
-    code: str
-    ts: float
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TimeoutReached:
-    """The confirmation timeout fired (the actor may also repeat it as a poll tick afterwards)."""
-
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class StreamStale:
-    """The private stream has been silent too long: poll over REST instead."""
-
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class OrderSnapshot:
-    """The order as a REST read (by id, or found in a listing by client_order_id) showed it."""
-
-    order_id: str
-    status: ExchangeStatus
-    fill_count: Decimal
-    remaining_count: Decimal
-    client_order_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReadBack:
-    """A REST re-read: the order (None = not found) and its fills (complete as far as REST knows)."""
-
-    order: OrderSnapshot | None
-    fills: tuple[FillSeen, ...]
-    ts: float
-
-
-Event = (
-    Sending | Sent | FillSeen | OrderUpdate | CancelRequested | CancelResult | Ambiguous | Rejected
-    | TimeoutReached | StreamStale | ReadBack
-)
-
-
-# -- actions --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BookFill:
-    """Book this fill (and its position change) in one transaction. ``price`` is the outcome's price."""
-
-    trade_id: str
-    order_id: str | None
-    count: Decimal
-    yes_price: Decimal
-    price: Decimal
-    fee: Decimal
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class RequestCancel:
-    """Send a cancel for this order."""
-
-    order_id: str
-    ticker: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReadBackOrderAndFills:
-    """GET the order by id and its fills; feed a :class:`ReadBack`. ``attempt`` counts from 1."""
-
-    order_id: str
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class ResolveUnknown:
-    """List the market's orders, match ``client_order_id``, fetch its fills; feed a :class:`ReadBack`."""
-
-    client_order_id: str
-    ticker: str
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class RetrySend:
-    """Re-send the create with the **same** client_order_id (gate checked again at the send point)."""
-
-    client_order_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class FlagDiscrepancy:
-    """Something the exchange said does not add up: alert loudly (nothing was booked for it)."""
-
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    """Reply to the caller (first Finish only). ``final`` = the order is settled and tracking ends."""
-
-    confirmation: Confirmation
-    final: bool = True
-
-
-Action = BookFill | RequestCancel | ReadBackOrderAndFills | ResolveUnknown | RetrySend | FlagDiscrepancy | Finish
+__all__ = [  # the vocabulary lives in actors.confirmation_events; re-exported for the tracker's users
+    "ALREADY_EXISTS", "LIVE", "TERMINAL", "Action", "Ambiguous", "BookFill", "CancelOutcome", "CancelRequested",
+    "CancelResult", "EndReason", "Event", "ExchangeStatus", "FillSeen", "Finish", "FlagDiscrepancy",
+    "OrderSnapshot", "OrderTracker", "OrderUpdate", "ReadBack", "ReadBackOrderAndFills", "Rejected",
+    "RequestCancel", "ResolveUnknown", "RetrySend", "Sending", "Sent", "StreamStale", "TimeoutReached",
+    "TrackerState",
+]
 
 
 @dataclass(slots=True)
-class _Booked:
-    count: Decimal
-    yes_price: Decimal
-    fee: Decimal
-    is_taker: bool | None
-
-
-@dataclass(slots=True)
-class OrderTracker:
+class OrderTracker(CreateOutcome):
     """Confirmation state machine of one order. Feed events to :meth:`handle`; perform the actions.
 
     ``threshold`` is the accepted fraction (e.g. 0.80); ``created_ts`` starts the latency clock.
     ``max_send_retries`` bounds :class:`RetrySend` after an ambiguous create (0 disables it).
+    ``settle_s``: how long an UNKNOWN order must stay absent from the exchange's listing (with no fill in its
+    market that could be its) before it is REJECTED as ``NOT_ON_EXCHANGE``.
     """
 
     request: OrderRequest
@@ -308,7 +111,11 @@ class OrderTracker:
     readbacks: int = 0
     resolves: int = 0
     retries: int = 0
-    fills: dict[str, _Booked] = field(default_factory=dict)
+    settle_s: float = 30.0
+    absent_since: float | None = None
+    landed: bool = False
+    doubt_flagged: bool = False
+    fills: dict[str, Booked] = field(default_factory=dict)
     quote: Quote | None = None  # the book the pre-trade check saw, for the no-fill reason
 
     # -- derived ---------------------------------------------------------------------------------
@@ -358,45 +165,6 @@ class OrderTracker:
         return handler(self, event)
 
     # -- event handlers ----------------------------------------------------------------------------
-
-    def _on_sending(self, ev: Sending) -> list[Action]:
-        if self.state is TrackerState.INTENT:
-            self.state = TrackerState.SENT
-        return []
-
-    def _on_sent(self, ev: Sent) -> list[Action]:
-        if self.state not in (TrackerState.INTENT, TrackerState.SENT, TrackerState.UNKNOWN):
-            if self.order_id is not None and ev.order_id != self.order_id:
-                return [FlagDiscrepancy(f"second create response {ev.order_id} for order {self.order_id}")]
-            return []
-        self.order_id = ev.order_id
-        self.reported_filled = max(self.reported_filled, ev.fill_count)
-        if self.request.time_in_force.immediate or ev.remaining_count <= 0:
-            self._dead(ev.fill_count, EndReason.EXCHANGE)
-            self.state = TrackerState.AWAITING_FILLS
-            return self._progress(ev.ts)
-        return self._live(ev.ts)
-
-    def _on_ambiguous(self, ev: Ambiguous) -> list[Action]:
-        if self.state not in (TrackerState.INTENT, TrackerState.SENT, TrackerState.UNKNOWN):
-            return []
-        self.state = TrackerState.UNKNOWN
-        return [self._resolve()]
-
-    def _on_rejected(self, ev: Rejected) -> list[Action]:
-        if self.state is TrackerState.UNKNOWN:
-            # 409 on a retry: the first attempt landed. Any other rejection of a retry does not prove
-            # the first attempt failed (the checks may run before the duplicate check): keep resolving.
-            return [self._resolve()]
-        if self.state not in (TrackerState.INTENT, TrackerState.SENT):
-            return []
-        if ev.code == ALREADY_EXISTS:
-            self.retries = self.max_send_retries  # it landed: never re-send
-            self.state = TrackerState.UNKNOWN
-            return [self._resolve()]
-        self.reject_code, self.reject_detail = ev.code, ev.detail
-        self.state = TrackerState.REJECTED
-        return [self._finish_action(ev.ts, ConfirmationStatus.REJECTED)]
 
     def _on_update(self, ev: OrderUpdate) -> list[Action]:
         if ev.status is ExchangeStatus.UNKNOWN:
@@ -462,7 +230,7 @@ class OrderTracker:
                 progress = self._progress(ev.ts, reread=True)
                 if progress:
                     return out + progress
-            return out + self._not_found(ev.ts)
+            return out + self._not_found(ev.ts, ev.unattributed)
         if self.order_id is None:
             self.order_id = order.order_id
         elif order.order_id != self.order_id:
@@ -512,7 +280,7 @@ class OrderTracker:
                 f"overfill: trade {ev.trade_id} ({ev.count}) would take order {self.client_order_id} to "
                 f"{self.booked + ev.count} of {self.count}; not booked"
             )]
-        self.fills[ev.trade_id] = _Booked(ev.count, ev.yes_price, ev.fee, ev.is_taker)
+        self.fills[ev.trade_id] = Booked(ev.count, ev.yes_price, ev.fee, ev.is_taker)
         out: list[Action] = [BookFill(
             trade_id=ev.trade_id, order_id=self.order_id or ev.order_id, count=ev.count, yes_price=ev.yes_price,
             price=outcome_price(self.request.outcome, ev.yes_price), fee=ev.fee, ts=ev.ts,
@@ -520,14 +288,6 @@ class OrderTracker:
         if self.terminal:
             out.append(FlagDiscrepancy(f"trade {ev.trade_id} arrived after order {self.client_order_id} was final"))
         return out
-
-    def _proved(self, ts: float) -> list[Action]:
-        """A fill proved an UNKNOWN order exists: leave UNKNOWN and learn the rest by reading back."""
-        self.state = TrackerState.PARTIAL
-        progress = self._live(ts)
-        if self.state is TrackerState.PARTIAL:
-            progress.append(self._read_back() if self.order_id else self._resolve())
-        return progress
 
     def _known(self) -> Decimal:
         return max(self.booked, self.reported_filled)
@@ -561,20 +321,6 @@ class OrderTracker:
         assert self.order_id is not None
         self.readbacks += 1
         return ReadBackOrderAndFills(self.order_id, self.readbacks)
-
-    def _resolve(self) -> ResolveUnknown:
-        self.resolves += 1
-        return ResolveUnknown(self.client_order_id, self.request.ticker, self.resolves)
-
-    def _not_found(self, ts: float) -> list[Action]:
-        if self.state is TrackerState.UNKNOWN:
-            if self.booked == 0 and self.retries < self.max_send_retries:
-                self.retries += 1  # stays UNKNOWN (and blocking) until the retry's answer is evidence
-                return [RetrySend(self.client_order_id)]
-            return [self._resolve()]
-        if self.order_id is None:
-            return [self._resolve()]
-        return [self._read_back()]
 
     def _progress(self, ts: float, reread: bool = False) -> list[Action]:
         """Finish, accept at the threshold, or wait — from the evidence gathered so far."""
@@ -613,37 +359,8 @@ class OrderTracker:
         return Finish(self.confirmation(ts, status), final=final)
 
     def confirmation(self, ts: float, status: ConfirmationStatus) -> Confirmation:
-        """The confirmation as of ``ts`` with ``status`` (counts, average price, fees, slippage, latency)."""
-        req = self.request
-        booked = self.booked
-        fills = tuple(
-            FillDetail(tid, f.count, outcome_price(req.outcome, f.yes_price), f.fee, f.is_taker)
-            for tid, f in self.fills.items()
-        )
-        average = None
-        if booked > 0:
-            average = sum((f.count * f.price for f in fills), ZERO) / booked
-        slip = order_slippage(
-            req.outcome, req.action, ((f.count, f.yes_price) for f in self.fills.values()),
-            req.price, req.reference_price,
-        )
-        reason, detail = self.why(status)
-        return Confirmation(
-            status=status,
-            order_id=self.order_id,
-            client_order_id=self.client_order_id,
-            filled_count=booked,
-            # what may still fill, as the ledger says: nothing once the order has ended
-            remaining_count=self.count - booked if status is ConfirmationStatus.UNKNOWN else ZERO,
-            unfilled_count=self.count - booked,
-            average_price=average,
-            fees=sum((f.fee for f in fills), ZERO),
-            slippage=slip,
-            latency_ms=max(0, round((ts - self.created_ts) * 1000)),
-            reason=reason,
-            detail=detail,
-            fills=fills,
-        )
+        """The confirmation as of ``ts`` with ``status`` (see :func:`actors.confirmation_report.report`)."""
+        return report(self, ts, status)
 
 
 _HANDLERS = {

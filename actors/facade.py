@@ -18,6 +18,7 @@ from kalshi_guard.actors.messages import CancelAll, CancelOrder, PlaceBatch, Pla
 from kalshi_guard.actors.orders_api import ZERO, Confirmation, ConfirmationStatus, OrderRequest, parse_order_request
 from kalshi_guard.actors.peers import Peers
 from kalshi_guard.actors.reply import Reply
+from kalshi_guard.core import observe
 
 WAIT_MARGIN_S = 30.0
 
@@ -36,6 +37,12 @@ def _no_confirmation(req: OrderRequest, waited: float) -> Confirmation:
         latency_ms=int(waited * 1000), reason="NO_CONFIRMATION",
         detail="no confirmation arrived in time; the order's fate will be settled from exchange evidence",
     )
+
+
+def _observed(conf: Confirmation) -> Confirmation:
+    """Report the confirmation to the metrics (status and latency) and return it."""
+    observe.emit("confirmation", status=conf.status.value, latency_ms=conf.latency_ms)
+    return conf
 
 
 class TradingFacade:
@@ -85,9 +92,9 @@ class TradingFacade:
             return Confirmation.rejected("ORDER_PLACER_DOWN", "the order placer is restarting; nothing was sent",
                                          client_order_id=req.client_order_id, count=req.count)
         try:
-            return reply.get(wait)
+            return _observed(reply.get(wait))
         except TimeoutError:
-            return _no_confirmation(req, wait)
+            return _observed(_no_confirmation(req, wait))
 
     def place_batch_and_confirm(
         self, orders: Sequence[OrderRequest | Mapping[str, Any]], *, wait_s: float | None = None
@@ -113,9 +120,9 @@ class TradingFacade:
         out = []
         for req, reply in zip(reqs, replies, strict=True):
             try:
-                out.append(reply.get(wait))
+                out.append(_observed(reply.get(wait)))
             except TimeoutError:
-                out.append(_no_confirmation(req, wait))
+                out.append(_observed(_no_confirmation(req, wait)))
         return out
 
     def cancel(self, client_order_id: str) -> bool:

@@ -6,6 +6,8 @@ them: events come from the create outcome (``Track``), the private WebSocket cha
 When the stream is stale or has reconnected, every tracked order is re-read over REST. Fills are booked
 in the ledger (fill + order + position in one transaction; a duplicate ``trade_id`` changes nothing);
 stream messages and hand-overs that wait together are handled as one group (``actors.fill_group``).
+The REST calls behind each tracker action are in ``actors.tracker_io``; the bookings in
+``actors.fill_booking``.
 
 A fill whose order nobody tracks waits briefly (it may arrive before the create response); then it is
 booked if the ledger knows its order (a fill after the confirmation), else reported to the guardian as an
@@ -13,9 +15,14 @@ orphan. At start-up :class:`~actors.messages.ResolveOpenOrders` settles every no
 against the exchange before the gate opens (the caller of a pre-restart order is gone: what still rests
 is cancelled, what filled is booked).
 
-Failures: exchange errors during an action are retried at the next tick; a ledger failure while booking
-is logged CRITICAL and the fill stays unbooked until the next read-back re-offers it (booking is
-idempotent). An exception escaping a handler kills the actor; the supervisor restarts it (and the
+Every REST re-read of an order is a poll on the order's schedule (``actors.poll_schedule``): one pending
+poll per order, backing off, paid from the upper half of the read budget. An UNKNOWN order is looked up by
+``client_order_id`` on that schedule until the exchange's evidence settles it (see
+``actors.confirmation_create``), which unblocks its market while the daemon runs.
+
+Failures: an exchange read that fails is no evidence: it is polled again later, backing off; a ledger
+failure while booking is logged CRITICAL and the fill stays unbooked until the next read-back re-offers it
+(booking is idempotent). An exception escaping a handler kills the actor; the supervisor restarts it (and the
 placer after it) and the start-up resolution path settles what was in flight.
 """
 
@@ -26,7 +33,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from kalshi_guard.actors.audit import fill_record, order_record
+from kalshi_guard.actors import tracker_io
 from kalshi_guard.actors.base import SupervisedActor
 from kalshi_guard.actors.coalesce import take_queued
 from kalshi_guard.actors.confirmation import (
@@ -35,20 +42,20 @@ from kalshi_guard.actors.confirmation import (
     CancelRequested,
     CancelResult,
     ExchangeStatus,
-    FillSeen,
     Finish,
     FlagDiscrepancy,
-    OrderSnapshot,
     OrderTracker,
     OrderUpdate,
-    ReadBack,
     ReadBackOrderAndFills,
+    Rejected,
     RequestCancel,
     ResolveUnknown,
     RetrySend,
     StreamStale,
     TimeoutReached,
 )
+from kalshi_guard.actors.confirmation_create import NOT_ON_EXCHANGE
+from kalshi_guard.actors.fill_booking import FillBooking
 from kalshi_guard.actors.fill_group import GROUP_MAX, FillGroups
 from kalshi_guard.actors.messages import (
     Alert,
@@ -56,8 +63,8 @@ from kalshi_guard.actors.messages import (
     CancelOrder,
     Discrepancy,
     DiscrepancyKind,
-    FillBooked,
     Halt,
+    ReconcileNow,
     Resend,
     Resent,
     ResolveOpenOrders,
@@ -66,10 +73,12 @@ from kalshi_guard.actors.messages import (
     StreamNotice,
     Track,
 )
-from kalshi_guard.actors.orders_api import Action, ConfirmationStatus, OrderRequest, Outcome
+from kalshi_guard.actors.orders_api import ConfirmationStatus
+from kalshi_guard.actors.poll_schedule import PollSchedule
 from kalshi_guard.actors.startup_resolution import StartupResolution
-from kalshi_guard.core.errors import Ambiguous, ExchangeError, LedgerError, NotFoundError
-from kalshi_guard.ledger import FillRecord, OrderStatus
+from kalshi_guard.config.schema import OrderSettings
+from kalshi_guard.core.errors import ExchangeError, LedgerError
+from kalshi_guard.ledger import OrderStatus
 from kalshi_guard.ledger.orders import can_transition
 
 EARLY_FILL_GRACE_S = 5.0
@@ -77,17 +86,8 @@ STREAM_FAILURES = frozenset({"disconnected", "connect_failed", "stale"})
 RECENT_FINISHED = 2000  # terminal trackers kept to absorb late stream messages
 
 
-def _fill_event(f: Any) -> FillSeen:
-    ts = (f.ts_ms / 1000) if getattr(f, "ts_ms", None) else float(getattr(f, "ts", None) or time.time())
-    return FillSeen(f.trade_id, f.count, f.price, f.fee, ts, f.order_id, f.is_taker)
 
-
-def _snapshot(o: Any) -> OrderSnapshot:
-    return OrderSnapshot(o.order_id, ExchangeStatus(o.status.value), o.fill_count, o.remaining_count,
-                         o.client_order_id)
-
-
-class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
+class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
     """Trading actor (rest-for-one after the reconciler)."""
 
     trading = True
@@ -105,8 +105,10 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
         self.by_order: dict[str, str] = {}
         self.finished: OrderedDict[str, str] = OrderedDict()  # order_id -> coid of terminal trackers
         self.early: dict[str, list[tuple[float, Any]]] = {}  # order_id -> (arrived, event) not yet tracked
-        self.deferred: list[tuple[str, Any]] = []  # (coid, action) retried at the next tick
-        self.last_poll = 0.0
+        self.clock = self.ctx.clock  # the injected wall clock (Unix seconds): timers and polls
+        cfg = self.settings.orders if self.settings is not None else OrderSettings()
+        self.polls = PollSchedule(cfg.poll_interval_s, cfg.unknown_poll_max_s)  # one pending poll per order
+        self.last_poll = float("-inf")
         self.stream = None
         factory = services.stream_factory
         if factory is not None and self.client is not None:
@@ -161,12 +163,16 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
             self.cancel_all(message.reason)
         elif isinstance(message, CancelOrder):
             if message.client_order_id in self.trackers:
-                self._feed(message.client_order_id, CancelRequested(time.time()))
+                self._feed(message.client_order_id, CancelRequested(self.clock()))
         elif isinstance(message, StreamNotice):
             if message.event in ("reconnected", "gap", "stale"):
                 self.log.warning("stream {}: re-reading {} tracked orders over REST", message.event,
                                  len(self.trackers))
                 self._poll_all()
+            if message.event in ("reconnected", "gap"):  # messages may be lost: a full reconciliation
+                reconciler = self.ctx.peers.get("reconciler")
+                if reconciler is not None:
+                    reconciler.tell(ReconcileNow(f"stream {message.event}"))
         elif isinstance(message, ResolveOpenOrders):
             return self.resolve_open_orders(message.reason)
         else:
@@ -176,7 +182,7 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
     def _track(self, msg: Track) -> None:
         cfg = self.settings.orders
         tracker = OrderTracker(msg.request, msg.client_order_id, cfg.fill_threshold, msg.created_ts,  # type: ignore[arg-type]
-                               quote=msg.quote)  # type: ignore[arg-type]
+                               settle_s=cfg.unknown_settle_s, quote=msg.quote)  # type: ignore[arg-type]
         coid = msg.client_order_id
         self.trackers[coid] = tracker
         self.replies[coid] = msg.reply
@@ -195,14 +201,14 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
             except ExchangeError as exc:
                 self.log.error("cancel-all request failed ({}); cancelling order by order", type(exc).__name__)
         for coid in list(self.trackers):
-            self._feed(coid, CancelRequested(time.time()))
+            self._feed(coid, CancelRequested(self.clock()))
 
     # -- stream -----------------------------------------------------------------------------------
 
     def _on_stream(self, msg: Any) -> None:
         kind = type(msg).__name__
         if kind == "StreamFill":
-            event: Any = _fill_event(msg)
+            event: Any = tracker_io.fill_event(msg)
         elif kind == "UserOrder":
             event = OrderUpdate(ExchangeStatus(msg.status.value), msg.fill_count, msg.remaining_count,
                                 (msg.ts_ms or time.time() * 1000) / 1000, msg.order_id)
@@ -274,6 +280,7 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
             self.trackers.pop(coid, None)
             self.replies.pop(coid, None)
             self.synced.pop(coid, None)
+            self.polls.drop(coid)
             if tracker.order_id:
                 self.by_order.pop(tracker.order_id, None)
                 self.finished[tracker.order_id] = coid
@@ -292,13 +299,14 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
             if reply is not None:
                 reply.set(action.confirmation)
             conf = action.confirmation.to_json()  # as the bot sees it: prices of its outcome
-            level = "WARNING" if conf["status"] in ("TIMEOUT", "UNKNOWN") else "INFO"
-            self.log.log(level, "order {} {}: {} → filled {}, unfilled {}, average {}{}", coid, conf["status"],
-                         tracker.request.describe() if tracker else "?", conf["filled_count"],
-                         conf["unfilled_count"], conf["average_price"] or "-",
+            warn = conf["status"] in ("TIMEOUT", "UNKNOWN") or conf.get("reason") == NOT_ON_EXCHANGE
+            self.log.log("WARNING" if warn else "INFO", "order {} {}: {} → filled {}, unfilled {}, average {}{}",
+                         coid, conf["status"], tracker.request.describe() if tracker else "?",
+                         conf["filled_count"], conf["unfilled_count"], conf["average_price"] or "-",
                          f"; {conf['reason']}: {conf.get('detail')}" if conf.get("reason") else "")
         elif isinstance(action, RetrySend):
-            self.ctx.peers["order_placer"].tell(Resend(action.client_order_id))
+            if not self.ctx.peers["order_placer"].tell(Resend(action.client_order_id)):
+                self._feed(coid, Rejected("RESEND_UNAVAILABLE", self.clock(), "the order placer is down"))
         elif isinstance(action, FlagDiscrepancy):
             self.log.critical("order {}: {}", coid, action.detail)
             self.ctx.peers["alerter"].tell(Alert(Severity.CRITICAL, "order discrepancy", (("order", coid),
@@ -307,112 +315,28 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
             self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.MISMATCH, ticker, action.detail))
         elif isinstance(action, RequestCancel | ReadBackOrderAndFills | ResolveUnknown):
             if not deferred and getattr(action, "attempt", 1) > 1:
-                self.deferred.append((coid, action))
+                self.polls.add(coid, action, self.clock(), backoff=isinstance(action, ResolveUnknown))
                 return
             try:
-                event = self._io(action)
+                event = tracker_io.perform(self.client, action, clock=self.clock, is_ours=self._is_ours)
             except ExchangeError as exc:
-                self.log.warning("order {}: {} failed ({}); retrying at the next tick", coid,
-                                 type(action).__name__, type(exc).__name__)
+                self.log.warning("order {}: {} failed ({}); retrying later", coid, type(action).__name__,
+                                 type(exc).__name__)
                 if isinstance(action, RequestCancel):
-                    self._feed(coid, CancelResult(CancelOutcome.AMBIGUOUS, time.time()))
-                else:
-                    self.deferred.append((coid, action))
+                    self._feed(coid, CancelResult(CancelOutcome.AMBIGUOUS, self.clock()))
+                else:  # no evidence either way: the order stays as it is and is polled again, backing off
+                    self.polls.add(coid, action, self.clock(), backoff=True)
                 return
             self._feed(coid, event)
-
-    def _io(self, action: Any) -> Any:
-        """Perform one exchange action; returns the event that reports its outcome. Raises ExchangeError."""
-        now = time.time()
-        if isinstance(action, RequestCancel):
-            try:
-                res = self.client.cancel_order(action.order_id, market_ticker=action.ticker)
-            except NotFoundError:
-                return CancelResult(CancelOutcome.NOT_FOUND, now)
-            except Ambiguous:
-                return CancelResult(CancelOutcome.AMBIGUOUS, now)
-            except ExchangeError:  # e.g. MARKET_INACTIVE: the exchange ends it; read back to see
-                return CancelResult(CancelOutcome.AMBIGUOUS, now)
-            return CancelResult(CancelOutcome.OK, now, res.reduced_by)
-        if isinstance(action, ReadBackOrderAndFills):
-            try:
-                order = _snapshot(self.client.get_order(action.order_id))
-            except NotFoundError:
-                order = None
-            fills = tuple(_fill_event(f) for f in self.client.get_fills(order_id=action.order_id))
-            return ReadBack(order, fills, time.time())
-        # ResolveUnknown: find the order by client_order_id among the market's orders
-        match = next((o for o in self.client.list_orders(ticker=action.ticker)
-                      if o.client_order_id == action.client_order_id), None)
-        if match is None:
-            return ReadBack(None, (), time.time())
-        fills = tuple(_fill_event(f) for f in self.client.get_fills(order_id=match.order_id))
-        return ReadBack(_snapshot(match), fills, time.time())
-
-    def _book(self, coid: str, tracker: OrderTracker | None, action: BookFill) -> None:
-        if tracker is None:
-            return
-        result = self._book_one(coid, action, self._fill_record(coid, tracker, action))
-        if result is not None:
-            self._booked(coid, tracker, action, result)
-
-    def _book_one(self, coid: str, action: BookFill, record: FillRecord) -> Any:
-        """Book one fill; None (logged CRITICAL, left for the next read-back) when the ledger fails."""
-        try:
-            return self.ledger.book_fill(record)
-        except LedgerError as exc:
-            self.log.critical("could not book fill {} of {}: {}", action.trade_id, coid, exc)
-            return None
-
-    @staticmethod
-    def _fill_record(coid: str, tracker: OrderTracker, action: BookFill) -> FillRecord:
-        side = "bid" if _buys_yes(tracker.request) else "ask"
-        return FillRecord(action.trade_id, coid, action.order_id or tracker.order_id, tracker.request.ticker,
-                          side, action.count, action.yes_price, action.fee, True, action.ts)
-
-    def _audit(self, coid: str, tracker: OrderTracker | None, conf: Any) -> None:
-        """The order's confirmation in the audit trail (under the order placer's name)."""
-        req = tracker.request if tracker is not None else None
-        order_record(conf.status.value, by=self.ctx.name, client_order_id=coid, ticker=req.ticker if req else "?",
-                     outcome=req.outcome if req else None, action=req.action if req else None,
-                     count=conf.filled_count, price=conf.average_price, reason=conf.reason or conf.detail,
-                     latency_ms=conf.latency_ms)
-
-    def _booked(self, coid: str, tracker: OrderTracker, action: BookFill, result: Any) -> None:
-        """After a booking: the ledger status it reached, and the guardian's FillBooked."""
-        if coid in self.synced and result.order_status is not None:
-            self.synced[coid] = OrderStatus(result.order_status).value
-        if result.booked:
-            req = tracker.request
-            fill_record(self.ctx.name, trade_id=action.trade_id, client_order_id=coid, ticker=req.ticker,
-                        side=f"{req.action.value} {req.outcome.value}", count=action.count, price=action.yes_price,
-                        fee=action.fee)
-            booked = FillBooked(action.trade_id, coid, req.ticker, action.count, action.yes_price, action.fee,
-                                result.realized_pnl, side=req.outcome.value, action=req.action.value)
-            self.ctx.peers["guardian"].tell(booked)
-            if "alerter" in self.ctx.peers:
-                self.ctx.peers["alerter"].tell(booked)  # the per-trade notice
-
-    def _book_untracked(self, msg: Any) -> bool:
-        """Book a fill whose order the ledger knows but nobody tracks. False when the order is unknown."""
-        record = self.ledger.get_order(msg.client_order_id) if msg.client_order_id else None
-        if record is None and msg.order_id:
-            record = self.ledger.get_order_by_exchange_id(msg.order_id)
-        if record is None:
-            return False
-        fill = FillRecord(msg.trade_id, record.client_order_id, msg.order_id, msg.ticker, msg.book_side.value,
-                          msg.count, msg.price, msg.fee, bool(msg.is_taker), time.time())
-        with contextlib.suppress(LedgerError):
-            self.ledger.book_fill(fill)
-        return True
 
     # -- timers -----------------------------------------------------------------------------------
 
     def on_tick(self) -> None:
-        """Timeouts, deferred retries, REST polling while the stream is stale, early fills that aged."""
+        """Timeouts, due polls (``actors.poll_schedule``), REST polling while the stream is stale, early
+        fills that aged."""
         if self.client is None:
             return
-        now, mono = time.time(), time.monotonic()
+        now, mono = self.clock(), time.monotonic()
         timeout = self.settings.orders.confirm_timeout_s
         grace = self.settings.orders.poll_interval_s
         for coid, tracker in list(self.trackers.items()):
@@ -422,13 +346,12 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
                 # dead on the exchange with fills the stream has not brought (a message lost, or the order
                 # filled before our subscription was live): read them over REST rather than wait
                 self._feed(coid, StreamStale(now))
-        pending, self.deferred = self.deferred, []
-        for coid, action in pending:
+        for coid, action in self.polls.take_due(now, PollSchedule.room(self._read_budget())):
             if coid in self.trackers:
                 self._perform(coid, action, deferred=True)
         stale = self.stream is None or self.stream.is_stale()
-        if stale and self.trackers and mono - self.last_poll >= self.settings.orders.poll_interval_s:
-            self.last_poll = mono
+        if stale and self.trackers and now - self.last_poll >= self.settings.orders.poll_interval_s:
+            self.last_poll = now
             self._poll_all()
         for order_id, items in list(self.early.items()):
             if items and mono - items[0][0] > EARLY_FILL_GRACE_S:
@@ -437,16 +360,22 @@ class FillWatcher(FillGroups, StartupResolution, SupervisedActor):
                     if type(msg).__name__ == "StreamFill" and not self._book_untracked(msg):
                         self._orphan(msg)
 
+    def _read_budget(self) -> tuple[float, float] | None:
+        budget = getattr(self.client, "read_budget", None)
+        return budget() if budget is not None else None
+
+    def _is_ours(self, order_id: str | None) -> bool:
+        """Whether an exchange order id belongs to an order we know (tracked, recent, or in the ledger). A
+        ledger failure says no: the fill then keeps an UNKNOWN order UNKNOWN (fail closed)."""
+        if order_id is None:
+            return False
+        if order_id in self.by_order or order_id in self.finished:
+            return True
+        try:
+            return self.ledger.get_order_by_exchange_id(order_id) is not None
+        except LedgerError:
+            return False
+
     def _poll_all(self) -> None:
         for coid in list(self.trackers):
-            self._feed(coid, StreamStale(time.time()))
-
-    def _orphan(self, msg: Any) -> None:
-        detail = f"fill {msg.trade_id} of unknown order {msg.order_id}: {msg.count} @ {msg.price}"
-        self.log.critical("ORPHAN: {}", detail)
-        self.ctx.peers["guardian"].tell(Discrepancy(DiscrepancyKind.ORPHAN, msg.ticker, detail))
-
-
-def _buys_yes(req: OrderRequest) -> bool:
-    return (req.outcome is Outcome.YES) == (req.action is Action.BUY)
-
+            self._feed(coid, StreamStale(self.clock()))

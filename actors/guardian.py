@@ -55,6 +55,7 @@ from kalshi_guard.actors.triggers import (
 )
 from kalshi_guard.config.schema import Settings
 from kalshi_guard.config.shares import resolve
+from kalshi_guard.core import observe
 from kalshi_guard.core.gate import GateState
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.ledger.risk import DayAnchor, Realized
@@ -268,6 +269,7 @@ class Guardian(SupervisedActor):
         return self._loss_reading()
 
     def _discrepancy(self, msg: Discrepancy) -> None:
+        observe.emit("discrepancy", kind=msg.kind.value)
         if msg.kind is DiscrepancyKind.GHOST:
             self._alert(Severity.WARNING, "ghost position", (("ticker", msg.ticker), ("detail", msg.detail)))
             return

@@ -186,11 +186,24 @@ class ReconcileNow:
 
 @dataclass(frozen=True, slots=True)
 class ReconcileResult:
-    """The outcome of one pass. ``ok`` False means the exchange state could not be established."""
+    """The outcome of one pass. ``ok`` False means the exchange state could not be established;
+    ``discrepancies`` are the findings booking did not resolve (a reset needs ``clean``). ``report`` is the
+    pass's JSON report (a read-only mapping: ok, started_at, duration_ms, pages, discrepancies, …)."""
 
     ok: bool
     summary: str
     discrepancies: tuple[Discrepancy, ...] = ()
+    report: object = None
+
+    @property
+    def clean(self) -> bool:
+        """The exchange was read completely and nothing unexplained stands."""
+        return self.ok and not self.discrepancies
+
+
+@dataclass(frozen=True, slots=True)
+class LastReconcile:
+    """Ask the reconciler for the report of its last pass (None before the first)."""
 
 
 # -- orders (issue #4) ----------------------------------------------------------------------------

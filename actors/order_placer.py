@@ -301,24 +301,30 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         if req is None or record is None:
             events: tuple[Any, ...] = (RejectedEvent("RESEND_UNAVAILABLE", time.time(), "request not known"),)
         else:
-            events = self._send_one(coid, req, OrderIntent(record.intent))
+            events = self._send_one(coid, req, OrderIntent(record.intent), resend=True)
         self.ctx.peers["fill_watcher"].tell(Resent(coid, events))
 
-    def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent) -> tuple[Any, ...]:
-        """Through the send point (gate check, then the one HTTP request). Returns tracker events."""
+    def _send_one(self, coid: str, req: OrderRequest, intent: OrderIntent, *,
+                  resend: bool = False) -> tuple[Any, ...]:
+        """Through the send point (gate check, then the one HTTP request). Returns tracker events. A closed
+        gate rejects a first send in the ledger; a refused ``resend`` leaves the order UNKNOWN (its first
+        attempt may still have landed: the fill watcher settles it from the exchange's evidence)."""
         try:
             wire = self._wire(coid, req)
-        except Exception as exc:  # nothing sent: a definitive no
+        except Exception as exc:  # nothing sent: a definitive no (to a resend: the order stays UNKNOWN)
+            if resend:
+                return (RejectedEvent("INTERNAL_ERROR", time.time(), f"resend not encodable: {exc!r}"),)
             return (self._unsendable(coid, exc),)
         sending = Sending(time.time())
         try:
             result = send_create(self.ctx.gate, self.client, intent, wire)
         except GateClosedError as exc:
             code = f"GATE_{exc.state}"
-            self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
+            if not resend:
+                self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
             return (RejectedEvent(code, time.time(), exc.reason),)
         except ExchangeError as exc:
-            return (sending, self._classify_failure(coid, exc))
+            return (sending, self._classify_failure(coid, exc, resend=resend))
         except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
             self.log.opt(exception=exc).error("create of {} failed unexpectedly: {!r}", coid, exc)
             return (sending, self._classify_failure(coid, Ambiguous(f"unexpected {type(exc).__name__}")))
@@ -351,8 +357,9 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         group = getattr(switch, "group_id", None)
         return group if group is not None else self._orders_cfg.order_group_id
 
-    def _classify_failure(self, coid: str, exc: ExchangeError) -> Any:
-        """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive)."""
+    def _classify_failure(self, coid: str, exc: ExchangeError, *, resend: bool = False) -> Any:
+        """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive). A
+        definitive no to a ``resend`` says nothing of the first attempt: the order stays UNKNOWN."""
         self._api_error(exc)
         now = time.time()
         req = self.requests[coid][0]
@@ -368,8 +375,9 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         code = exc.code or ("RATE_LIMITED" if isinstance(exc, RateLimited) else type(exc).__name__.upper())
         if code == "MARKET_INACTIVE" or code == "trading_is_paused":
             self.markets.forget(req.ticker)
-        self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc}")
-        self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
+        if not resend:
+            self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc}")
+            self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
         return RejectedEvent(code, now, str(exc))
 
     # -- batches ----------------------------------------------------------------------------------

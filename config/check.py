@@ -50,8 +50,8 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def _toml_lines(data: Mapping[str, Any]) -> list[str]:
-    """TOML for a two-level settings dict; unset values appear as comments."""
+def _toml_lines(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """TOML for a nested settings dict (sub-tables as ``[section.sub]``); unset values appear as comments."""
     lines: list[str] = []
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     for key, value in data.items():
@@ -59,9 +59,8 @@ def _toml_lines(data: Mapping[str, Any]) -> list[str]:
             continue
         lines.append(f"# {key} = (unset)" if value is None else f"{key} = {_toml_value(value)}")
     for name, table in tables.items():
-        lines += ["", f"[{name}]"]
-        for key, value in table.items():
-            lines.append(f"# {key} = (unset)" if value is None else f"{key} = {_toml_value(value)}")
+        lines += ["", f"[{prefix}{name}]"]
+        lines += _toml_lines(table, f"{prefix}{name}.")
     return lines
 
 

@@ -167,15 +167,37 @@ class OrderSettings(Frozen):
     cancel_order_on_pause: bool = True
     stream_stale_s: Annotated[float, Field(gt=0, le=600)] = 15.0
     poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    # an UNKNOWN order is looked up after poll_interval_s, then at doubling intervals up to this cap
+    unknown_poll_max_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # absent from the exchange's listing this long (and no fill that could be its) => REJECTED NOT_ON_EXCHANGE
+    unknown_settle_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # orders queued at the placer go out together in one batch create of at most this many (1 = never);
     # also bounded by what the client's write bucket can pay for in one request
     coalesce_max: Annotated[int, Field(ge=1, le=100)] = 20
 
 
+ReconcileAction = Literal["halt", "reduce", "alert"]
+
+
+class ReconcileActions(Frozen):
+    """What a discrepancy that evidence does not explain does: ``halt`` trips the kill switch, ``reduce``
+    moves the gate to REDUCING, ``alert`` only raises an alert (every kind alerts in any case)."""
+
+    orphan_order: ReconcileAction = "halt"
+    orphan_fill: ReconcileAction = "halt"  # a fill whose order is not ours (a missed fill of ours is booked)
+    ghost_position: ReconcileAction = "alert"  # corrected on booked evidence
+    mismatch: ReconcileAction = "halt"
+    cash: ReconcileAction = "alert"
+
+
 class ReconcileSettings(Frozen):
-    """Periodic reconciliation."""
+    """Reconciliation: periodic passes, the fill look-back overlap, the cash tolerance and the actions."""
 
     interval_s: Annotated[float, Field(ge=5, le=86400)] = 300.0
+    fills_overlap_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 900.0  # re-read fills this far behind
+    cash_tolerance: Money = Decimal("0.05")  # dollars between the balance and the ledger's expectation
+    page_limit: Annotated[int, Field(ge=1, le=1000)] = 1000  # items per page on every read
+    actions: ReconcileActions = ReconcileActions()
 
 
 class BackupSettings(Frozen):

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "stop": "kalshi_guard.control.cmd_ops",
     "reset": "kalshi_guard.control.cmd_ops",
     "order": "kalshi_guard.control.cmd_order",
+    "reconcile": "kalshi_guard.control.cmd_reconcile",
     "drill": "kalshi_guard.control.drill",
     "markets": "kalshi_guard.control.cmd_markets",
     "trades": "kalshi_guard.control.journal",

@@ -27,7 +27,7 @@ EX_OK = 0
 EX_FAIL = 1
 DEFAULT_STOP_REASON = "emergency stop (CLI)"
 _HELP = {
-    "status": "show the running daemon's gate, children and mode",
+    "status": "show the running daemon's gate, children, mode, balance, P&L today and nearest trigger",
     "stop": "emergency stop: close the trading gate (API, falling back to SIGUSR1)",
     "reset": "lift a HALTED gate after review (needs --reason)",
 }
@@ -212,9 +212,12 @@ def run_status(args: argparse.Namespace) -> int:
     if target.token is None:
         _no_token(target)
         return EX_FAIL
+    from kalshi_guard.control.account_text import fetch_account_lines
+
     try:
         with _client(target) as client:
             response = client.get("/api/status")
+            account = fetch_account_lines(client) if response.status_code == 200 else []
     except httpx.HTTPError as exc:
         _err(f"the daemon does not answer at {target.base_url} ({type(exc).__name__})")
         return EX_FAIL
@@ -226,7 +229,7 @@ def run_status(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps({**status, "limits": limits} if limits is not None else status, indent=2, sort_keys=True))
     else:
-        print(format_status(status, target.base_url))
+        print("\n".join([format_status(status, target.base_url), *account]))
         if limits is not None:
             print(format_limits(limits))
     return EX_OK

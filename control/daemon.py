@@ -26,16 +26,16 @@ from kalshi_guard.actors.messages import (
     EmergencyStop,
     GatePersist,
     LimitsQuery,
-    ReconcileNow,
     ReconcileResult,
     Reset,
     ResolveOpenOrders,
 )
 from kalshi_guard.config.schema import Mode, Settings
 from kalshi_guard.control.fdlimit import raise_file_limit
+from kalshi_guard.control.reconcile_port import ReconcilePort
 from kalshi_guard.control.signals import SignalRouter
 from kalshi_guard.control.tree import build_tree
-from kalshi_guard.core.errors import ConfigError, GateNotHaltedError, ReconcileError
+from kalshi_guard.core.errors import ConfigError, GateNotHaltedError
 from kalshi_guard.core.gate import GateState, TradingGate
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.supervisor import EXIT_ESCALATED, EXIT_OK, Supervisor
@@ -51,7 +51,7 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 EXIT_REEXEC = -1  # not a process exit code: `kalshi-guard run` re-executes itself (a mode switch)
 
 
-class Daemon:
+class Daemon(ReconcilePort):
     """One run of kalshi-guard. :meth:`run` returns the process exit code."""
 
     def __init__(
@@ -231,11 +231,16 @@ class Daemon:
 
         token = resolve_token(self.settings, state)
         register_secret(token)
+        from kalshi_guard.control.console import mount
         from kalshi_guard.control.openapi import daemon_routes
+        from kalshi_guard.control.server import PUBLIC_PATHS
 
+        self.console = console = mount(self, token)
+        self._closers.append(console.close)
         self._server = ControlServer(
             self, host=self.settings.control.host, port_number=self.settings.control.port, token=token,
             extra_routes=daemon_routes(self),
+            public_paths=PUBLIC_PATHS | console.public_paths,
             limits=limits_for(self.settings.control),
         )
         self._server.start()
@@ -246,7 +251,9 @@ class Daemon:
         result = self._reconcile("start-up")
         if result.ok:
             result = self._resolve_open_orders("start-up")
+        self.last_startup_reconcile = None if result.ok else result.summary
         if result.ok:
+            self.guardian_caught_up()
             self.gate.mark_ready()
             self.ready = True
             notifier.ready(self._status_line())
@@ -282,13 +289,6 @@ class Daemon:
             return ReconcileResult(False, f"open orders unresolved: {type(exc).__name__}")
         log.info("{}", summary)
         return ReconcileResult(True, str(summary))
-
-    def _reconcile(self, reason: str) -> ReconcileResult:
-        assert self.sup is not None
-        try:
-            return self.sup.peers["reconciler"].ask(ReconcileNow(reason), timeout=60)
-        except Exception as exc:
-            return ReconcileResult(False, f"reconciler unavailable: {type(exc).__name__}")
 
     # -- the main loop ------------------------------------------------------------------------------
 
@@ -385,6 +385,7 @@ class Daemon:
             "healthy": stats.healthy,
             "exchange": self.exchange_info,
             "limits": self._limit_figures(),
+            "startup_reconcile": {"done": self.ready, "reason": self.last_startup_reconcile},
         }
 
     def switch_mode(self, body: dict[str, Any], source: str) -> dict[str, Any]:
@@ -437,9 +438,7 @@ class Daemon:
             raise ValueError("a reset needs a reason")
         if (state := self.gate.state) not in (GateState.HALTED, GateState.REDUCING):
             raise GateNotHaltedError(f"the gate is {state.value}: nothing to reset")
-        result = self._reconcile(f"reset requested by {source}")
-        if not result.ok:
-            raise ReconcileError(f"reconciliation is not clean: {result.summary}")
+        self.require_clean(source)
         answer = self.sup.peers["guardian"].ask(Reset(source, reason.strip()), timeout=30)
         self.ready = True
         return answer

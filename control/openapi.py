@@ -53,7 +53,20 @@ OPERATIONS: tuple[tuple[str, str, str, dict[str, Any] | None, tuple[int, ...]], 
      {"type": "object", "required": ["mode"], "properties": {"mode": {"enum": ["live", "paper"]},
                                                               "challenge": _STR, "confirm": _STR}},
      (200, 400, 409, 410)),
+    ("POST", "/api/reconcile", "run a reconciliation pass now; its report", None, (200, 503)),
+    ("GET", "/api/reconcile/last", "the last reconciliation pass's report", None, (200, 404, 503)),
+    ("GET", "/", "the dashboard's sign-in page (no token; holds no data)", None, (200,)),
+    ("GET", "/favicon.ico", "nothing (no token)", None, (204,)),
+    ("GET", "/static/{name}", "the page's dashboard.js and dashboard.css (no token); other names 401/404", None,
+     (200, 404)),
+    ("GET", "/api/account", "balance, positions with marks, today's P&L with fees apart, exposure vs limits",
+     None, (200, 503)),
+    ("GET", "/api/dashboard", "everything the dashboard shows, at once", None, (200,)),
+    ("GET", "/api/events", "the dashboard's snapshot as server-sent events (a stream: snapshot, ping)", None,
+     (200,)),
+    ("GET", "/metrics", "Prometheus text format", None, (200,)),
 )
+STREAMS = frozenset({"/api/events"})  # answers that never end (the fuzzer leaves them out)
 SHARED = (401, 413)
 
 
@@ -67,7 +80,7 @@ def document(operations: tuple[tuple[str, str, str, dict[str, Any] | None, tuple
             for code in sorted(set(statuses) | ({413} if method == "POST" else set())
                                | ({401} if path != "/api/health" else set()))}}
         params = [{"name": name, "in": "path", "required": True, "schema": _STR}
-                  for name in ("client_order_id",) if "{" + name + "}" in path]
+                  for name in ("client_order_id", "name") if "{" + name + "}" in path]
         if params:
             op["parameters"] = params
         if body is not None:
@@ -102,9 +115,12 @@ def daemon_routes(daemon: Any) -> list[Any]:
     """Every route the daemon adds to the control server's own (health, status, emergency stop, reset): the
     one list the daemon mounts and the description is checked against."""
     from kalshi_guard.control.activity import activity_routes
+    from kalshi_guard.control.console import console_routes
     from kalshi_guard.control.journal import journal_routes
     from kalshi_guard.control.mode import mode_routes
     from kalshi_guard.control.order_routes import order_routes
+    from kalshi_guard.control.reconcile_routes import reconcile_routes
 
     return [*order_routes(daemon.trading), *journal_routes(daemon.ledger), *mode_routes(daemon),
-            *activity_routes(daemon.ledger), *openapi_routes()]
+            *activity_routes(daemon.ledger), *reconcile_routes(daemon), *openapi_routes(),
+            *console_routes(getattr(daemon, "console", None))]

@@ -251,7 +251,10 @@ def build_app(
         except ValueError as exc:
             return reply({"error": str(exc), "field": "reason"}, 400)
         except GuardError as exc:
-            return reply({"error": "reset refused", "detail": str(exc)}, 409)
+            refused: dict[str, Any] = {"error": "reset refused", "detail": str(exc)}
+            if getattr(exc, "discrepancies", None):
+                refused["discrepancies"] = list(exc.discrepancies)  # type: ignore[attr-defined]
+            return reply(refused, 409)
         except Exception as exc:
             logger.exception("control: reset failed")
             return reply({"error": "reset failed", "detail": type(exc).__name__}, 500)

@@ -62,7 +62,13 @@ class PreTradeRejected(GuardError):
 
 
 class ReconcileError(GuardError):
-    """Reconciliation could not establish the exchange's state (fetch failed or evidence conflicts)."""
+    """Reconciliation could not establish the exchange's state (fetch failed or evidence conflicts).
+
+    ``discrepancies`` holds the standing findings (JSON rows) when there were any."""
+
+    def __init__(self, message: str, discrepancies: tuple[dict[str, object], ...] = ()) -> None:
+        super().__init__(message)
+        self.discrepancies = discrepancies
 
 
 class SupervisorEscalation(GuardError):

@@ -19,9 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 from loguru import logger
 
+from kalshi_guard.core import observe
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, RateLimited
 from kalshi_guard.exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
 from kalshi_guard.exchange.classify import classify_exception, classify_response
+from kalshi_guard.exchange.history import HistoryReads
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.exchange.signing import Signer
 from kalshi_guard.exchange.wire import (
@@ -49,7 +51,6 @@ from kalshi_guard.exchange.wire_reads import (
     Orderbook,
     OrderGroup,
     Positions,
-    Settlement,
 )
 
 T = TypeVar("T")
@@ -75,7 +76,7 @@ class CancelSpec:
         return item
 
 
-class KalshiClient:
+class KalshiClient(HistoryReads):
     """Typed, signed access to Kalshi's REST API. One instance per thread/actor (httpx.Client inside).
 
     Every method raises an ``actors.errors.ExchangeError`` subclass on failure: Rejected (with Kalshi's
@@ -100,6 +101,7 @@ class KalshiClient:
         self._backoff_max = backoff_max
         self._bucket_timeout = timeout if bucket_timeout is None else bucket_timeout
         self._closed = threading.Event()
+        self.pages_read = 0  # pages of list endpoints fetched (a reconciliation reports its reads)
         limits = httpx.Limits() if keepalive_expiry is None else httpx.Limits(keepalive_expiry=keepalive_expiry)
         self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False, limits=limits,
                                   headers={"Accept": "application/json"})
@@ -141,6 +143,8 @@ class KalshiClient:
             error = classify_response(resp)
         if self.meter is not None:
             self.meter.outcome(error, self.source)
+        observe.emit("api_call", method=method, route=observe.route_template(path),
+                     error=None if error is None else type(error).__name__)
         if error is not None:
             raise error
         return resp
@@ -191,10 +195,11 @@ class KalshiClient:
                     raise
 
     def _pages(self, path: str, key: str, parse_item: Callable[[Any], T], params: dict[str, Any],
-               extra: Callable[[dict[str, Any]], None] | None = None) -> list[T]:
+               extra: Callable[[dict[str, Any]], None] | None = None, *, strict: bool = False) -> list[T]:
         """Follow ``cursor`` to the end (``""`` or absent). A repeated cursor is Ambiguous (a loop).
 
         ``extra`` sees each parsed page object (for responses with a second list, e.g. event positions).
+        ``strict``: a page without its list or ``cursor`` (Kalshi sends ``""`` last) is partial: Ambiguous.
         """
         items: list[T] = []
         cursor: str | None = None
@@ -202,6 +207,8 @@ class KalshiClient:
 
         def parse_page(data: Any) -> tuple[list[T], str | None]:
             f = Fields(f"page of {key}", data)
+            if strict and (not isinstance(data.get(key), list) or not isinstance(data.get("cursor"), str)):
+                raise Ambiguous(f"GET {path}: partial page (no {key} list or no cursor)")
             parsed = [parse_item(x) for x in f.lst(key, required=False)]
             if extra is not None:
                 extra(data)
@@ -210,6 +217,7 @@ class KalshiClient:
 
         for _ in range(MAX_PAGES):
             page, cursor = self._read(path, parse_page, {**params, "cursor": cursor or None})
+            self.pages_read += 1
             items.extend(page)
             if not cursor:
                 return items
@@ -247,6 +255,12 @@ class KalshiClient:
         if self._buckets is None:
             return None
         return int(self._buckets.write.most(priority) + 1e-9) // DEFAULT_COST
+
+    def read_budget(self) -> tuple[float, float] | None:
+        """``(tokens available, capacity)`` of the client's read bucket now; None when it has no buckets."""
+        if self._buckets is None:
+            return None
+        return self._buckets.read.tokens(), self._buckets.read.capacity
 
     def cancel_order(self, order_id: str, *, market_ticker: str | None = None, subaccount: int | None = None,
                      exchange_index: int | None = None,
@@ -312,24 +326,24 @@ class KalshiClient:
     def list_orders(self, *, ticker: str | None = None, event_ticker: str | None = None,
                     status: OrderStatus | str | None = None, min_ts: int | None = None,
                     max_ts: int | None = None, subaccount: int | None = None,
-                    limit: int = 200) -> list[Order]:
+                    limit: int = 200, strict: bool = False) -> list[Order]:
         """All orders matching the filters, every page."""
         params = {"ticker": ticker, "event_ticker": event_ticker, "min_ts": min_ts, "max_ts": max_ts,
                   "status": str(status) if status is not None else None, "subaccount": subaccount,
                   "limit": limit}
-        return self._pages("/portfolio/orders", "orders", Order.parse, params)
+        return self._pages("/portfolio/orders", "orders", Order.parse, params, strict=strict)
 
     def get_fills(self, *, ticker: str | None = None, order_id: str | None = None,
                   min_ts: int | None = None, max_ts: int | None = None, subaccount: int | None = None,
-                  limit: int = 200) -> list[Fill]:
+                  limit: int = 200, strict: bool = False) -> list[Fill]:
         """All fills matching the filters, every page (keyed by ``trade_id``)."""
         params = {"ticker": ticker, "order_id": order_id, "min_ts": min_ts, "max_ts": max_ts,
                   "subaccount": subaccount, "limit": limit}
-        return self._pages("/portfolio/fills", "fills", Fill.parse, params)
+        return self._pages("/portfolio/fills", "fills", Fill.parse, params, strict=strict)
 
     def get_positions(self, *, ticker: str | None = None, event_ticker: str | None = None,
                       count_filter: str | None = None, subaccount: int | None = None,
-                      limit: int = 200) -> Positions:
+                      limit: int = 200, strict: bool = False) -> Positions:
         """Unsettled positions, every page (market and event aggregates)."""
         params = {"ticker": ticker, "event_ticker": event_ticker, "count_filter": count_filter,
                   "subaccount": subaccount, "limit": limit}
@@ -341,20 +355,12 @@ class KalshiClient:
                 events[ev.event_ticker] = ev
 
         markets = self._pages("/portfolio/positions", "market_positions", MarketPosition.parse, params,
-                              take_events)
+                              take_events, strict=strict)
         return Positions(tuple(markets), tuple(events.values()))
 
     def get_balance(self, *, subaccount: int | None = None) -> Balance:
         """The available balance (dollars)."""
         return self._read("/portfolio/balance", Balance.parse, {"subaccount": subaccount})
-
-    def get_settlements(self, *, ticker: str | None = None, event_ticker: str | None = None,
-                        min_ts: int | None = None, max_ts: int | None = None,
-                        subaccount: int | None = None, limit: int = 200) -> list[Settlement]:
-        """All settlements matching the filters, every page."""
-        params = {"ticker": ticker, "event_ticker": event_ticker, "min_ts": min_ts, "max_ts": max_ts,
-                  "subaccount": subaccount, "limit": limit}
-        return self._pages("/portfolio/settlements", "settlements", Settlement.parse, params)
 
     # ------------------------------------------------------------------ markets and exchange
 

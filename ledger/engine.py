@@ -36,6 +36,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kalshi_guard.core import observe
 from kalshi_guard.core.errors import LedgerError
 from kalshi_guard.ledger.hot import HotSql
 from kalshi_guard.ledger.types import to_utc
@@ -177,6 +178,7 @@ class LedgerCore:
         try:
             with self._write_lock, self._writer.begin() as session:
                 yield session
+            observe.emit("ledger_write", op=op)  # committed: the dashboard's stream looks again
         except LedgerError:
             raise
         except (SQLAlchemyError, ValueError) as exc:
@@ -216,6 +218,7 @@ class LedgerCore:
                     conn.commit()
                 finally:
                     conn.close()
+            observe.emit("ledger_write", op=op)
         except LedgerError:
             raise
         except (SQLAlchemyError, ValueError) as exc:

@@ -21,7 +21,9 @@ from kalshi_guard.ledger.journal import JournalMixin
 from kalshi_guard.ledger.orders import OrdersMixin
 from kalshi_guard.ledger.outbox import OutboxMixin
 from kalshi_guard.ledger.positions import PositionsMixin
+from kalshi_guard.ledger.reconcile import ReconcileMixin
 from kalshi_guard.ledger.records import RunStatus
+from kalshi_guard.ledger.reports import ReportsMixin
 from kalshi_guard.ledger.risk import RiskMixin
 from kalshi_guard.ledger.schema import SCHEMA_VERSION, Base, GateHistoryRow, GateRow, RunRow, SchemaVersion
 from kalshi_guard.ledger.types import to_utc
@@ -30,7 +32,8 @@ _GATE_ROW = 1
 _PG_SCHEMA_LOCK = 7_420_001  # advisory lock key serialising concurrent schema creation
 
 
-class Ledger(RiskMixin, PositionsMixin, OrdersMixin, OutboxMixin, ActivityMixin, JournalMixin):
+class Ledger(RiskMixin, PositionsMixin, OrdersMixin, OutboxMixin, ReconcileMixin, ActivityMixin, JournalMixin,
+             ReportsMixin):
     """The daemon's durable memory. Build one with :meth:`Ledger.open`."""
 
     _run_id: int | None = None

@@ -28,7 +28,8 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
     """Routes: ``GET/POST/DELETE /_sim/faults``, ``POST /_sim/pause``, ``POST /_sim/markets/{ticker}/{action}``,
     ``POST /_sim/external/trade``, ``POST /_sim/external/close``,
     ``POST /_sim/external/counterparty`` (``{"order_id", "count"}``: a stranger trades against a resting
-    order), ``POST /_sim/disconnect``, ``GET /_sim/stats`` (orders created, WebSocket connections, pings sent, and
+    order), ``POST /_sim/disconnect``, ``POST /_sim/archive`` (``{"before"?: unix s}``: move the historical
+    cutoff), ``GET /_sim/stats`` (orders created, WebSocket connections, pings sent, and
     ``requests``: REST requests received per route name, e.g. ``{"create_order": 3, "batch_create": 1}``).
 
     Errors answer 400 ``{"error": "..."}``; a missing or wrong admin token 401, a POST that is not JSON 415.
@@ -112,6 +113,11 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
         d = await body(request)
         return ex.counterparty_fill(d["order_id"], d["count"])
 
+    async def archive(request: Request) -> dict[str, Any]:
+        d = await body(request)
+        ex.archive(float(d["before"]) if d.get("before") is not None else None)
+        return ex.historical_cutoff()
+
     async def disconnect(request: Request) -> dict[str, Any]:
         server.ctx.hub.close_all()
         return {"ok": True}
@@ -128,5 +134,6 @@ def admin_routes(server: SimulatorServer) -> list[Route]:
         Route(PREFIX + "/external/close", guarded(external_close), methods=["POST"]),
         Route(PREFIX + "/external/counterparty", guarded(counterparty), methods=["POST"]),
         Route(PREFIX + "/disconnect", guarded(disconnect), methods=["POST"]),
+        Route(PREFIX + "/archive", guarded(archive), methods=["POST"]),
         Route(PREFIX + "/stats", guarded(stats), methods=["GET"]),
     ]

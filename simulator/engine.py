@@ -19,6 +19,7 @@ from kalshi_guard.simulator.catalog import CatalogMixin, new_tape
 from kalshi_guard.simulator.events import EventsMixin
 from kalshi_guard.simulator.faults import FaultPlan
 from kalshi_guard.simulator.groups import GroupsMixin
+from kalshi_guard.simulator.history import HistoryMixin
 from kalshi_guard.simulator.lifecycle import LifecycleMixin
 from kalshi_guard.simulator.markets import DEFAULT_MARKETS, Market, MarketSpec
 from kalshi_guard.simulator.queries import QueriesMixin
@@ -38,7 +39,7 @@ class Event:
     ticker: str | None = None
 
 
-class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixin, CatalogMixin):
+class Exchange(AmendMixin, EventsMixin, LifecycleMixin, GroupsMixin, QueriesMixin, CatalogMixin, HistoryMixin):
     """A Kalshi-like exchange. Every public method takes the one lock; listeners are called under it.
 
     Failures are :class:`simulator.wire.ApiError` carrying Kalshi's status and ``error.code``.

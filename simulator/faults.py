@@ -29,6 +29,7 @@ class FaultPlan:
     reset_after_accept: dict[str, int] = field(default_factory=dict)  # process, then reset
     error_5xx_next: dict[str, int] = field(default_factory=dict)  # 500 without processing, next N
     error_5xx_after_accept: dict[str, int] = field(default_factory=dict)  # process, then answer 500
+    short_page: dict[str, int] = field(default_factory=dict)  # next N list answers truncated, no cursor
     stream_drop_rate: float = 0.0
     stream_duplicate_rate: float = 0.0
     stream_reorder_rate: float = 0.0
@@ -51,7 +52,8 @@ class FaultPlan:
         """Turn every fault off."""
         with self._lock:
             for name in ("latency", "error_5xx_rate", "rate_429", "timeout_after_accept", "no_order_id",
-                         "reset_before", "reset_after_accept", "error_5xx_next", "error_5xx_after_accept"):
+                         "reset_before", "reset_after_accept", "error_5xx_next", "error_5xx_after_accept",
+                         "short_page"):
                 getattr(self, name).clear()
             self.stream_drop_rate = self.stream_duplicate_rate = self.stream_reorder_rate = 0.0
             self.stream_delay_s = 0.0
@@ -76,7 +78,7 @@ class FaultPlan:
         """Decide, for one request, every HTTP fault that applies (consumes RNG draws in a fixed order)."""
         if not (self.latency or self.error_5xx_rate or self.rate_429 or self.timeout_after_accept
                 or self.no_order_id or self.reset_before or self.reset_after_accept or self.error_5xx_next
-                or self.error_5xx_after_accept):
+                or self.error_5xx_after_accept or self.short_page):
             return NO_FAULT
         with self._lock:
             self.seen[endpoint] = self.seen.get(endpoint, 0) + 1
@@ -91,6 +93,7 @@ class FaultPlan:
                 timeout_after=self._take(self.timeout_after_accept, endpoint),
                 no_order_id=self._take(self.no_order_id, endpoint),
                 hold_s=self.timeout_hold_s,
+                short_page=self._take(self.short_page, endpoint),
             )
 
     def stream_decision(self) -> StreamFault:
@@ -143,12 +146,14 @@ class HttpFault:
     no_order_id: bool = False
     hold_s: float = 6.0
     error_5xx_after: bool = False
+    short_page: bool = False  # a list answer cut short: half its items, no ``cursor`` field
 
     @property
     def none(self) -> bool:
         """True when nothing goes wrong."""
         return not (self.latency or self.error_5xx or self.rate_limited or self.reset_before
-                    or self.reset_after or self.timeout_after or self.no_order_id or self.error_5xx_after)
+                    or self.reset_after or self.timeout_after or self.no_order_id or self.error_5xx_after
+                or self.short_page)
 
 
 @dataclass(frozen=True, slots=True)

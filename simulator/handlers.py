@@ -99,6 +99,20 @@ def get_settlements(ctx: SimContext, acct: str, call: Call) -> R:
     return 200, {"settlements": items, "cursor": cursor}
 
 
+def historical_cutoff(ctx: SimContext, acct: str, call: Call) -> R:
+    return 200, ctx.exchange.historical_cutoff()
+
+
+def historical_orders(ctx: SimContext, acct: str, call: Call) -> R:
+    items, cursor = ctx.exchange.list_historical_orders(acct, call.query)
+    return 200, {"orders": items, "cursor": cursor}
+
+
+def historical_fills(ctx: SimContext, acct: str, call: Call) -> R:
+    items, cursor = ctx.exchange.list_historical_fills(acct, call.query)
+    return 200, {"fills": items, "cursor": cursor}
+
+
 def get_markets(ctx: SimContext, acct: str, call: Call) -> R:
     items, cursor = ctx.exchange.list_markets(call.query)
     return 200, {"markets": items, "cursor": cursor}
@@ -238,6 +252,9 @@ TABLE: list[tuple[str, str, str, Any, str, int, bool]] = [
     ("GET", "/portfolio/positions", "get_positions", get_positions, "read", 10, True),
     ("GET", "/portfolio/balance", "get_balance", get_balance, "read", 10, True),
     ("GET", "/portfolio/settlements", "get_settlements", get_settlements, "read", 10, True),
+    ("GET", "/historical/cutoff", "historical_cutoff", historical_cutoff, "read", 10, False),
+    ("GET", "/historical/orders", "historical_orders", historical_orders, "read", 10, True),
+    ("GET", "/historical/fills", "historical_fills", historical_fills, "read", 10, True),
     ("GET", "/markets", "get_markets", get_markets, "read", 10, False),
     ("GET", "/markets/orderbooks", "get_orderbooks", get_orderbooks, "read", 10, True),
     ("GET", "/markets/trades", "get_trades", get_trades, "read", 10, False),

@@ -49,7 +49,10 @@ class QueriesMixin:
     def get_order(self: Exchange, account: str, order_id: str) -> dict[str, Any]:
         """REST ``Order``. Raises ApiError 404."""
         with self.lock:
-            return order_json(self._own_order(account, order_id), self.user_id(account))
+            o = self._own_order(account, order_id)
+            if self.order_archived(o):  # Kalshi: archived orders are only under /historical/orders
+                raise ApiError(404, "not_found", "order not found")
+            return order_json(o, self.user_id(account))
 
     def list_orders(self: Exchange, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
         """``GET /portfolio/orders`` newest first, filtered by ticker / event_ticker / status / min_ts / max_ts."""
@@ -66,6 +69,8 @@ class QueriesMixin:
                 o = self.orders[oid]
                 if (q.get("ticker") and o.ticker != q["ticker"]) or (status and o.status.value != status):
                     continue
+                if self.order_archived(o):
+                    continue
                 if events is not None and self.markets[o.ticker].event_ticker not in events:
                     continue
                 if (min_ts is not None and o.created_ts < min_ts) or (max_ts is not None and o.created_ts > max_ts):
@@ -81,7 +86,7 @@ class QueriesMixin:
         max_ts = float(q["max_ts"]) if q.get("max_ts") else None
         with self.lock:
             out = [f for f in reversed(self.account(account).fills)
-                   if (not q.get("ticker") or f.ticker == q["ticker"])
+                   if not self.fill_archived(f) and (not q.get("ticker") or f.ticker == q["ticker"])
                    and (not q.get("order_id") or f.order_id == q["order_id"])
                    and (min_ts is None or f.ts >= min_ts) and (max_ts is None or f.ts <= max_ts)]
             chunk, cur = page(out, q.get("cursor"), q.get("limit"))
@@ -130,11 +135,14 @@ class QueriesMixin:
                     "updated_ts": int(acct.updated_ts or self.clock())}
 
     def list_settlements(self: Exchange, account: str, q: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
-        """``GET /portfolio/settlements`` newest first."""
+        """``GET /portfolio/settlements`` newest first, filtered by ticker / event_ticker / min_ts / max_ts."""
+        min_ts = float(q["min_ts"]) if q.get("min_ts") else None
+        max_ts = float(q["max_ts"]) if q.get("max_ts") else None
         with self.lock:
             out = [s for s in reversed(self.account(account).settlements)
                    if (not q.get("ticker") or s.ticker == q["ticker"])
-                   and (not q.get("event_ticker") or s.event_ticker == q["event_ticker"])]
+                   and (not q.get("event_ticker") or s.event_ticker == q["event_ticker"])
+                   and (min_ts is None or s.ts >= min_ts) and (max_ts is None or s.ts <= max_ts)]
             chunk, cur = page(out, q.get("cursor"), q.get("limit"))
             return [settlement_json(s) for s in chunk], cur
 

@@ -126,6 +126,8 @@ def endpoint(ctx: SimContext, name: str, handler: Handler, *, kind: str = "read"
             return _NoResponse()
         if fault.error_5xx_after and status < 300:
             status, out = 500, ApiError(500, "internal_server_error", "internal server error (injected)").body()
+        if fault.short_page and isinstance(out, dict) and status < 300:
+            out = {k: (v[: len(v) // 2] if isinstance(v, list) else v) for k, v in out.items() if k != "cursor"}
         if fault.no_order_id and isinstance(out, dict) and status < 300:
             out = {k: v for k, v in out.items() if k != "order_id"}
         return _json(status, out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from kalshi_guard.actors.facade import TradingFacade
-from kalshi_guard.actors.messages import Hang
+from kalshi_guard.actors.messages import Hang, Ping
 from kalshi_guard.config.endpoints import make_client
 from kalshi_guard.config.schema import ExchangeSettings, Settings
 from kalshi_guard.control.tree import build_tree
@@ -161,9 +162,34 @@ class Pipeline:
         assert self.ledger_fills() == exchange_fills
         assert self.ledger_positions() == self.exchange_positions()
 
+    def tick(self, name: str = "fill_watcher") -> None:
+        """Run one heartbeat tick of child ``name`` now and wait until it is done (a Ping asked, not told)."""
+        self.sup.peers[name].ask(Ping(0), timeout=30)
+
+    def reads(self) -> int:
+        """Portfolio reads the exchange has answered so far (order listings, single orders, fills)."""
+        return sum(self.requests(route) for route in ("get_orders", "get_order", "get_fills"))
+
     def wait(self, predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
         """Re-check ``predicate`` until truthy or ``timeout`` passes (:func:`tests.waiting.wait_until`)."""
         return wait_until(predicate, timeout, what)
+
+
+class FakeClock:
+    """Unix seconds that move only when the test says (starts at the real time, so exchange timestamps and
+    the placer's stay comparable)."""
+
+    def __init__(self) -> None:
+        self._now = time.time()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
 
 
 class _Release(threading.Event):
@@ -235,12 +261,14 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     def make(
         *, sim: Any = None, exchange: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
         golive: Any = None, guardian: dict[str, Any] | None = None, kill: dict[str, Any] | None = None,
-        ledger_url: str | None = None, metered: bool = False, **orders: Any,
+        ledger_url: str | None = None, metered: bool = False, clock: Callable[[], float] | None = None,
+        **orders: Any,
     ) -> Pipeline:
         """``exchange`` overrides ExchangeSettings (e.g. ``request_timeout_s``); ``orders`` OrderSettings;
         ``guardian`` / ``kill`` those sections; ``ledger_url`` reuses a ledger (a restart). ``metered``: every
         exchange call counts for the API error-rate switch, as in the daemon (off by default, so that tests
-        injecting faults into reads are not stopped by it; the guardian then counts the placer's calls)."""
+        injecting faults into reads are not stopped by it; the guardian then counts the placer's calls).
+        ``clock`` (Unix seconds) is the actors' injected clock (the fill watcher's timers and polls)."""
         ctx = None
         if sim is None:
             ctx = running_simulator(seed=11)
@@ -249,7 +277,8 @@ def pipeline_factory(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
         url = ledger_url or f"sqlite:///{tmp_path / f'ledger-{len(made)}.sqlite'}"
         ledger = Ledger.open(url)
         gate = TradingGate(persist=ledger.save_gate)
-        sup = build_tree(settings, gate, ledger, key=sim.private_key, meter=CallMeter() if metered else None)
+        sup = build_tree(settings, gate, ledger, key=sim.private_key, meter=CallMeter() if metered else None,
+                         **({"clock": clock} if clock else {}))
         sup.start()
         gate.mark_ready()
         stop = threading.Event()
