@@ -116,11 +116,6 @@ class TestEmergencyStopAfterAPartialExit:
                    "the ledger equal to the exchange")
 
 
-NEEDS_10 = pytest.mark.xfail(strict=True, reason="needs #10: the reconciler reads balance and positions only; it "
-                             "books no missed fill or settlement and corrects no ghost position")
-
-
-@NEEDS_10
 class TestPeriodicReconciliation:
     def test_position_closed_outside_is_found_within_an_interval_and_its_fill_booked(
         self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim, tmp_path: Path
@@ -129,9 +124,8 @@ class TestPeriodicReconciliation:
 
         With the private stream losing every message, a 4-contract position is closed outside the daemon;
         within two periodic passes (5 s interval) the ledger's position is flat, the closing fill is booked
-        by its trade_id. Not yet checked against a build without the fix: it needs #10 (today's reconciler
-        books nothing, so the test fails as it stands, marked xfail); the check to run once #10 is in is to
-        make ``Reconciler.on_tick`` return at once, when the position must stay at 4.
+        by its trade_id. Checked by making the reconciler's tick run only requested passes, never the
+        periodic one (``Reconciler.on_tick``): the position stays at 4 and the test fails waiting for it.
         """
         d = start(daemon_factory, tmp_path / "state", standalone_sim, KALSHI_GUARD_RECONCILE__INTERVAL_S="5")
         buy_now(d, standalone_sim, T0, "4")
@@ -146,7 +140,6 @@ class TestPeriodicReconciliation:
         assert exchange_state(standalone_sim)[0] == {}
 
 
-@NEEDS_10
 class TestCloseOnlyOnEvidence:
     def test_position_is_closed_only_by_a_settlement_record(
         self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim, tmp_path: Path
@@ -156,9 +149,11 @@ class TestCloseOnlyOnEvidence:
 
         A 3-contract position; a reconciliation whose positions read fails (500) changes nothing; then, with
         the daemon stopped, the market settles, and on the next start the position is closed by the booked
-        settlement record, not by its absence. Not yet checked against a build without the fix: it needs #10
-        (today's reconciler reads no settlements, so the test fails waiting for the settlement, marked xfail);
-        the check to run once #10 is in is to swallow a failed positions read into an empty list.
+        settlement record, not by its absence. Checked by making the reconciler book no settlement
+        (``Reconciler`` skipping ``plan.settlements``): the position stays at 3 and the test fails waiting
+        for the settlement. (Making a failed positions read count as "no positions" does not make it fail:
+        a ledger position only changes through a booked fill or settlement, so the pass reports a mismatch
+        and halts instead of closing anything.)
         """
         state = tmp_path / "state"
         d = start(daemon_factory, state, standalone_sim)
