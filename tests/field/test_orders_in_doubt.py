@@ -220,7 +220,7 @@ class TestTwoHundredWithoutAnOrder:
             assert "UNKNOWN" in p.history(coid) or conf.status.value == "REJECTED", (conf, p.history(coid))
         p.wait(lambda: p.gate.state.value == "HALTED", 20, "the API error-rate switch")
         assert "api_error" in p.gate.snapshot().reason.lower(), p.gate.snapshot()
-        assert any(r.category == "KILL_SWITCH" for r in p.ledger.activity(limit=50))
+        p.wait(lambda: p.ledger.activity("KILL_SWITCH", limit=5), 20, "the kill switch's activity row")
         p.sim.exchange.faults.clear()
         for conf in seen:
             p.wait_status(conf.client_order_id, "CANCELED", "REJECTED", timeout=30)
