@@ -32,7 +32,6 @@ leaves the order to the fill watcher's and the start-up resolution's evidence.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +46,11 @@ from kalshi_guard.actors.end_reason import Quote
 from kalshi_guard.actors.markets import MarketCache
 from kalshi_guard.actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
 from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
+from kalshi_guard.actors.placer_batch import PlacerBatches, new_client_order_id
 from kalshi_guard.actors.placer_risk import PlacerRiskView
 from kalshi_guard.actors.pretrade import OpenState, Throttle, check, stage_check, throttle_burst
 from kalshi_guard.actors.reply import Reply
-from kalshi_guard.actors.send_point import send_batch, send_create
+from kalshi_guard.actors.send_point import send_create
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, GateClosedError, LedgerError, RateLimited, Rejected
 from kalshi_guard.core.gate import OrderIntent
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
@@ -73,12 +73,7 @@ REQUESTS_KEPT_S = 900.0  # a resend comes within the confirmation timeout (at mo
 REQUESTS_KEPT_MAX = 100_000
 
 
-def new_client_order_id() -> str:
-    """A fresh client order id (UUID4): spent forever once sent (Kalshi: 409 order_already_exists)."""
-    return str(uuid.uuid4())
-
-
-class OrderPlacer(PlacerRiskView, SupervisedActor):
+class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
     """Trading actor (rest-for-one, started last)."""
 
     trading = True
@@ -119,17 +114,16 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         """Drop the order work queued in the mailbox: every ``PlaceOrder`` / ``PlaceBatch`` waiting there is
         answered REJECTED ``GATE_HALTED`` without reaching the send point (nothing was written ahead for
         them). Resends and other messages stay. Orders already past this point meet the closed gate."""
-        dropped = take_all(self.actor_inbox, (PlaceOrder, PlaceBatch))
+        dropped: list[Any] = take_all(self.actor_inbox, (PlaceOrder, PlaceBatch))
         count = 0
         for msg in dropped:
-            pairs = ((msg.request, msg.reply),) if isinstance(msg, PlaceOrder) else zip(
+            pairs: Any = ((msg.request, msg.reply),) if isinstance(msg, PlaceOrder) else zip(
                 msg.requests, msg.replies, strict=True)
             for req, reply in pairs:
                 count += 1
-                reply.set(Confirmation.rejected(  # type: ignore[attr-defined]
+                reply.set(Confirmation.rejected(
                     "GATE_HALTED", f"dropped from the queue by the halt: {message.reason}",
-                    client_order_id=getattr(req, "client_order_id", None), count=getattr(req, "count", 0),
-                    latency_ms=0))
+                    client_order_id=req.client_order_id, count=req.count, latency_ms=0))
         if count:
             self.log.warning("halt: {} queued orders dropped (REJECTED GATE_HALTED)", count)
 
@@ -233,6 +227,7 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
         dropped from the risk view. When the transaction of several fails, each is written on its own, so
         one order's failure is its own."""
         self._unwritten = 0
+        error: LedgerError | None
         try:
             records = self.ledger.insert_intents([r.row for r in passed])
         except LedgerError as exc:
@@ -379,70 +374,6 @@ class OrderPlacer(PlacerRiskView, SupervisedActor):
             self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc}")
             self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
         return RejectedEvent(code, now, str(exc))
-
-    # -- batches ----------------------------------------------------------------------------------
-
-    def place_batch(self, requests: tuple[OrderRequest, ...], replies: tuple[Reply[Confirmation], ...]) -> None:
-        """One batch request for the orders that pass their checks; each gets its own confirmation.
-
-        Used for a ``PlaceBatch`` and for coalesced ``PlaceOrder``s alike: the orders share one ``batch_id``
-        in the ledger (a ``PlaceOrder``'s own ``batch_id`` gives way to it). An order refused before the
-        send is answered at once and the others go on. A closed gate at the send point refuses every order
-        (REJECTED ``GATE_<state>``, nothing sent); a failed or ambiguous request classifies each order on
-        its own (REJECTED when the exchange's no is definitive, else UNKNOWN and resolved from evidence).
-        """
-        created = time.time()
-        batch_id = new_client_order_id()
-        passed = [r for req, reply in zip(requests, replies, strict=True) if (r := self._check(req, reply, batch_id))]
-        written = self._write_ahead(passed) if passed else []
-        if not written:
-            return
-        outcome = self._send_batch(written)
-        for r, events in zip(written, outcome, strict=True):
-            self._audit_sent(r.coid, r.req, events, created)
-            if not self.ctx.peers["fill_watcher"].tell(Track(r.req, r.coid, created, events, r.reply, r.quote)):
-                r.reply.set(Confirmation.rejected("FILL_WATCHER_DOWN", "sent but not tracked", client_order_id=r.coid,
-                                                  count=r.req.count))
-
-    def _send_batch(self, ready: list[_Ready]) -> list[tuple[Any, ...]]:
-        """The send point of a batch: one gate check, then the one request. Returns each order's tracker
-        events (a closed gate refuses them all, nothing sent; a failed request is classified order by order)."""
-        intent = OrderIntent.OPENING if any(r.intent is OrderIntent.OPENING for r in ready) else OrderIntent.REDUCING
-        try:
-            wires = [self._wire(r.coid, r.req) for r in ready]
-        except Exception as exc:  # nothing sent
-            return [(self._unsendable(r.coid, exc),) for r in ready]
-        sending = Sending(time.time())
-        try:
-            items = send_batch(self.ctx.gate, self.client, intent, wires)
-        except GateClosedError as exc:
-            out = []
-            for r in ready:
-                self.ledger.transition(r.coid, OrderStatus.REJECTED, reason=f"GATE_{exc.state}: {exc.reason}")
-                out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
-            return out
-        except ExchangeError as exc:
-            return [(sending, self._classify_failure(r.coid, exc)) for r in ready]
-        except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
-            self.log.opt(exception=exc).error("batch create failed unexpectedly: {!r}", exc)
-            return [(sending, self._classify_failure(r.coid, Ambiguous(f"unexpected {type(exc).__name__}")))
-                    for r in ready]
-        self._api_ok()
-        by_coid = {item.client_order_id: item for item in items}
-        out = []
-        for n, r in enumerate(ready):
-            if n == 1:
-                crash_point("mid_batch")
-            coid = r.coid
-            item = by_coid.get(coid)
-            if item is None:
-                out.append((sending, self._classify_failure(coid, Ambiguous("batch answer lacks this order"))))
-            elif item.error is not None or item.result is None:
-                out.append((sending, self._classify_failure(coid, item.error or Ambiguous("no result"))))
-            else:
-                r = item.result
-                out.append((sending, Sent(r.order_id, r.fill_count, r.remaining_count, time.time())))
-        return out
 
     # -- guardian feed ----------------------------------------------------------------------------
 

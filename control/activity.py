@@ -53,8 +53,8 @@ def row_json(row: Any) -> dict[str, Any]:
 
 def activity_routes(ledger: Any) -> list[BaseRoute]:
     """``GET /api/activity`` over ``ledger`` (protected by the server's bearer token like every route)."""
+    from kalshi_guard.control.http_guard import scrub
     from kalshi_guard.control.logs import mask_secrets
-    from kalshi_guard.control.server import scrub
 
     async def activity(request: Request) -> Response:
         q = request.query_params

@@ -37,8 +37,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from kalshi_guard.control.account import AccountView
+from kalshi_guard.control.http_guard import scrub
 from kalshi_guard.control.port import ControlPort
-from kalshi_guard.control.server import scrub
 from kalshi_guard.core import observe
 
 STATIC = Path(__file__).with_name("static")

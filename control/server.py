@@ -23,30 +23,23 @@ characters escaped (:func:`~control.request_body.clean_reason`).
 
 from __future__ import annotations
 
-import json
 import resource
 import socket
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 from loguru import logger
-from pydantic import SecretBytes, SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from kalshi_guard.config.exposure import exposure_warning
-from kalshi_guard.control.auth import check_bearer
+from kalshi_guard.control.http_guard import AuthAndAccessLog, Json, scrub
 from kalshi_guard.control.port import ControlPort
 from kalshi_guard.control.request_body import MAX_BODY_BYTES, BodyCap, clean_reason, parse_json
 from kalshi_guard.core.errors import GuardError
@@ -62,127 +55,6 @@ RESERVED_PATHS: frozenset[str] = frozenset({"/api/health", EMERGENCY_STOP_PATH})
 FD_HEADROOM = 256  # descriptors the rest of the daemon may need (ledger, logs, simulator, exchange clients)
 DEFAULT_LIMITS = ConnectionLimits(max_connections=256, reserve=16, request_timeout_s=5.0, reserve_timeout_s=2.0,
                                   reserved_paths=RESERVED_PATHS)
-REDACTED = "***"
-_SECRET_KEY_PARTS = (
-    "token", "secret", "password", "passwd", "private_key", "privatekey", "api_key", "apikey",
-    "authorization", "webhook", "routing_key", "credential",
-)
-
-
-# -- JSON and scrubbing ---------------------------------------------------------------------------
-
-
-# Names that contain a secret-looking part but hold no secret: where the key file and the paper simulator's
-# admin token file live (the operator needs them to inspect the paper exchange with any Kalshi client or to
-# drive its /_sim routes; their contents never leave the files).
-_NOT_SECRET = frozenset({"private_key_file", "sim_admin_token_file"})
-
-
-def _secret_key(name: str) -> bool:
-    low = name.lower().replace("-", "_")
-    return low not in _NOT_SECRET and any(part in low for part in _SECRET_KEY_PARTS)
-
-
-def scrub(value: Any, token: str | None = None) -> Any:
-    """A JSON-safe copy of ``value`` with secrets removed.
-
-    Keys that name secrets (token, password, private key, webhook, routing key, …) get ``"***"``;
-    ``SecretStr`` values too; any string containing ``token`` has it replaced. Decimals become strings,
-    enums their value, datetimes ISO text, dataclasses dicts. Unknown objects become ``str(obj)``
-    (scrubbed as a string).
-    """
-    if isinstance(value, SecretStr | SecretBytes):
-        return REDACTED
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            key = str(k.value if isinstance(k, Enum) else k)
-            out[key] = REDACTED if _secret_key(key) and v is not None else scrub(v, token)
-        return out
-    if isinstance(value, list | tuple | set | frozenset):
-        return [scrub(v, token) for v in value]
-    if isinstance(value, bool) or value is None or isinstance(value, int | float):
-        return value
-    if isinstance(value, Enum):
-        return scrub(value.value, token)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if is_dataclass(value) and not isinstance(value, type):
-        return scrub(asdict(value), token)
-    text = str(value) if not isinstance(value, str) else value
-    if isinstance(value, Path):
-        text = str(value)
-    if token and token in text:
-        text = text.replace(token, REDACTED)
-    return text
-
-
-class _Json(JSONResponse):
-    """JSON response whose content is scrubbed by the server before rendering."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
-
-
-# -- auth + access log middleware ----------------------------------------------------------------
-
-
-class _AuthAndAccessLog:
-    """Pure ASGI middleware: bearer check for non-public paths, then one loguru access line."""
-
-    def __init__(self, app: ASGIApp, token: str, public_paths: frozenset[str]) -> None:
-        self.app = app
-        self.token = token
-        self.public_paths = public_paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        path: str = scope.get("path", "")
-        method: str = scope.get("method", "WS")
-        client = scope.get("client")
-        peer = f"{client[0]}:{client[1]}" if client else "-"
-        status_holder = {"status": 0}
-
-        async def send_logged(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = int(message["status"])
-            await send(message)
-
-        if path not in self.public_paths and not self._authorized(scope):
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-                logger.info("control {} {} from {} -> ws refused (no valid token)", method, path, peer)
-                return
-            response = _Json(
-                {"error": "unauthorized", "detail": "a valid bearer token is required"},
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="kalshi-guard"'},
-            )
-            await response(scope, receive, send_logged)
-            logger.warning("control {} {} from {} -> 401", method, path, peer)
-            return
-        try:
-            await self.app(scope, receive, send_logged)
-        except Exception as exc:  # answered 500 JSON already (Starlette re-raises after answering)
-            logger.opt(exception=exc).error("control {} {}: handler raised {}", method, path, type(exc).__name__)
-        finally:
-            logger.info("control {} {} from {} -> {}", method, path, peer, status_holder["status"])
-
-    def _authorized(self, scope: Scope) -> bool:
-        values = [v for k, v in scope.get("headers", []) if k == b"authorization"]
-        if len(values) != 1:
-            return False
-        try:
-            header = values[0].decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-            return False
-        return check_bearer(header, self.token)
-
-
 # -- the app ----------------------------------------------------------------------------------------
 
 
@@ -209,10 +81,10 @@ def build_app(
     """The ASGI app (usable without a socket, e.g. by a later in-process client)."""
 
     def reply(content: Any, status_code: int = 200) -> Response:
-        return _Json(scrub(content, token), status_code=status_code)
+        return Json(scrub(content, token), status_code=status_code)
 
     async def health(_request: Request) -> Response:
-        return _Json({"status": "ok"})
+        return Json({"status": "ok"})
 
     async def status(_request: Request) -> Response:
         try:
@@ -281,12 +153,12 @@ def build_app(
     ]
     app = Starlette(routes=routes, exception_handlers={Exception: _internal_error})
     capped = BodyCap(app, MAX_BODY_BYTES, always={EMERGENCY_STOP_PATH})
-    return _AuthAndAccessLog(capped, token, frozenset(public_paths))
+    return AuthAndAccessLog(capped, token, frozenset(public_paths))
 
 
 async def _internal_error(_request: Request, exc: Exception) -> Response:
     """The answer to a handler that raised: 500 JSON naming only the exception type (no traceback)."""
-    return _Json({"error": "internal error", "detail": type(exc).__name__}, status_code=500)
+    return Json({"error": "internal error", "detail": type(exc).__name__}, status_code=500)
 
 
 # -- the server -------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from kalshi_guard.core import observe
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, RateLimited
 from kalshi_guard.exchange.buckets import CHEAP_COST, DEFAULT_COST, BucketKind, Priority, RateBuckets
 from kalshi_guard.exchange.classify import classify_exception, classify_response
+from kalshi_guard.exchange.groups import OrderGroupCalls
 from kalshi_guard.exchange.history import HistoryReads
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.exchange.signing import Signer
@@ -49,7 +50,6 @@ from kalshi_guard.exchange.wire_reads import (
     Market,
     MarketPosition,
     Orderbook,
-    OrderGroup,
     Positions,
 )
 
@@ -76,12 +76,14 @@ class CancelSpec:
         return item
 
 
-class KalshiClient(HistoryReads):
+class KalshiClient(HistoryReads, OrderGroupCalls):
     """Typed, signed access to Kalshi's REST API. One instance per thread/actor (httpx.Client inside).
 
     Every method raises an ``actors.errors.ExchangeError`` subclass on failure: Rejected (with Kalshi's
     ``error.code``), NotFoundError, RateLimited, AuthError or Ambiguous.
     """
+
+    NO_BODY = _NO_BODY  # for the mixins: a request without a body
 
     def __init__(self, base_url: str, signer: Signer, *, timeout: float = 5.0,
                  transport: httpx.BaseTransport | None = None, buckets: RateBuckets | None = None,
@@ -403,50 +405,6 @@ class KalshiClient(HistoryReads):
     def get_account_limits(self) -> AccountLimits:
         """The member's read/write token budgets (feed to ``RateBuckets.configure_from_limits``)."""
         return self._read("/account/limits", AccountLimits.parse)
-
-    # ------------------------------------------------------------------ order groups
-
-    def create_order_group(self, contracts_limit: Decimal, *, subaccount: int | None = None,
-                           priority: Priority = Priority.NORMAL) -> str:
-        """Create an order group; returns its id. Never retried."""
-        body: dict[str, Any] = {"contracts_limit_fp": fmt_count(contracts_limit)}
-        if subaccount is not None:
-            body["subaccount"] = subaccount
-        return self._write("POST", "/portfolio/order_groups/create", body,
-                           lambda d: Fields("CreateOrderGroupResponse", d).s("order_group_id"),
-                           priority=priority)
-
-    def get_order_group(self, group_id: str) -> OrderGroup:
-        """One order group. NotFoundError when unknown."""
-        def parse(d: Any) -> OrderGroup:
-            inner = d.get("order_group") if isinstance(d, dict) and "order_group" in d else d
-            return OrderGroup.parse(inner, group_id)
-
-        return self._read(f"/portfolio/order_groups/{group_id}", parse)
-
-    def list_order_groups(self) -> list[OrderGroup]:
-        """Every order group of the member."""
-        return self._read("/portfolio/order_groups", lambda d: [
-            OrderGroup.parse(g) for g in Fields("GetOrderGroupsResponse", d).lst("order_groups",
-                                                                               required=False)])
-
-    def trigger_order_group(self, group_id: str, *, priority: Priority = Priority.URGENT) -> None:
-        """Cancel all orders of the group now and block new ones until reset."""
-        self._write("PUT", f"/portfolio/order_groups/{group_id}/trigger", {}, _ignore, priority=priority)
-
-    def reset_order_group(self, group_id: str, *, priority: Priority = Priority.NORMAL) -> None:
-        """Re-open a triggered group."""
-        self._write("PUT", f"/portfolio/order_groups/{group_id}/reset", {}, _ignore, priority=priority)
-
-    def set_order_group_limit(self, group_id: str, contracts_limit: Decimal, *,
-                              priority: Priority = Priority.NORMAL) -> None:
-        """Change the group's rolling 15 s contracts limit."""
-        self._write("PUT", f"/portfolio/order_groups/{group_id}/limit",
-                    {"contracts_limit_fp": fmt_count(contracts_limit)}, _ignore, priority=priority)
-
-    def delete_order_group(self, group_id: str, *, priority: Priority = Priority.URGENT) -> None:
-        """Delete the group (cancels all its orders)."""
-        self._write("DELETE", f"/portfolio/order_groups/{group_id}", _NO_BODY, _ignore, priority=priority)
 
 
 def _ignore(data: Any) -> None:
