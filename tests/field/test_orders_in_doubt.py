@@ -53,8 +53,10 @@ class TestFastFillNeverListed:
         the order out; the IOC filled at once. Evidence comes from fills and a re-send with the same
         client_order_id, so the order ends FILLED and booked once, never REJECTED. Checked by making the
         placer treat the re-send's 409 ``order_already_exists`` as a definitive rejection
-        (``OrderPlacer._classify_failure``): the test fails with the history ``['INTENT', 'UNKNOWN',
-        'REJECTED']``.
+        (``OrderPlacer._classify_failure``): the test failed with the history ``['INTENT', 'UNKNOWN',
+        'REJECTED']``. Since #8's settling of UNKNOWN orders, checked by letting
+        ``CreateOutcome._still_absent`` give up on an unlisted order at once (no 409, settle time or fill
+        check): the test fails, the order never reaching FILLED.
         """
         p = pipeline_factory(exchange=SHORT_CLIENT, **FAST)
         warm(p)
@@ -179,8 +181,9 @@ class TestRetryKeepsTheClientOrderId:
         client_order_id, which the exchange refuses as a duplicate (409), and the order is settled from its
         fill. The exchange ends with
         exactly one order and a position of 3, not 6. Checked by giving the re-send a fresh client_order_id
-        (``OrderPlacer.resend`` -> ``_wire`` with a new uuid): a second order reaches the exchange and the
-        test fails with "the warm-up and this order, nothing more".
+        (``OrderPlacer.resend`` -> ``_wire`` with a new uuid): a second order reached the exchange and the
+        test failed with "the warm-up and this order, nothing more" (on today's main the same check fails
+        at "the create was re-sent").
         """
         p = pipeline_factory(exchange=SHORT_CLIENT, **FAST)
         warm(p)

@@ -206,7 +206,9 @@ class TestNetworkErrorsAreNotNotFound:
         orders RESTING after a dozen failed reads; once reads work they are settled from the exchange
         (cancelled there and here) and the ledger equals the exchange. Checked by making start-up resolution
         treat an ExchangeError on an order as "not found" and drop it (CANCELED, as hummingbot marked it
-        FAILED; the ledger refuses RESTING -> REJECTED): the test fails with "changed while every read failed".
+        FAILED; the ledger refuses RESTING -> REJECTED): the test failed with "changed while every read
+        failed" (checked before the merge of #10; after it the same patch no longer fails the test, the
+        start-up path having changed, and the check needs redoing at the new failure point).
         """
         state = tmp_path / "state"
         d = start(daemon_factory, state, standalone_sim, KALSHI_GUARD_ORDERS__CONFIRM_TIMEOUT_S="600")
