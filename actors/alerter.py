@@ -71,8 +71,8 @@ class Alerter(SupervisedActor):
     def setup(self) -> None:
         """Start one delivery worker per configured channel (none without a ledger or settings)."""
         self.sent = 0
-        self.ledger = self.ctx.services.get("ledger")
-        settings = self.ctx.services.get("settings")
+        self.ledger = self.ctx.services.ledger
+        settings = self.ctx.services.settings
         self.cfg: AlertSettings = settings.alerts if settings is not None else AlertSettings()
         self.workers: dict[str, ChannelWorker] = {}
         self._digest: list[FillBooked] = []
@@ -82,9 +82,7 @@ class Alerter(SupervisedActor):
         self._incident: Any = _UNKNOWN
         if self.ledger is None:
             return
-        extra = self.ctx.services.get("alert_transport")  # tests: an httpx transport for the channels
-        kwargs = {"transport": extra} if extra is not None else {}
-        for name, channel in build_channels(self.cfg, **kwargs).items():
+        for name, channel in build_channels(self.cfg).items():
             worker = ChannelWorker(channel, self.ledger, self.cfg, actor=self.ctx.name)
             self.workers[name] = worker
             worker.start()

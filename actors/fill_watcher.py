@@ -118,7 +118,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
                 with contextlib.suppress(Exception):
                     ref.tell(StreamMessage(msg))
 
-            meter = services.get("meter")
+            meter = services.meter
 
             def on_event(event: Any) -> None:
                 if meter is not None:  # a stream failure is a failed exchange call (API error-rate switch)

@@ -225,7 +225,7 @@ class KillSwitch:
                 return False, "no exchange"
             slippage = kill.flatten_max_slippage if kill is not None else Decimal("0.05")
             attempts = kill.flatten_attempts if kill is not None else 3
-            result = flatten(self.gate, client, self.services.get("ledger"), max_slippage=slippage,
+            result = flatten(self.gate, client, self.services.ledger, max_slippage=slippage,
                              attempts=attempts)
         ticket.flatten = result
         closed = ", ".join(f"{t} {c}" for t, c in result.closed) or "nothing"
@@ -270,7 +270,7 @@ class KillSwitch:
     def ensure_group(self) -> str | None:
         """Start-up: use the configured group (``orders.order_group_id``) or create one (``kill.order_group``).
         A failure is logged and leaves no group (orders then go without one). Returns the group id."""
-        settings = self.services.get("settings")
+        settings = self.services.settings
         if settings is None:
             return None
         if settings.orders.order_group_id is not None:
@@ -302,7 +302,7 @@ class KillSwitch:
                 client.reset_order_group(self.group_id)
                 return f"group {self.group_id} reset"
             except ExchangeError as exc:
-                settings = self.services.get("settings")
+                settings = self.services.settings
                 limit = settings.kill.order_group_contracts_limit if settings is not None else Decimal(1_000_000)
                 old, self.group_id = self.group_id, client.create_order_group(limit)
                 return f"group {old} could not be reset ({type(exc).__name__}); new group {self.group_id}"
@@ -311,7 +311,7 @@ class KillSwitch:
 
     def _exchange(self) -> Any:
         if self._client is None:
-            factory = self.services.get("exchange_factory")
+            factory = self.services.exchange_factory
             self._client = factory("killswitch") if factory is not None else None
         return self._client
 
@@ -343,11 +343,11 @@ class KillSwitch:
                 self._client = None
 
     def _kill_settings(self) -> Any:
-        settings = self.services.get("settings")
+        settings = self.services.settings
         return None if settings is None else settings.kill
 
     def _audit(self, category: str, level: str, message: str, details: Mapping[str, Any]) -> None:
-        ledger = self.services.get("ledger")
+        ledger = self.services.ledger
         if ledger is None:
             return
         try:
@@ -361,7 +361,7 @@ class KillSwitch:
         alert = Alert(severity, title, fields, kind=kind)
         handle = self.peers.get("alerter") if self.peers is not None else None
         if handle is None or not handle.tell(alert):
-            ledger, settings = self.services.get("ledger"), self.services.get("settings")
+            ledger, settings = self.services.ledger, self.services.settings
             if ledger is not None and settings is not None:
                 from kalshi_guard.actors.alerter import queue_alert
 

@@ -42,7 +42,7 @@ def mount(daemon: Any, token: str) -> Console:
     The account view reads the exchange through its own client (``exchange_factory("dashboard")``);
     without one (no exchange configured) the figures that need it are ``null`` and say why.
     """
-    factory = daemon.sup.services.get("exchange_factory") if daemon.sup is not None else None
+    factory = daemon.sup.services.exchange_factory if daemon.sup is not None else None
     reads = ExchangeReads((lambda: factory("dashboard")) if factory is not None else None)
     account = AccountView(daemon.ledger, lambda: daemon.settings, reads)
     changes = LedgerChanges()

@@ -264,7 +264,60 @@ async function reset(event) {
   }
 }
 
+// -- the live switch: step one shows the checklist and holds the one-time challenge; step two sends it with
+// the typed word. Refusals are shown as the API words them; nothing is retried.
+let liveChallenge = null;
+
+async function openLive() {
+  liveChallenge = null;
+  $("live-checks").replaceChildren();
+  $("live-word").value = "";
+  $("live-verdict").textContent = "Running the checklist…";
+  $("confirm-live").disabled = true;
+  $("live-dialog").showModal();
+  try {
+    const r = await post("/api/mode", { mode: "live" });
+    if (!r.ok) { $("live-verdict").textContent = "Refused: " + (r.answer.error || "HTTP " + r.status); return; }
+    list($("live-checks"), r.answer.preflight.checks,
+         (c) => c.verdict + "  " + c.name + ": " + c.detail + (c.verdict === "PASS" ? "" : " — fix: " + c.fix));
+    liveChallenge = r.answer.challenge;
+    const ok = r.answer.preflight.ok;
+    $("live-verdict").textContent = ok ? "Ready: type LIVE within two minutes." : "NOT ready: fix the failures first.";
+    $("confirm-live").disabled = !ok;
+  } catch (err) {
+    $("live-verdict").textContent = "The daemon did not answer.";
+  }
+}
+
+async function confirmLive(event) {
+  event.preventDefault();
+  const word = $("live-word").value;
+  const challenge = liveChallenge;
+  liveChallenge = null;  // one attempt per challenge: the server spends it too
+  $("confirm-live").disabled = true;
+  try {
+    const r = await post("/api/mode", { mode: "live", challenge, confirm: word });
+    $("live-verdict").textContent = r.ok ? r.answer.next : "Refused: " + (r.answer.error || "HTTP " + r.status);
+    $("control-message").textContent = r.ok ? "Switching to LIVE: the daemon restarts, HALTED." : "";
+  } catch (err) {
+    $("live-verdict").textContent = "The daemon did not answer.";
+  }
+}
+
+async function goPaper() {
+  try {
+    const r = await post("/api/mode", { mode: "paper" });
+    $("control-message").textContent = r.ok ? r.answer.next : "Refused: " + (r.answer.error || "HTTP " + r.status);
+  } catch (err) {
+    $("control-message").textContent = "The daemon did not answer.";
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("go-live").addEventListener("click", openLive);
+  $("go-paper").addEventListener("click", goPaper);
+  $("cancel-live").addEventListener("click", () => $("live-dialog").close());
+  $("live-form").addEventListener("submit", confirmLive);
   $("signin-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", () => signOut(""));
   $("stop").addEventListener("click", () => $("stop-dialog").showModal());

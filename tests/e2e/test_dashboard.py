@@ -189,3 +189,23 @@ class TestLive:
         daemon.wait_ready()
         expect(page.locator("#stale")).to_be_hidden(timeout=15_000)
         expect(page.locator("#gate-state")).to_have_text("ACTIVE")
+
+
+class TestLiveSwitch:
+    def test_the_two_step_dialog_shows_the_checklist_and_refuses_while_it_fails(self, page: Any,
+                                                                                daemon: Daemon) -> None:
+        """"Switch to LIVE…" runs the checklist (step one) and lists every check; while it fails, the confirm
+        button stays disabled and the mode stays PAPER. "Back to PAPER" in paper mode is refused, said so."""
+        sign_in(page, daemon.token())
+        expect(page.locator("#mode")).to_have_text("PAPER")
+        page.get_by_role("button", name="Switch to LIVE…").click()
+        dialog = page.get_by_role("dialog", name="Switch to LIVE trading?")
+        expect(dialog).to_be_visible()
+        checklist = dialog.get_by_role("list", name="Pre-live checklist")
+        expect(checklist.get_by_role("listitem").filter(has_text="drill")).to_be_visible()
+        expect(dialog.get_by_text("NOT ready")).to_be_visible()
+        expect(dialog.get_by_role("button", name="Confirm switch to LIVE")).to_be_disabled()
+        dialog.get_by_role("button", name="Cancel").click()
+        page.get_by_role("button", name="Back to PAPER").click()
+        expect(page.locator("#control-message")).to_contain_text("already in PAPER")
+        assert daemon.api("GET", "/api/status").json()["mode"] == "paper"
