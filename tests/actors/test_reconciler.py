@@ -91,6 +91,8 @@ class TestOrphans:
         assert "not ours" in result.report["discrepancies"][0]["evidence"]
         assert r.ledger_positions() == r.exchange_positions() == {T0: Decimal(50)}
         assert r.gate.state is GateState.HALTED
+        # the stop runs on in the guardian after the gate closed: its KILL_SWITCH row closes it
+        wait_until(lambda: r.ledger.activity("KILL_SWITCH", limit=1), 30, "the stop's KILL_SWITCH row")
         fills_before = r.dump()
         assert r.reconcile().clean
         assert r.dump() == fills_before, "booked exactly once"

@@ -119,7 +119,8 @@ class TestEachCheckFails:
         report = run_preflight(settings, ledger, env=ENV, now=Clock(NOW), wall=lambda: time.time() + 10)
         assert verdicts(report)["clock"] is Verdict.FAIL
         assert "off the exchange's" in next(c.detail for c in report.checks if c.name == "clock")
-        assert "+10" in next(c.detail for c in report.checks if c.name == "clock")
+        detail = next(c.detail for c in report.checks if c.name == "clock")
+        assert float(detail.split("is ")[1].split(" s")[0]) >= 8, detail  # +10 s, give or take the load
 
     def test_an_unclean_reconciliation(self, setup):
         settings, ledger = setup
