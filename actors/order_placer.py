@@ -135,11 +135,12 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
             queued = take_queued(self.actor_inbox, PlaceOrder, self._coalesce_room() - 1)
             if queued:
                 orders = (message, *queued)
-                self.place_batch(tuple(m.request for m in orders), tuple(m.reply for m in orders))  # type: ignore[misc]
+                self.place_batch(tuple(m.request for m in orders),  # type: ignore[misc]  # message fields are Any
+                                 tuple(m.reply for m in orders))
             else:
-                self.place(message.request, message.reply, message.batch_id)  # type: ignore[arg-type]
+                self.place(message.request, message.reply, message.batch_id)  # type: ignore[arg-type]  # frozen msg
         elif isinstance(message, PlaceBatch):
-            self.place_batch(message.requests, message.replies)  # type: ignore[arg-type]
+            self.place_batch(message.requests, message.replies)  # type: ignore[arg-type]  # tuples of Any
         elif isinstance(message, Resend):
             self.resend(message.client_order_id)
         else:

@@ -125,7 +125,7 @@ def build_app(
         except GuardError as exc:
             refused: dict[str, Any] = {"error": "reset refused", "detail": str(exc)}
             if getattr(exc, "discrepancies", None):
-                refused["discrepancies"] = list(exc.discrepancies)  # type: ignore[attr-defined]
+                refused["discrepancies"] = list(exc.discrepancies)  # type: ignore[attr-defined]  # checked above
             return reply(refused, 409)
         except Exception as exc:
             logger.exception("control: reset failed")
