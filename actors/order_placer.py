@@ -135,8 +135,9 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
             queued = take_queued(self.actor_inbox, PlaceOrder, self._coalesce_room() - 1)
             if queued:
                 orders = (message, *queued)
-                self.place_batch(tuple(m.request for m in orders),  # type: ignore[misc]  # message fields are Any
-                                 tuple(m.reply for m in orders))
+                requests: Any = tuple(m.request for m in orders)  # queued messages come back typed as object
+                replies: Any = tuple(m.reply for m in orders)
+                self.place_batch(requests, replies)
             else:
                 self.place(message.request, message.reply, message.batch_id)  # type: ignore[arg-type]  # frozen msg
         elif isinstance(message, PlaceBatch):
