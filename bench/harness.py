@@ -36,6 +36,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def end_process(proc: subprocess.Popen[Any] | None, sig: int, grace_s: float) -> None:
+    """Send ``sig`` to a running ``proc`` and wait ``grace_s``; SIGKILL it when it does not end in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 class Sim:
     """A standalone simulator with a state file and a fixed port, so a restart (after ``kill -9``) serves the
     same account at the same URLs."""
@@ -80,17 +92,10 @@ class Sim:
         return (self.workdir / "sim.stderr").read_text(errors="replace")[-2000:]
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
+        end_process(self.proc, signal.SIGKILL, 30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        end_process(self.proc, signal.SIGTERM, 15)
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
         from kalshi_guard.simulator.testing import admin_request
@@ -169,17 +174,10 @@ class Daemon:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
+        end_process(self.proc, signal.SIGKILL, 30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        end_process(self.proc, signal.SIGTERM, 30)
 
 
 def audit(ledger_url: str, sim: Sim) -> dict[str, Any]:
