@@ -1,7 +1,7 @@
 """One way for every benchmark to report a figure: printed beside its goal, and recorded for ``bench/run.py``.
 
 ``figure(name, value, goal, ok)`` prints ``name  value  goal …  PASS|SHORT`` (``ok=None``: information, no
-verdict) and, when ``KALSHI_GUARD_BENCH_OUT`` names a file, appends the figure to it as one JSON line.
+verdict) and, when ``KG_BENCH_OUT`` names a file, appends the figure to it as one JSON line.
 ``quick()`` is true when the runner asked for the short form (``--quick``): benchmarks take fewer samples.
 """
 
@@ -11,8 +11,8 @@ import json
 import os
 import sys
 
-OUT_ENV = "KALSHI_GUARD_BENCH_OUT"
-QUICK_ENV = "KALSHI_GUARD_BENCH_QUICK"
+OUT_ENV = "KG_BENCH_OUT"
+QUICK_ENV = "KG_BENCH_QUICK"
 
 
 def quick() -> bool:

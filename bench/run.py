@@ -36,7 +36,7 @@ def benchmarks(only: list[str] | None, long: bool = False) -> list[Path]:
 def run_one(path: Path, quick: bool) -> tuple[list[dict[str, str]], int, float]:
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl", delete=False) as out:
         out_path = out.name
-    env = dict(os.environ, KALSHI_GUARD_BENCH_OUT=out_path, KALSHI_GUARD_BENCH_QUICK="1" if quick else "0")
+    env = dict(os.environ, KG_BENCH_OUT=out_path, KG_BENCH_QUICK="1" if quick else "0")
     started = time.monotonic()
     print(f"== {path.name}", flush=True)
     code = subprocess.run([sys.executable, str(path)], env=env, cwd=HERE.parent, check=False).returncode
