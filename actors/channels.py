@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from kalshi_guard.exchange.tls import shared_tls_context
 from kalshi_guard.ledger.records import OutboxAlert
 
 MASK = "**********"
@@ -72,7 +73,8 @@ class AlertChannel(ABC):
         self.url = url
         self.clock = clock
         self._secrets = [s for s in (url, *secrets) if s]
-        self._client = httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=False, trust_env=False)
+        self._client = httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=False, trust_env=False,
+                                    verify=shared_tls_context())
         self.blocked_until = 0.0  # a rate-limit bucket told us to wait (clock seconds)
 
     # -- to implement -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from kalshi_guard.exchange.groups import OrderGroupCalls
 from kalshi_guard.exchange.history import HistoryReads
 from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.exchange.signing import Signer
+from kalshi_guard.exchange.tls import shared_tls_context
 from kalshi_guard.exchange.wire import (
     AmendOrderRequest,
     AmendResult,
@@ -106,7 +107,7 @@ class KalshiClient(HistoryReads, OrderGroupCalls):
         self.pages_read = 0  # pages of list endpoints fetched (a reconciliation reports its reads)
         limits = httpx.Limits() if keepalive_expiry is None else httpx.Limits(keepalive_expiry=keepalive_expiry)
         self._http = httpx.Client(timeout=timeout, transport=transport, trust_env=False, limits=limits,
-                                  headers={"Accept": "application/json"})
+                                  headers={"Accept": "application/json"}, verify=shared_tls_context())
 
     # ------------------------------------------------------------------ plumbing
 
