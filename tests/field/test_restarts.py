@@ -195,20 +195,25 @@ class TestKillNineWithRestingOrders:
 
 
 class TestNetworkErrorsAreNotNotFound:
+    @pytest.mark.parametrize("failing", [("get_order",), ("get_order", "get_orders", "get_fills")],
+                             ids=["status-reads", "every-order-read"])
     def test_failed_status_reads_at_start_up_never_drop_a_resting_order(
-        self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim, tmp_path: Path
+        self, daemon_factory: Callable[..., Daemon], standalone_sim: StandaloneSim, tmp_path: Path,
+        failing: tuple[str, ...],
     ) -> None:
         """hummingbot/hummingbot#8457 (found testing the Kalshi connector): network errors on status polls were
         counted as "order not found"; after three the resting orders were marked FAILED and dropped.
 
-        Kill -9 with two resting orders, then restart while every order and fill read answers 500: start-up
-        resolution fails, the daemon stays not READY with the gate closed, and the ledger still has both
-        orders RESTING after a dozen failed reads; once reads work they are settled from the exchange
-        (cancelled there and here) and the ledger equals the exchange. Checked by making start-up resolution
-        treat an ExchangeError on an order as "not found" and drop it (CANCELED, as hummingbot marked it
-        FAILED; the ledger refuses RESTING -> REJECTED): the test failed with "changed while every read
-        failed" (checked before the merge of #10; after it the same patch no longer fails the test, the
-        start-up path having changed, and the check needs redoing at the new failure point).
+        Kill -9 with two resting orders, then restart while the exchange answers 500 to each order's status
+        read (``status-reads``: the start-up reconciliation, which lists orders, passes and start-up
+        resolution meets the errors) or to every order and fill read (``every-order-read``: the
+        reconciliation itself fails first). The daemon stays not READY with the gate closed and the ledger
+        still has both orders RESTING after a dozen failed reads; once reads work they are settled from the
+        exchange (cancelled there and here) and the ledger equals the exchange. Checked by making start-up
+        resolution treat any exception on an order as "not found" and drop it (CANCELED, as hummingbot
+        marked it FAILED): ``status-reads`` failed with "changed while every read failed"
+        (``every-order-read`` still passed: the failing reconciliation stops the start-up before
+        resolution runs, a second guard).
         """
         state = tmp_path / "state"
         d = start(daemon_factory, state, standalone_sim, KALSHI_GUARD_ORDERS__CONFIRM_TIMEOUT_S="600")
@@ -216,19 +221,21 @@ class TestNetworkErrorsAreNotNotFound:
         d.signal(signal.SIGKILL)
         d.wait_exit()
         d.close()
-        standalone_sim.admin("POST", "/faults", json={
-            "error_5xx_rate": {"get_order": 1.0, "get_orders": 1.0, "get_fills": 1.0}, "seed": 5})
+        standalone_sim.admin("POST", "/faults", json={"error_5xx_rate": dict.fromkeys(failing, 1.0), "seed": 5})
 
         def failed_reads() -> int:
             seen = standalone_sim.admin("GET", "/faults")["seen"]
-            return sum(int(seen.get(n, 0)) for n in ("get_order", "get_orders", "get_fills"))
+            return sum(int(seen.get(n, 0)) for n in failing)
 
         d = daemon_factory(state, **standalone_sim.daemon_env())
         d.start()
-        wait_until(lambda: failed_reads() >= 12 or any(ledger_orders(d)[c] != "RESTING" for c in resting), 60,
+        wait_until(lambda: failed_reads() >= 12 or any(ledger_orders(d)[c] != "RESTING" for c in resting), 90,
                    "a dozen failed status reads at start-up (or an order's status changing meanwhile)")
         statuses = ledger_orders(d)
         assert all(statuses[c] == "RESTING" for c in resting), f"changed while every read failed: {statuses}"
+        status = d.api("GET", "/api/status").json()
+        assert status["ready"] is False, status
+        assert status["gate"]["state"] != "ACTIVE", status
         standalone_sim.admin("DELETE", "/faults")
         d.wait_ready()
         statuses = ledger_orders(d)
