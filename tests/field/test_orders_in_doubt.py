@@ -179,11 +179,10 @@ class TestRetryKeepsTheClientOrderId:
         The create reaches the exchange but its answer is lost (connection reset after accept), the order
         listing does not show it and the stream is slow (1.5 s), so the daemon re-sends: with the same
         client_order_id, which the exchange refuses as a duplicate (409), and the order is settled from its
-        fill. The exchange ends with
-        exactly one order and a position of 3, not 6. Checked by giving the re-send a fresh client_order_id
-        (``OrderPlacer.resend`` -> ``_wire`` with a new uuid): a second order reached the exchange and the
-        test failed with "the warm-up and this order, nothing more" (on today's main the same check fails
-        at "the create was re-sent").
+        fill. The exchange ends with exactly one order and a position of 3, not 6. Checked by giving the
+        re-send a fresh client_order_id (``OrderPlacer.resend`` -> ``_wire`` with a new uuid): a second order
+        reached the exchange and the test failed with "the warm-up and this order, nothing more" (3 == 2),
+        in each of three runs.
         """
         p = pipeline_factory(exchange=SHORT_CLIENT, **FAST)
         warm(p)
