@@ -149,11 +149,13 @@ class TestCloseOnlyOnEvidence:
 
         A 3-contract position; a reconciliation whose positions read fails (500) changes nothing; then, with
         the daemon stopped, the market settles, and on the next start the position is closed by the booked
-        settlement record, not by its absence. Checked by making the reconciler book no settlement
-        (``Reconciler`` skipping ``plan.settlements``): the position stays at 3 and the test fails waiting
-        for the settlement. (Making a failed positions read count as "no positions" does not make it fail:
-        a ledger position only changes through a booked fill or settlement, so the pass reports a mismatch
-        and halts instead of closing anything.)
+        settlement record, not by its absence. Checked by removing both guards the bot lacked — a failed
+        positions read counted as "no positions" (``read_exchange``) and a position the exchange does not
+        show closed locally without evidence (a synthetic settlement in ``reconcile_model``): the test
+        failed at its first assertion, the ledger flat while 3 contracts were live. Either guard alone keeps
+        it passing (a failed read aborts the pass; an unexplained absence is a MISMATCH that halts). And by
+        making the reconciler book no settlement (``Reconciler`` skipping ``plan.settlements``): the position
+        stays at 3 and the test fails waiting for the settlement.
         """
         state = tmp_path / "state"
         d = start(daemon_factory, state, standalone_sim)
