@@ -113,6 +113,20 @@ class TestRateBuckets:
                                                BucketLimit(Decimal(300), Decimal(300))))
         assert (rb.read.rate, rb.read.capacity, rb.write.capacity) == (300, 600, 300)
 
+    def test_a_grown_bucket_keeps_its_share_full(self):
+        """A full bucket resized larger is full at its new size: a NORMAL request need not wait for the new
+        reserve to refill; one half spent stays half spent; a shrunk one never holds more than before."""
+        clock = FakeClock()
+        rb = RateBuckets(100, 100, reserve_fraction=0.2, clock=clock)
+        assert rb.try_acquire(BucketKind.READ, 50)
+        rb.configure_from_limits(AccountLimits("premier", BucketLimit(Decimal(1_000_000), Decimal(2_000_000)),
+                                               BucketLimit(Decimal(1_000_000), Decimal(2_000_000))))
+        assert rb.write.tokens() == pytest.approx(2_000_000)
+        assert rb.try_acquire(BucketKind.WRITE, 10)
+        assert rb.read.tokens() == pytest.approx(1_000_000)
+        rb.read.configure(10, 20)
+        assert rb.read.tokens() == pytest.approx(10)
+
     def test_from_requests_per_s(self):
         """Settings in requests/s become tokens at 10 per request."""
         rb = RateBuckets.from_requests_per_s(20, 10, 0.2)
