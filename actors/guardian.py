@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from kalshi_guard.actors.base import SupervisedActor
+from kalshi_guard.actors.coalesce import take_queued
 from kalshi_guard.actors.killswitch import KillSwitch
 from kalshi_guard.actors.messages import (
     Alert,
@@ -61,6 +62,7 @@ from kalshi_guard.exchange.meter import CallMeter
 from kalshi_guard.ledger.risk import DayAnchor, Realized
 
 DEFAULT_SETTINGS = Settings()  # a guardian started without settings (tests of the tree) uses the defaults
+FILLS_JUDGED_TOGETHER = 1000  # FillBooked tells waiting together that one evaluation answers for
 REBUILD_AFTER_S = 120.0  # an anchor first written this long after the day began is a rebuilt one
 
 
@@ -102,6 +104,7 @@ class Guardian(SupervisedActor):
         self.manual = 0
         self.replay = StreakReplay()
         self._replayed = False
+        self._tape_fed = False  # the tape was read during the evaluation under way (one read serves both)
         self._noted_day: date | None = None
         self._last_sweep = float("-inf")
         self.stops = 0
@@ -134,6 +137,8 @@ class Guardian(SupervisedActor):
             self._api_nudged.clear()
             self._evaluate(TriggerCode.API_ERROR_RATE, self._api_reading)
         elif isinstance(message, FillBooked):
+            # the bookings queued right behind it are judged by this one reading of the ledger's tape
+            take_queued(self.actor_inbox, FillBooked, FILLS_JUDGED_TOGETHER)
             self._fill(message)
         elif isinstance(message, Discrepancy):
             self._discrepancy(message)
@@ -213,10 +218,11 @@ class Guardian(SupervisedActor):
             return
         if not self._replayed:
             self._replay_from_ledger()
-            return
-        tape = self.ledger.pnl_tape(self.replay.after_fill, self.replay.after_settlement)
-        self.replay.feed(tape)
-        self._add_realized(tape)
+        else:
+            tape = self.ledger.pnl_tape(self.replay.after_fill, self.replay.after_settlement)
+            self.replay.feed(tape)
+            self._add_realized(tape)
+        self._tape_fed = True
 
     def _add_realized(self, tape: list[Any]) -> None:
         start = self.day.start.timestamp() if self.day is not None else float("-inf")
@@ -227,7 +233,8 @@ class Guardian(SupervisedActor):
         self.realized = Realized(gross, fees)
 
     def _streak_reading(self) -> Reading:
-        self._feed_tape()
+        if not self._tape_fed:  # not already read for this evaluation
+            self._feed_tape()
         return losing_streak(self.replay.streak, self._settings.limits.max_consecutive_losses,
                              self._action(TriggerCode.LOSING_STREAK), self._now(), self.replay.last_trip)
 
@@ -257,10 +264,15 @@ class Guardian(SupervisedActor):
                               self._action(TriggerCode.PORTFOLIO_DROP), self._now())
 
     def _fill(self, _msg: FillBooked) -> None:
+        """Daily loss and the streak after bookings, from one read of the tape (a failed read trips both)."""
         g = self._settings.guardian
-        self._evaluate(TriggerCode.DAILY_LOSS,
-                       lambda: self._refresh_pnl(g) if self.anchor is None else self._realized_reading())
-        self._evaluate(TriggerCode.LOSING_STREAK, self._streak_reading)
+        self._tape_fed = False
+        try:
+            self._evaluate(TriggerCode.DAILY_LOSS,
+                           lambda: self._refresh_pnl(g) if self.anchor is None else self._realized_reading())
+            self._evaluate(TriggerCode.LOSING_STREAK, self._streak_reading)
+        finally:
+            self._tape_fed = False
 
     def _realized_reading(self) -> Reading:
         """Daily loss after a booking: the tape's new realised P&L, the last sweep's marks."""
@@ -282,8 +294,12 @@ class Guardian(SupervisedActor):
     def sweep(self) -> dict[TriggerCode, Reading]:
         """Re-read everything and evaluate all six triggers (each guarded: a failure trips it)."""
         g = self._settings.guardian
-        self._evaluate(TriggerCode.DAILY_LOSS, lambda: self._refresh_pnl(g))
-        self._evaluate(TriggerCode.LOSING_STREAK, self._streak_reading)
+        self._tape_fed = False
+        try:
+            self._evaluate(TriggerCode.DAILY_LOSS, lambda: self._refresh_pnl(g))
+            self._evaluate(TriggerCode.LOSING_STREAK, self._streak_reading)
+        finally:
+            self._tape_fed = False
         self._evaluate(TriggerCode.API_ERROR_RATE, self._api_reading)
         self._judge(counted(TriggerCode.ORPHAN, self.orphans, self._action(TriggerCode.ORPHAN), self._now(),
                             f"{self.orphans} orphans / mismatches since the last reset"), "guardian:orphan")
