@@ -5,7 +5,8 @@ REDUCING), per ``guardian.<trigger>_action`` (docs/architecture.md §5).
 
 What moves what:
 
-- ``FillBooked`` → daily loss (realised, net of fees) and the losing streak (the ledger's tape).
+- ``FillBooked`` → daily loss (realised, net of fees) and the losing streak, from one read of the ledger's
+  tape (bookings queued together are judged by one evaluation, which covers every row booked so far).
 - ``Discrepancy`` (orphan or mismatch) → ORPHAN; a ghost position only warns.
 - exchange call failures (the process's ``CallMeter``: every call of every actor, stream failures included;
   ``ApiError`` / ``ApiSuccess`` feed a meter of its own when the daemon has none) → API error rate.
