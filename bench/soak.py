@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,14 @@ from harness import Daemon, HarnessError, Sim, audit
 TICKERS = DEFAULT_TICKERS[:2]
 FAULTS = {"error_5xx_rate": {"*": 0.01}, "rate_429": {"*": 0.01}, "stream_drop_rate": 0.01,
           "stream_duplicate_rate": 0.01, "stream_reorder_rate": 0.01}
+
+# The soak is about faults, stops, reconciliation and leaks, so the loss and exposure limits are lifted:
+# with the defaults, buying at 0.99 trips the $50 daily loss within a minute or two, and every reset trips it
+# again, so the rest of the run traded nothing (the first 30-minute runs confirmed ~2,000 orders, nearly all
+# in their first minutes). The order-rate throttle stays as shipped.
+KEEP_TRADING = {f"KALSHI_GUARD_LIMITS__{k}": "1000000" for k in (
+    "MAX_DAILY_LOSS", "MAX_MARKET_EXPOSURE", "MAX_EVENT_EXPOSURE", "MAX_TOTAL_EXPOSURE")}
+KEEP_TRADING["KALSHI_GUARD_LIMITS__MAX_BALANCE_DROP"] = "1"
 
 
 def proc_sample(pid: int) -> tuple[float, int, int]:
@@ -58,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         sim = Sim(Path(tmp) / "sim", args.seed)
         d = Daemon(Path(tmp) / "state", sim, KALSHI_GUARD_RECONCILE__INTERVAL_S="60",
                    KALSHI_GUARD_LIMITS__MAX_CONSECUTIVE_LOSSES="1000", KALSHI_GUARD_LIMITS__MAX_API_ERROR_RATE="1",
-                    KALSHI_GUARD_LIMITS__PRICE_COLLAR="1")
+                    KALSHI_GUARD_LIMITS__PRICE_COLLAR="1", **KEEP_TRADING)
         try:
             return soak(sim, d, minutes, rng)
         except HarnessError as exc:
@@ -77,12 +86,14 @@ def soak(sim: Sim, d: Daemon, minutes: float, rng: random.Random) -> int:
     started = time.monotonic()
     end = started + minutes * 60
     latencies: list[tuple[float, float]] = []  # (elapsed s, confirmation ms)
+    answers: Counter[str] = Counter()  # the order answers, by status and code (printed: the bot's view)
     samples: list[tuple[float, float, int, int]] = []
     problems: list[str] = []
     stops = 0
     stop_every = max(60.0, minutes * 60 / 8)
     next_stop = started + stop_every
     pause = threading.Event()
+    halted_seen = False
     with httpx.Client(base_url=d.url, headers={"Authorization": f"Bearer {d.token()}"}, timeout=30,
                       trust_env=False) as c:
         last_sample = 0.0
@@ -97,6 +108,7 @@ def soak(sim: Sim, d: Daemon, minutes: float, rng: random.Random) -> int:
                 found = audit(d.ledger_url, sim)["problems"]
                 problems += [f"stop {stops + 1}: {p}" for p in found]
                 r = c.post("/api/bot/reset", json={"reason": "soak: audited"})
+                halted_seen = False
                 stops += 1
                 print(f"  stop {stops}: {len(found)} discrepancies, reset {r.status_code}", flush=True)
                 sim.admin("POST", "/faults", {"seed": rng.randrange(1 << 30), **FAULTS})
@@ -107,14 +119,33 @@ def soak(sim: Sim, d: Daemon, minutes: float, rng: random.Random) -> int:
             t0 = time.perf_counter()
             try:
                 r = c.post("/api/orders", json=body)
+                key = answer_key(r)
+                answers[key] += 1
+                if key.endswith("GATE_HALTED") and not halted_seen:  # halted between the scheduled stops: say why
+                    halted_seen = True
+                    gate = c.get("/api/status").json().get("gate", {})
+                    print(f"  halted at {now - started:.0f} s, not by the soak: {gate.get('reason')}", flush=True)
                 if r.status_code == 200:
                     latencies.append((now - started, (time.perf_counter() - t0) * 1000))
-            except httpx.HTTPError:
-                pass
+            except httpx.HTTPError as exc:
+                answers[type(exc).__name__] += 1
             pause.wait(0.02)
     sim.admin("DELETE", "/faults")
     problems += [f"end: {p}" for p in audit(d.ledger_url, sim)["problems"]]
+    print("  order answers: " + ", ".join(f"{k} {v}" for k, v in answers.most_common()))
     return report(minutes, latencies, samples, problems, stops)
+
+
+def answer_key(r: httpx.Response) -> str:
+    """``200 FILLED``, ``409 REJECTED GATE_HALTED``, …: the HTTP status, the order's status and reason."""
+    try:
+        body = r.json()
+    except ValueError:
+        return str(r.status_code)
+    if not isinstance(body, dict):
+        return str(r.status_code)
+    code = " ".join(str(body[k]) for k in ("status", "reason") if body.get(k))
+    return f"{r.status_code} {code}" if code else str(r.status_code)
 
 
 def report(minutes: float, latencies: list[tuple[float, float]], samples: list[tuple[float, float, int, int]],
