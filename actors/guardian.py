@@ -105,7 +105,7 @@ class Guardian(SupervisedActor):
         self.manual = 0
         self.replay = StreakReplay()
         self._replayed = False
-        self._tape_fed = False  # the tape was read during the evaluation under way (one read serves both)
+        self._tape_reads = 0  # completed reads of the ledger's tape (an evaluation tells whether it read it)
         self._noted_day: date | None = None
         self._last_sweep = float("-inf")
         self.stops = 0
@@ -223,7 +223,7 @@ class Guardian(SupervisedActor):
             tape = self.ledger.pnl_tape(self.replay.after_fill, self.replay.after_settlement)
             self.replay.feed(tape)
             self._add_realized(tape)
-        self._tape_fed = True
+        self._tape_reads += 1
 
     def _add_realized(self, tape: list[Any]) -> None:
         start = self.day.start.timestamp() if self.day is not None else float("-inf")
@@ -233,8 +233,8 @@ class Guardian(SupervisedActor):
                 gross, fees = gross + e.realized, fees + e.fee
         self.realized = Realized(gross, fees)
 
-    def _streak_reading(self) -> Reading:
-        if not self._tape_fed:  # not already read for this evaluation
+    def _streak_reading(self, read_tape: bool = True) -> Reading:
+        if read_tape:
             self._feed_tape()
         return losing_streak(self.replay.streak, self._settings.limits.max_consecutive_losses,
                              self._action(TriggerCode.LOSING_STREAK), self._now(), self.replay.last_trip)
@@ -267,13 +267,14 @@ class Guardian(SupervisedActor):
     def _fill(self, _msg: FillBooked) -> None:
         """Daily loss and the streak after bookings, from one read of the tape (a failed read trips both)."""
         g = self._settings.guardian
-        self._tape_fed = False
-        try:
-            self._evaluate(TriggerCode.DAILY_LOSS,
-                           lambda: self._refresh_pnl(g) if self.anchor is None else self._realized_reading())
-            self._evaluate(TriggerCode.LOSING_STREAK, self._streak_reading)
-        finally:
-            self._tape_fed = False
+        self._judge_pnl(lambda: self._refresh_pnl(g) if self.anchor is None else self._realized_reading())
+
+    def _judge_pnl(self, daily_loss: Any) -> None:
+        """Daily loss (``daily_loss`` reads the tape), then the streak from that same read; the streak reads
+        the tape itself only when the daily-loss reading failed before reading it (a failed read trips both)."""
+        reads = self._tape_reads
+        self._evaluate(TriggerCode.DAILY_LOSS, daily_loss)
+        self._evaluate(TriggerCode.LOSING_STREAK, lambda: self._streak_reading(read_tape=self._tape_reads == reads))
 
     def _realized_reading(self) -> Reading:
         """Daily loss after a booking: the tape's new realised P&L, the last sweep's marks."""
@@ -295,12 +296,7 @@ class Guardian(SupervisedActor):
     def sweep(self) -> dict[TriggerCode, Reading]:
         """Re-read everything and evaluate all six triggers (each guarded: a failure trips it)."""
         g = self._settings.guardian
-        self._tape_fed = False
-        try:
-            self._evaluate(TriggerCode.DAILY_LOSS, lambda: self._refresh_pnl(g))
-            self._evaluate(TriggerCode.LOSING_STREAK, self._streak_reading)
-        finally:
-            self._tape_fed = False
+        self._judge_pnl(lambda: self._refresh_pnl(g))
         self._evaluate(TriggerCode.API_ERROR_RATE, self._api_reading)
         self._judge(counted(TriggerCode.ORPHAN, self.orphans, self._action(TriggerCode.ORPHAN), self._now(),
                             f"{self.orphans} orphans / mismatches since the last reset"), "guardian:orphan")
