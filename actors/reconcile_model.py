@@ -97,6 +97,7 @@ class Plan:
     findings: tuple[Finding, ...]
     projected: Mapping[str, Decimal] = field(default_factory=dict)
     deferred: int = 0  # fills left to the fill watcher (the ledger's cash figures lag them this pass)
+    unjudged: tuple[str, ...] = ()  # markets whose mismatch no quiet read could confirm or clear this pass
 
     @property
     def unresolved(self) -> tuple[Finding, ...]:

@@ -6,8 +6,8 @@ every kill-switch stop, before every reset, and on demand) reads the whole accou
 (:mod:`actors.reconcile_model`), books the evidence (adopted orphan orders, missing fills by ``trade_id``,
 settlements by key), checks the cash, records one run row holding the JSON report, and acts: an alert for
 every finding, and per ``reconcile.actions`` a trip of the guardian's switch (``Discrepancy``), the gate
-to REDUCING, or the alert alone. A finding that the positions still disagree is re-checked on a fresh read
-before it counts (a fill racing the reads is not a mismatch).
+to REDUCING, or the alert alone. A finding that the positions still disagree counts only when a quiet read
+of its market confirms it (:mod:`actors.reconcile_confirm`: a fill racing the reads is not a mismatch).
 
 Fail closed: a failed, timed-out or partial read is "no information": nothing in the ledger changes, the
 run is recorded failed, a CRITICAL alert is raised and ``ReconcileResult(ok=False)`` says why (the daemon
@@ -36,6 +36,7 @@ from kalshi_guard.actors.messages import (
     ReconcileResult,
     Severity,
 )
+from kalshi_guard.actors.reconcile_confirm import UNJUDGED_PASSES, cash_look, confirm, unjudged_finding
 from kalshi_guard.actors.reconcile_model import (
     ExchangeView,
     Finding,
@@ -43,7 +44,6 @@ from kalshi_guard.actors.reconcile_model import (
     LedgerView,
     Plan,
     cash_check,
-    collateral,
     compare,
     settlement_key,
 )
@@ -75,6 +75,7 @@ class Reconciler(SupervisedActor):
         self.next_run = time.monotonic() + self._cfg.interval_s
         self.due: str | None = None
         self.last_report: Any = None
+        self.unjudged: dict[str, int] = {}  # market -> consecutive passes its mismatch stayed unjudged
 
     @property
     def _cfg(self) -> Any:
@@ -127,17 +128,25 @@ class Reconciler(SupervisedActor):
             view, plan, pages = self._read_and_compare(ledger, since, cfg)
         except Exception as exc:
             return self._failed(report, t0, started, f"exchange read failed: {type(exc).__name__}: {exc}")
-        report["pages"] = pages
         try:
             self._book(ledger, plan)
-            cash_now = self._cash_now(ledger, view)
-            cash = None
-            if not plan.deferred:  # else the ledger lags the fills the fill watcher has yet to book
-                cash = cash_check(summary.get("cash_ref"), cash_now, cfg.cash_tolerance, cfg.actions.cash)
         except Exception as exc:
             return self._failed(report, t0, started, f"booking failed: {type(exc).__name__}: {exc}")
+        try:  # on a quiet look of its own; not while the fill watcher has fills of ours to book
+            first = self.client.pages_read
+            disagree = any(f.kind is Kind.MISMATCH for f in plan.findings)  # then no look is consistent
+            cash_now = None if plan.deferred or disagree else cash_look(self.client, ledger, cfg.page_limit)
+            pages += self.client.pages_read - first
+        except Exception as exc:
+            return self._failed(report, t0, started, f"cash read failed (the evidence above was booked): "
+                                                      f"{type(exc).__name__}: {exc}")
+        cash = None
+        if cash_now is not None:
+            cash = cash_check(summary.get("cash_ref"), cash_now, cfg.cash_tolerance, cfg.actions.cash)
+        report["cash"] = ("deferred" if plan.deferred else "skipped" if disagree else
+                          "checked" if cash_now is not None else "unjudged")
         findings = plan.findings + ((cash,) if cash is not None else ())
-        report.update(ok=True, discrepancies=[f.to_json() for f in findings],
+        report.update(ok=True, pages=pages, discrepancies=[f.to_json() for f in findings],
                       counts={"positions": len(view.positions), "resting_orders": len(view.resting),
                               "fills": len(view.fills), "settlements": len(view.settlements),
                               "booked_fills": len(plan.fills), "adopted_orders": len(plan.adopt),
@@ -146,8 +155,13 @@ class Reconciler(SupervisedActor):
         unresolved = [f for f in findings if not f.resolved]
         text = (f"{len(findings)} discrepancies ({len(unresolved)} unresolved), {len(view.positions)} positions, "
                 f"{len(view.resting)} resting orders, {len(view.fills)} fills read in {pages} pages")
+        if plan.unjudged:
+            text += f"; unjudged (traded through every read): {', '.join(plan.unjudged)}"
+        report["unjudged"] = list(plan.unjudged)
         report["summary"] = text
-        cash_ref = summary.get("cash_ref") if plan.deferred else {k: str(v) for k, v in cash_now.items()}
+        if report["cash"] == "unjudged":
+            self.log.warning("reconciliation: cash not checked, every look saw trading (the next pass checks it)")
+        cash_ref = summary.get("cash_ref") if cash_now is None else {k: str(v) for k, v in cash_now.items()}
         report["clean"] = not unresolved
         # the run row's ok is "clean" (what preflight and rollout read); the watermark marks a complete read
         self._record(ledger, started, not unresolved, {"report": report, "watermark": started, "cash_ref": cash_ref})
@@ -172,15 +186,44 @@ class Reconciler(SupervisedActor):
         plan = compare(view, self._ledger_view(ledger, view), cfg.actions)
         self._beat()
         pages = view.pages
-        if any(f.kind is Kind.MISMATCH for f in plan.findings):  # confirm on a fresh read: no racing fill
-            view = read_exchange(self.client, since, cfg.page_limit)
-            plan = compare(view, self._ledger_view(ledger, view), cfg.actions)
-            pages += view.pages
         before = self.client.pages_read
+        plan = self._second_look(ledger, view, plan, since, cfg)
         self._lookups = 0
         plan = replace(plan, findings=tuple(self._with_order(f, cfg.page_limit) for f in plan.findings))
         self._ended = self._adopted_ends(ledger, view, cfg.page_limit)
         return view, plan, pages + self.client.pages_read - before
+
+    def _second_look(self, ledger: Any, view: ExchangeView, plan: Plan, since: float | None, cfg: Any) -> Plan:
+        """Each market with a position mismatch is read again on its own (:mod:`actors.reconcile_confirm`):
+        a quiet read confirms or clears it; one that traded through every read is unjudged this pass, and
+        its mismatch counts after ``UNJUDGED_PASSES`` such passes in a row."""
+        suspects = sorted({f.ticker for f in plan.findings if f.kind is Kind.MISMATCH})[:ALERTS_PER_KIND]
+        self.unjudged = {t: n for t, n in self.unjudged.items() if t in suspects}
+        if not suspects:
+            return plan
+        verdicts = {t: confirm(self.client, ledger, view, t, since, cfg.page_limit, cfg.actions, self._beat)
+                    for t in suspects}
+        findings: list[Finding] = []
+        left: list[str] = []
+        for f in plan.findings:
+            v = verdicts.get(f.ticker) if f.kind is Kind.MISMATCH else None
+            if v is None:
+                findings.append(f)
+                continue
+            del verdicts[f.ticker]  # one verdict per market, in the place of its first finding
+            if v.judged:
+                self.unjudged.pop(v.ticker, None)
+                findings.extend(v.findings)
+                continue
+            n = self.unjudged[v.ticker] = self.unjudged.get(v.ticker, 0) + 1
+            if n >= UNJUDGED_PASSES:
+                findings.append(unjudged_finding(v, n, cfg.actions.mismatch))
+            else:
+                left.append(v.ticker)
+                self.log.warning("reconciliation: {} disagreed on every read and traded through each one "
+                                 "(ledger {}, exchange {}); unjudged {} of {} passes", v.ticker, v.ledger,
+                                 v.exchange, n, UNJUDGED_PASSES)
+        return replace(plan, findings=tuple(findings), unjudged=tuple(left))
 
     def _adopted_ends(self, ledger: Any, view: ExchangeView, limit: int) -> list[tuple[str, Any]]:
         """Adopted orders no longer resting: their final state on the exchange (live or archived)."""
@@ -264,12 +307,6 @@ class Reconciler(SupervisedActor):
             if res.booked and guardian is not None:  # the daily-loss and losing-streak switches count it
                 guardian.tell(FillBooked(key, "", s.ticker, abs(res.net_count), s.value or Decimal(0),
                                          Decimal(0), res.realized_pnl))
-
-    @staticmethod
-    def _cash_now(ledger: Any, view: ExchangeView) -> dict[str, Decimal]:
-        t = ledger.totals()
-        return {"total": view.balance.balance + collateral(view.resting), "realized": t.realized_pnl,
-                "fees": t.fees, "open_cost": t.open_cost}
 
     def _act(self, findings: tuple[Finding, ...]) -> None:
         """Alert every finding (the first few per kind one by one), then apply each one's action."""

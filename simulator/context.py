@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,3 +27,6 @@ class SimContext:
     liquidity: Liquidity | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     requests: Counter[str] = field(default_factory=Counter)  # REST requests received, by route name
+    # in-process tests only: called (on the server's loop) as a request for the route arrives, before it is
+    # handled: an exact moment for an external action (a trade racing a read); never set over the wire
+    before: dict[str, Callable[[], None]] = field(default_factory=dict)

@@ -93,6 +93,9 @@ def endpoint(ctx: SimContext, name: str, handler: Handler, *, kind: str = "read"
 
     async def run(request: Request) -> Response:
         ctx.requests[name] += 1
+        hook = ctx.before.get(name)
+        if hook is not None:
+            hook()
         fault = ctx.exchange.faults.http_decision(name)
         if fault.latency:
             await asyncio.sleep(fault.latency)

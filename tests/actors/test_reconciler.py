@@ -4,10 +4,8 @@ once where evidence allows, and acted on (alert, trip, reduce); a failed read ch
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,31 +14,11 @@ from kalshi_guard.core.gate import GateState
 from kalshi_guard.ledger.reconcile import ADOPTED
 from kalshi_guard.ledger.records import FillRecord, OrderStatus
 from kalshi_guard.simulator.accounts import DEFAULT_ACCOUNT
-from kalshi_guard.simulator.testing import ORDERS, SignedClient, order_body, running_simulator
+from kalshi_guard.simulator.testing import ORDERS, SignedClient, order_body
 from tests.actors.reconcile_rig import BOOK_TABLES, T0, T1, T2, Rig, settings_with
 from tests.waiting import wait_until
 
 BOOKS = BOOK_TABLES[:5]  # orders, order events, fills, positions, settlements (alerts and activity aside)
-
-
-@pytest.fixture
-def sim() -> Iterator[Any]:
-    with running_simulator() as s:
-        yield s
-
-
-@pytest.fixture
-def rig_factory(sim: Any, tmp_path: Path) -> Iterator[Callable[..., Rig]]:
-    made: list[Rig] = []
-
-    def make(settings: Any = None, *, db: str = "ledger.sqlite", timeout: float = 2.0) -> Rig:
-        r = Rig(sim, f"sqlite:///{tmp_path / db}", settings, timeout=timeout)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.stop()
 
 
 def alert(r: Rig, title: str, prefix: bool = False) -> tuple[str, dict[str, str]]:
