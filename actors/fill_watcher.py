@@ -305,7 +305,9 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
                          conf["filled_count"], conf["unfilled_count"], conf["average_price"] or "-",
                          f"; {conf['reason']}: {conf.get('detail')}" if conf.get("reason") else "")
         elif isinstance(action, RetrySend):
-            if not self.ctx.peers["order_placer"].tell(Resend(action.client_order_id)):
+            if tracker is None:
+                self._feed(coid, Rejected("RESEND_UNAVAILABLE", self.clock(), "the order is not tracked"))
+            elif not self.ctx.peers["order_placer"].tell(Resend(action.client_order_id, tracker.request)):
                 self._feed(coid, Rejected("RESEND_UNAVAILABLE", self.clock(), "the order placer is down"))
         elif isinstance(action, FlagDiscrepancy):
             self.log.critical("order {}: {}", coid, action.detail)

@@ -251,9 +251,11 @@ class Track:
 
 @dataclass(frozen=True, slots=True)
 class Resend:
-    """Fill watcher → order placer: re-send an ambiguous create with the same client_order_id."""
+    """Fill watcher → order placer: re-send an ambiguous create with the same client_order_id. It carries the
+    order's request (the tracker holds it), so the placer keeps nothing per order once it has sent one."""
 
     client_order_id: str
+    request: object
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,8 +69,6 @@ class _Ready:
     quote: Quote | None = None  # the book the checks saw (the confirmation's no-fill reason names it)
 
 
-REQUESTS_KEPT_S = 900.0  # a resend comes within the confirmation timeout (at most minutes)
-REQUESTS_KEPT_MAX = 100_000
 
 
 class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
@@ -91,8 +89,6 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         self.client = factory("order_placer") if factory is not None else None
         self.markets = MarketCache(self.client)
         self.throttle = Throttle(throttle_burst(self._limits), time.time()) if services.settings is not None else None
-        # client_order_id -> (request, when written), for resends of ambiguous creates; pruned by age and size
-        self.requests: dict[str, tuple[OrderRequest, float]] = {}
         self._ok_calls = 0
         self._init_risk()
 
@@ -143,7 +139,7 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         elif isinstance(message, PlaceBatch):
             self.place_batch(message.requests, message.replies)  # type: ignore[arg-type]  # tuples of Any
         elif isinstance(message, Resend):
-            self.resend(message.client_order_id)
+            self.resend(message.client_order_id, message.request)  # type: ignore[arg-type]  # an OrderRequest
         else:
             return super().handle(message)
         return None
@@ -241,7 +237,6 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         written = []
         for ready, record in zip(passed, records, strict=True):
             if record is not None:
-                self._remember(ready.coid, ready.req)
                 written.append(ready)
                 continue
             row = ready.row
@@ -278,25 +273,12 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
                      action=req.action, count=req.count, price=req.price, reason=str(reason) if reason else None,
                      latency_ms=int((time.time() - created) * 1000))
 
-    def _remember(self, coid: str, req: OrderRequest) -> None:
-        """Keep a written order's request for a resend. A resend comes within the confirmation timeout, so
-        requests older than ``REQUESTS_KEPT_S`` (or beyond ``REQUESTS_KEPT_MAX``) are dropped, oldest
-        first; a resend of a dropped one is answered RESEND_UNAVAILABLE."""
-        now = time.monotonic()
-        kept = self.requests
-        kept[coid] = (req, now)
-        while kept:
-            oldest = next(iter(kept))
-            if len(kept) <= REQUESTS_KEPT_MAX and now - kept[oldest][1] <= REQUESTS_KEPT_S:
-                break
-            del kept[oldest]
-
-    def resend(self, coid: str) -> None:
-        """Re-send an ambiguous create with the same id (the fill watcher found nothing on the exchange)."""
-        req = self.requests.get(coid, (None, 0.0))[0]
+    def resend(self, coid: str, req: OrderRequest) -> None:
+        """Re-send an ambiguous create with the same id (the fill watcher found nothing on the exchange; it
+        sends the order's request along). RESEND_UNAVAILABLE when the ledger has no such order."""
         record = self.ledger.get_order(coid)
-        if req is None or record is None:
-            events: tuple[Any, ...] = (RejectedEvent("RESEND_UNAVAILABLE", time.time(), "request not known"),)
+        if record is None:
+            events: tuple[Any, ...] = (RejectedEvent("RESEND_UNAVAILABLE", time.time(), "order not in the ledger"),)
         else:
             events = self._send_one(coid, req, OrderIntent(record.intent), resend=True)
         self.ctx.peers["fill_watcher"].tell(Resent(coid, events))
@@ -311,7 +293,7 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         except Exception as exc:  # nothing sent: a definitive no (to a resend: the order stays UNKNOWN)
             if resend:
                 return (RejectedEvent("INTERNAL_ERROR", time.time(), f"resend not encodable: {exc!r}"),)
-            return (self._unsendable(coid, exc),)
+            return (self._unsendable(coid, req, exc),)
         sending = Sending(time.time())
         try:
             result = send_create(self.ctx.gate, self.client, intent, wire)
@@ -321,18 +303,17 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
                 self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
             return (RejectedEvent(code, time.time(), exc.reason),)
         except ExchangeError as exc:
-            return (sending, self._classify_failure(coid, exc, resend=resend))
+            return (sending, self._classify_failure(coid, req, exc, resend=resend))
         except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
             self.log.opt(exception=exc).error("create of {} failed unexpectedly: {!r}", coid, exc)
-            return (sending, self._classify_failure(coid, Ambiguous(f"unexpected {type(exc).__name__}")))
+            return (sending, self._classify_failure(coid, req, Ambiguous(f"unexpected {type(exc).__name__}")))
         self._api_ok()
         crash_point("after_response")
         return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, time.time()))
 
-    def _unsendable(self, coid: str, exc: Exception) -> Any:
+    def _unsendable(self, coid: str, req: OrderRequest, exc: Exception) -> Any:
         """An order whose wire body could not be built: REJECTED ``INTERNAL_ERROR`` (nothing was sent)."""
         self.log.opt(exception=exc).error("order {} could not be encoded; refused: {!r}", coid, exc)
-        req = self.requests[coid][0]
         side, yes_price = to_book(req)
         self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"INTERNAL_ERROR: {type(exc).__name__}")
         self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
@@ -354,12 +335,11 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         group = getattr(switch, "group_id", None)
         return group if group is not None else self._orders_cfg.order_group_id
 
-    def _classify_failure(self, coid: str, exc: ExchangeError, *, resend: bool = False) -> Any:
+    def _classify_failure(self, coid: str, req: OrderRequest, exc: ExchangeError, *, resend: bool = False) -> Any:
         """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive). A
         definitive no to a ``resend`` says nothing of the first attempt: the order stays UNKNOWN."""
         self._api_error(exc)
         now = time.time()
-        req = self.requests[coid][0]
         side, yes_price = to_book(req)
         if isinstance(exc, Rejected) and exc.code == "order_already_exists":
             self.ledger.transition(coid, OrderStatus.UNKNOWN, reason="409 order_already_exists")

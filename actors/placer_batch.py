@@ -74,7 +74,7 @@ class PlacerBatches:
         try:
             wires = [self._wire(r.coid, r.req) for r in ready]
         except Exception as exc:  # nothing sent
-            return [(self._unsendable(r.coid, exc),) for r in ready]
+            return [(self._unsendable(r.coid, r.req, exc),) for r in ready]
         sending = Sending(time.time())
         try:
             items = send_batch(self.ctx.gate, self.client, intent, wires)
@@ -85,10 +85,10 @@ class PlacerBatches:
                 out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
             return out
         except ExchangeError as exc:
-            return [(sending, self._classify_failure(r.coid, exc)) for r in ready]
+            return [(sending, self._classify_failure(r.coid, r.req, exc)) for r in ready]
         except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
             self.log.opt(exception=exc).error("batch create failed unexpectedly: {!r}", exc)
-            return [(sending, self._classify_failure(r.coid, Ambiguous(f"unexpected {type(exc).__name__}")))
+            return [(sending, self._classify_failure(r.coid, r.req, Ambiguous(f"unexpected {type(exc).__name__}")))
                     for r in ready]
         self._api_ok()
         by_coid = {item.client_order_id: item for item in items}
@@ -96,14 +96,14 @@ class PlacerBatches:
         for n, r in enumerate(ready):
             if n == 1:
                 crash_point("mid_batch")
-            coid = r.coid
+            coid, req = r.coid, r.req
             item = by_coid.get(coid)
             if item is None:
-                out.append((sending, self._classify_failure(coid, Ambiguous("batch answer lacks this order"))))
+                out.append((sending, self._classify_failure(coid, req, Ambiguous("batch answer lacks this order"))))
             elif item.error is not None or item.result is None:
-                out.append((sending, self._classify_failure(coid, item.error or Ambiguous("no result"))))
+                out.append((sending, self._classify_failure(coid, req, item.error or Ambiguous("no result"))))
             else:
-                r = item.result
-                out.append((sending, Sent(r.order_id, r.fill_count, r.remaining_count, time.time())))
+                res = item.result
+                out.append((sending, Sent(res.order_id, res.fill_count, res.remaining_count, time.time())))
         return out
 

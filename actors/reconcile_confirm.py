@@ -63,8 +63,10 @@ class Verdict:
 
 
 def confirm(client: Any, ledger: Any, view: ExchangeView, ticker: str, since: float | None, limit: int,
-            actions: Any, beat: Callable[[], None] = lambda: None) -> Verdict:
-    """Up to :data:`TRIES` bracketed reads of ``ticker`` (see the module doc). Raises on any failed read."""
+            actions: Any, beat: Callable[[], None] = lambda: None, keep: Any = None) -> Verdict:
+    """Up to :data:`TRIES` bracketed reads of ``ticker`` (see the module doc); ``keep`` filters each page of
+    fills to those the ledger lacks (a fill booked during a read moves the ledger's row: not quiet). Raises
+    on any failed read."""
     known = {f.trade_id: f for f in view.fills if f.ticker == ticker}
     min_ts = int(since) if since is not None else None
     last: tuple[Finding, ...] = ()
@@ -72,7 +74,7 @@ def confirm(client: Any, ledger: Any, view: ExchangeView, ticker: str, since: fl
         mark = ledger.position(ticker)
         before = _exchange_row(client, ticker, limit)
         fills = dict(known)
-        for f in client.get_fills(ticker=ticker, min_ts=min_ts, limit=limit, strict=True):
+        for f in client.get_fills(ticker=ticker, min_ts=min_ts, limit=limit, strict=True, keep=keep):
             fills.setdefault(f.trade_id, f)
         settlements = client.get_settlements(ticker=ticker, min_ts=min_ts, limit=limit, strict=True)
         after = _exchange_row(client, ticker, limit)

@@ -68,11 +68,13 @@ class ExchangeView:
 
     positions: Mapping[str, Decimal]  # non-zero unsettled positions by ticker
     resting: Sequence[Order]
-    fills: Sequence[Fill]  # since the watermark (minus the overlap), live and archived, unique trade_ids
+    fills: Sequence[Fill]  # since the watermark (minus the overlap), live and archived, unique trade_ids;
+    # only those the ledger lacked when their page was read, when the read was given the ledger's filter
     settlements: Sequence[Settlement]
     balance: Balance
     cutoff: HistoricalCutoff
     pages: int = 0
+    fills_read: int = 0  # every fill the read saw (booked ones included)
 
 
 @dataclass(frozen=True, slots=True)

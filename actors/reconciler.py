@@ -17,6 +17,7 @@ keeps the gate NOT_READY at start-up and refuses a reset). A pass never raises.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -49,6 +50,7 @@ from kalshi_guard.actors.reconcile_model import (
 )
 from kalshi_guard.actors.reconcile_read import find_order, read_exchange
 from kalshi_guard.exchange.history import fill_time, parse_time
+from kalshi_guard.exchange.wire import Fill
 from kalshi_guard.ledger.reconcile import KnownOrder
 
 ALERTS_PER_KIND = 20  # individual alerts (and guardian messages) per kind and pass; the rest are summed up
@@ -148,13 +150,13 @@ class Reconciler(SupervisedActor):
         findings = plan.findings + ((cash,) if cash is not None else ())
         report.update(ok=True, pages=pages, discrepancies=[f.to_json() for f in findings],
                       counts={"positions": len(view.positions), "resting_orders": len(view.resting),
-                              "fills": len(view.fills), "settlements": len(view.settlements),
+                              "fills": view.fills_read, "settlements": len(view.settlements),
                               "booked_fills": len(plan.fills), "adopted_orders": len(plan.adopt),
                               "booked_settlements": len(plan.settlements)},
                       balance=str(view.balance.balance), duration_ms=round((time.perf_counter() - t0) * 1000, 1))
         unresolved = [f for f in findings if not f.resolved]
         text = (f"{len(findings)} discrepancies ({len(unresolved)} unresolved), {len(view.positions)} positions, "
-                f"{len(view.resting)} resting orders, {len(view.fills)} fills read in {pages} pages")
+                f"{len(view.resting)} resting orders, {view.fills_read} fills read in {pages} pages")
         if plan.unjudged:
             text += f"; unjudged (traded through every read): {', '.join(plan.unjudged)}"
         report["unjudged"] = list(plan.unjudged)
@@ -181,7 +183,7 @@ class Reconciler(SupervisedActor):
         self.ctx.board.beat(self.ctx.name, self.ctx.epoch)
 
     def _read_and_compare(self, ledger: Any, since: float | None, cfg: Any) -> tuple[ExchangeView, Plan, int]:
-        view = read_exchange(self.client, since, cfg.page_limit)
+        view = read_exchange(self.client, since, cfg.page_limit, self._unbooked(ledger))
         self._beat()
         plan = compare(view, self._ledger_view(ledger, view), cfg.actions)
         self._beat()
@@ -201,8 +203,8 @@ class Reconciler(SupervisedActor):
         self.unjudged = {t: n for t, n in self.unjudged.items() if t in suspects}
         if not suspects:
             return plan
-        verdicts = {t: confirm(self.client, ledger, view, t, since, cfg.page_limit, cfg.actions, self._beat)
-                    for t in suspects}
+        verdicts = {t: confirm(self.client, ledger, view, t, since, cfg.page_limit, cfg.actions, self._beat,
+                               self._unbooked(ledger)) for t in suspects}
         findings: list[Finding] = []
         left: list[str] = []
         for f in plan.findings:
@@ -224,6 +226,15 @@ class Reconciler(SupervisedActor):
                                  "(ledger {}, exchange {}); unjudged {} of {} passes", v.ticker, v.ledger,
                                  v.exchange, n, UNJUDGED_PASSES)
         return replace(plan, findings=tuple(findings), unjudged=tuple(left))
+
+    @staticmethod
+    def _unbooked(ledger: Any) -> Callable[[list[Fill]], list[Fill]]:
+        """The fills of a page the ledger lacks (one query a page): a pass keeps only those."""
+        def keep(page: list[Fill]) -> list[Fill]:
+            booked = ledger.booked_trade_ids(f.trade_id for f in page)
+            return [f for f in page if f.trade_id not in booked]
+
+        return keep
 
     def _adopted_ends(self, ledger: Any, view: ExchangeView, limit: int) -> list[tuple[str, Any]]:
         """Adopted orders no longer resting: their final state on the exchange (live or archived)."""

@@ -169,6 +169,31 @@ class Daemon:
             pause.wait(0.1)
         raise HarnessError(f"the daemon did not get ready within {timeout}s: {self.tail()}")
 
+    def wait_settled(self, timeout: float = 60) -> str | None:
+        """Until the last kill-switch stop has run every step (its answer does not wait for the cancel and the
+        flatten) and the ledger holds no order short of a final state, so an audit compares still books.
+        Returns None, or what was still moving at ``timeout``."""
+        from kalshi_guard.ledger.store import Ledger
+
+        deadline, pause, moving = time.monotonic() + timeout, threading.Event(), "nothing read"
+        while time.monotonic() < deadline:
+            try:
+                stop = self.api("GET", "/api/status", timeout=5).json().get("last_stop")
+                led = Ledger.open(self.ledger_url)
+                try:
+                    open_orders = [o.client_order_id for o in led.non_final_orders()]
+                finally:
+                    led.close()
+            except (httpx.HTTPError, OSError, ValueError) as exc:
+                moving = f"status unreadable: {exc!r}"
+            else:
+                moving = ("the stop's steps" if stop is not None and not stop.get("done") else
+                          f"{len(open_orders)} orders not final: {open_orders[:3]}" if open_orders else "")
+                if not moving:
+                    return None
+            pause.wait(0.05)
+        return moving
+
     def tail(self) -> str:
         path = self.state / "daemon.stderr"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""

@@ -105,7 +105,8 @@ def soak(sim: Sim, d: Daemon, minutes: float, rng: random.Random) -> int:
             if now >= next_stop:
                 c.post("/api/bot/emergency-stop", json={"reason": "soak: scheduled kill switch"})
                 sim.admin("DELETE", "/faults")
-                found = audit(d.ledger_url, sim)["problems"]
+                moving = d.wait_settled()
+                found = audit(d.ledger_url, sim)["problems"] + ([f"not settled after 60 s: {moving}"] if moving else [])
                 problems += [f"stop {stops + 1}: {p}" for p in found]
                 r = c.post("/api/bot/reset", json={"reason": "soak: audited"})
                 halted_seen = False
@@ -131,7 +132,9 @@ def soak(sim: Sim, d: Daemon, minutes: float, rng: random.Random) -> int:
                 answers[type(exc).__name__] += 1
             pause.wait(0.02)
     sim.admin("DELETE", "/faults")
-    problems += [f"end: {p}" for p in audit(d.ledger_url, sim)["problems"]]
+    moving = d.wait_settled()
+    found = audit(d.ledger_url, sim)["problems"] + ([f"not settled after 60 s: {moving}"] if moving else [])
+    problems += [f"end: {p}" for p in found]
     print("  order answers: " + ", ".join(f"{k} {v}" for k, v in answers.most_common()))
     return report(minutes, latencies, samples, problems, stops)
 
@@ -160,6 +163,8 @@ def report(minutes: float, latencies: list[tuple[float, float]], samples: list[t
     first = [ms for t, ms in latencies if t < window]
     last = [ms for t, ms in latencies if t >= minutes * 60 - window]
     print(f"\nsoak: {minutes:g} min, {len(latencies)} confirmed orders, {stops} kill switches and resets")
+    step = max(1, len(samples) // 15)
+    print("  RSS MB by minute: " + ", ".join(f"{t / 60:.1f}: {rss:.1f}" for t, rss, _fd, _th in samples[::step]))
     for p in problems[:30]:
         print(f"  DISCREPANCY {p}")
     figure("soak: discrepancies (every stop and the end)", str(len(problems)), "0", not problems)

@@ -52,7 +52,7 @@ def mount(daemon: Any, token: str) -> Console:
         children = tuple((c.name, c.alive, c.restarts, c.status) for c in daemon.sup.statistics().children)
         return changes.count, gate.state, gate.reason, gate.changed_at, children, daemon.ready
 
-    feed = DashboardFeed(daemon, account, daemon.ledger, version)
+    feed = DashboardFeed(daemon, account, daemon.ledger, version, changes.watch)
     metrics = DaemonMetrics(MetricsSources(
         daemon.ledger,
         gate_state=lambda: daemon.gate.snapshot().state.value,

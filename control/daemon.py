@@ -364,11 +364,10 @@ class Daemon(ReconcilePort):
     # -- ControlPort ------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Gate, children, restarts, mode and exchange endpoints (no secrets)."""
+        """Gate, children, restarts, mode, exchange endpoints and the last kill-switch stop (no secrets)."""
         assert self.gate is not None
         assert self.sup is not None
-        snap = self.gate.snapshot()
-        stats = self.sup.statistics()
+        snap, stats, stop = self.gate.snapshot(), self.sup.statistics(), self.sup.killswitch.last
         return {
             "mode": self.settings.mode.value,
             "ready": self.ready,
@@ -386,6 +385,7 @@ class Daemon(ReconcilePort):
             "exchange": self.exchange_info,
             "limits": self._limit_figures(),
             "startup_reconcile": {"done": self.ready, "reason": self.last_startup_reconcile},
+            "last_stop": stop.summary() if stop is not None else None,  # its steps; "done" once all have run
         }
 
     def switch_mode(self, body: dict[str, Any], source: str) -> dict[str, Any]:

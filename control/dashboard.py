@@ -10,8 +10,11 @@ Routes (mounted into the control server by the daemon):
   alerts and activity rows.
 - ``GET /api/events`` — the same snapshot as server-sent events (``event: snapshot``) each time it
   changes, and an ``event: ping`` every :data:`PING_S` seconds so the page can tell a quiet daemon from
-  a dead stream. The browser reads it with ``fetch()`` and the bearer header (``EventSource`` cannot send
-  headers, and the token never goes in a URL or a cookie).
+  a dead stream. A committed ledger write (every order step, fill, gate change and alert) wakes the
+  stream at once; at most one snapshot is built per :data:`MIN_GAP_S`, and what changes without a ledger
+  write (an actor's restart, readiness) is looked for every :data:`POLL_S`. The browser reads it with
+  ``fetch()`` and the bearer header (``EventSource`` cannot send headers, and the token never goes in a
+  URL or a cookie).
 
 Everything but the public page needs the bearer token (the server's middleware checks it before a
 handler runs). The page changes state only through the existing POST routes with the bearer header, so
@@ -24,6 +27,7 @@ the stream keeps going and the page marks itself stale when no event arrives for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -53,7 +57,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-POLL_S = 0.2  # how often the stream looks for a change (the figure the < 1 s goal rests on)
+POLL_S = 0.5  # how often the stream looks for a change no ledger write announced
+MIN_GAP_S = 0.2  # at most one snapshot this often while the ledger is busy (the < 1 s goal rests on it)
 REFRESH_S = 5.0  # a full snapshot at least this often: balance and marks change on the exchange
 PING_S = 2.0
 RECENT = 15
@@ -72,19 +77,59 @@ def _stable(snapshot: dict[str, Any]) -> str:
 
 
 class LedgerChanges:
-    """Counts committed ledger writes (from :mod:`kalshi_guard.core.observe`): a cheap "did anything change"."""
+    """Counts committed ledger writes (from :mod:`kalshi_guard.core.observe`): a cheap "did anything change",
+    and calls each watcher (on the writer's thread; a watcher must be quick and never raise)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self._watchers: tuple[Callable[[], None], ...] = ()
         self._leave = observe.subscribe(self._on_event)
 
     def _on_event(self, kind: str, _fields: Any) -> None:
         if kind == "ledger_write":
             self.count += 1  # a lost increment under a race still changes the value: enough to look again
+            for watcher in self._watchers:
+                watcher()
+
+    def watch(self, watcher: Callable[[], None]) -> Callable[[], None]:
+        """Call ``watcher`` after every committed write; returns the function that stops it."""
+        self._watchers = (*self._watchers, watcher)
+
+        def leave() -> None:
+            self._watchers = tuple(w for w in self._watchers if w is not watcher)
+
+        return leave
+
+    @property
+    def watching(self) -> int:
+        """How many watchers are registered (each open event stream has one)."""
+        return len(self._watchers)
 
     def close(self) -> None:
         """Stop counting."""
         self._leave()
+
+
+class _Wake:
+    """Wakes one stream's loop from any thread, once per wait however many writes land (one
+    ``call_soon_threadsafe`` per wait, not per write)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._event = asyncio.Event()
+        self._armed = True
+
+    def __call__(self) -> None:
+        if self._armed:
+            self._armed = False
+            self._loop.call_soon_threadsafe(self._event.set)
+
+    async def wait(self, timeout: float) -> None:
+        """Until woken or ``timeout`` seconds pass."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+        self._armed = True
 
 
 class DashboardFeed:
@@ -92,15 +137,18 @@ class DashboardFeed:
 
     ``version`` is a cheap, in-memory fingerprint (ledger writes, gate, children): the stream builds a
     full snapshot only when it changed or every :data:`REFRESH_S` seconds, so an open page costs an idle
-    daemon almost nothing. Without it every poll builds a snapshot.
+    daemon almost nothing. Without it every poll builds a snapshot. ``watch`` (see
+    :meth:`LedgerChanges.watch`) wakes the stream when the ledger changes; without it the stream polls.
     """
 
     def __init__(self, port: ControlPort, account: AccountView, ledger: Any,
-                 version: Callable[[], Any] | None = None) -> None:
+                 version: Callable[[], Any] | None = None,
+                 watch: Callable[[Callable[[], None]], Callable[[], None]] | None = None) -> None:
         self.port = port
         self.account = account
         self.ledger = ledger
         self.version = version or time.monotonic
+        self.watch = watch
 
     def snapshot(self) -> dict[str, Any]:
         """Everything the page shows. A part that fails is ``None`` and named in ``errors``."""
@@ -134,7 +182,7 @@ def _order(o: Any) -> dict[str, Any]:
 
 
 def dashboard_routes(feed: DashboardFeed, token: str, *, poll_s: float = POLL_S, ping_s: float = PING_S,
-                     refresh_s: float = REFRESH_S) -> list[BaseRoute]:
+                     refresh_s: float = REFRESH_S, min_gap_s: float = MIN_GAP_S) -> list[BaseRoute]:
     """The dashboard's routes; ``token`` only to scrub it from any answer."""
 
     def page(body: bytes, media_type: str) -> Response:
@@ -168,28 +216,36 @@ def dashboard_routes(feed: DashboardFeed, token: str, *, poll_s: float = POLL_S,
         return as_json(await run_in_threadpool(feed.snapshot))
 
     async def events(request: Request) -> Response:
+        # Starlette ends the stream when the client goes (it listens for the disconnect beside it)
         async def stream() -> AsyncIterator[bytes]:
+            wake = _Wake(asyncio.get_running_loop())
+            leave = feed.watch(wake) if feed.watch is not None else None
             last = None
             last_sent = last_built = 0.0
             seen: Any = object()
-            yield b"retry: 1000\n\n"
-            while not await request.is_disconnected():
-                now = time.monotonic()
-                version = feed.version()
-                if version != seen or now - last_built >= refresh_s:
-                    seen, last_built = version, now
-                    snap = scrub(await run_in_threadpool(feed.snapshot), token)
-                    key = _stable(snap)
-                    if key != last:
-                        last, last_sent = key, now
-                        body = json.dumps(snap, separators=(",", ":")).encode()
-                        yield b"event: snapshot\ndata: " + body + b"\n\n"
-                        await asyncio.sleep(poll_s)
-                        continue
-                if now - last_sent >= ping_s:
-                    last_sent = now
-                    yield f"event: ping\ndata: {time.time():.3f}\n\n".encode()
-                await asyncio.sleep(poll_s)
+            try:
+                yield b"retry: 1000\n\n"
+                while True:
+                    now = time.monotonic()
+                    version = feed.version()
+                    if version != seen or now - last_built >= refresh_s:
+                        seen, last_built = version, now
+                        snap = scrub(await run_in_threadpool(feed.snapshot), token)
+                        key = _stable(snap)
+                        if key != last:
+                            last, last_sent = key, now
+                            body = json.dumps(snap, separators=(",", ":")).encode()
+                            yield b"event: snapshot\ndata: " + body + b"\n\n"
+                    if now - last_sent >= ping_s:
+                        last_sent = now
+                        yield f"event: ping\ndata: {time.time():.3f}\n\n".encode()
+                    await wake.wait(max(0.0, min(poll_s, ping_s - (time.monotonic() - last_sent))))
+                    gap = last_built + min_gap_s - time.monotonic()
+                    if gap > 0:  # the ledger may be busy: one snapshot a gap at most
+                        await asyncio.sleep(gap)
+            finally:
+                if leave is not None:
+                    leave()
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -28,7 +28,7 @@ _ORDER = {
 # (method, path, summary, request body schema or None, statuses)
 OPERATIONS: tuple[tuple[str, str, str, dict[str, Any] | None, tuple[int, ...]], ...] = (
     ("GET", "/api/health", "liveness (no token)", None, (200,)),
-    ("GET", "/api/status", "gate, children, mode, exchange, limits", None, (200, 503)),
+    ("GET", "/api/status", "gate, children, mode, exchange, limits, last stop", None, (200, 503)),
     ("GET", "/api/openapi.json", "this description", None, (200,)),
     ("GET", "/api/limits", "the six kill-switch triggers: code, config key, value, limit, distance, action", None,
      (200, 404, 503)),

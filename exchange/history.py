@@ -9,6 +9,7 @@ rest of :class:`exchange.rest.KalshiClient`, which mixes this in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,11 +72,12 @@ class HistoryReads:
                            strict=strict)
 
     def get_historical_fills(self, *, ticker: str | None = None, max_ts: int | None = None,
-                             limit: int = 200, strict: bool = False) -> list[Fill]:
-        """Archived fills, every page, newest first."""
+                             limit: int = 200, strict: bool = False,
+                             keep: Callable[[list[Fill]], list[Fill]] | None = None) -> list[Fill]:
+        """Archived fills, every page, newest first; ``keep`` filters page by page."""
         params = {"ticker": ticker, "max_ts": max_ts, "limit": limit}
         return self._pages("/historical/fills", "fills", Fill.parse, params,  # type: ignore[no-any-return]  # the parser decides the type
-                           strict=strict)
+                           strict=strict, keep=keep)
 
     def get_settlements(self, *, ticker: str | None = None, event_ticker: str | None = None,
                         min_ts: int | None = None, max_ts: int | None = None,

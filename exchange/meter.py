@@ -7,8 +7,10 @@ answer (all ``Ambiguous``), a 429 (``RateLimited``), a refused signature (``Auth
 failed. A definitive business answer (``Rejected``, ``NotFoundError``) is a working API and counts as a
 success. Reads retried inside the client count once per attempt.
 
-Thread-safe (one lock; a record is an append). Listeners are called outside the lock after a failure
-(the guardian wants to evaluate the trigger on the event that moves it); a listener that raises is ignored.
+Counts are kept per second of the clock (a window is exact to the second), so the memory is bounded by
+``keep_s`` seconds whatever the call rate. Thread-safe (one lock; a record is an add to the last second).
+Listeners are called outside the lock after a failure (the guardian wants to evaluate the trigger on the
+event that moves it); a listener that raises is ignored.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from dataclasses import dataclass
 from kalshi_guard.core.errors import Ambiguous, AuthError, ExchangeError, RateLimited
 
 FAILURES: tuple[type[ExchangeError], ...] = (Ambiguous, RateLimited, AuthError)
-MAX_KEPT = 200_000  # calls kept at most, whatever the window (oldest dropped first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +43,21 @@ def is_failure(exc: BaseException) -> bool:
 
 
 class CallMeter:
-    """A sliding record of exchange calls: ``(when, failed)``, pruned to ``keep_s`` seconds."""
+    """A sliding record of exchange calls, counted per second of ``clock``, pruned to ``keep_s`` seconds."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, keep_s: float = 3600.0) -> None:
         self._clock = clock
         self._keep_s = keep_s
-        self._calls: deque[tuple[float, bool]] = deque()
+        self._seconds: deque[list[int]] = deque()  # [second, calls, failures], oldest first
         self._lock = threading.Lock()
         self._listeners: list[Callable[[str], None]] = []
         self.total_calls = 0
         self.total_failures = 0
+
+    @property
+    def seconds_kept(self) -> int:
+        """How many seconds with calls are kept (the meter's memory)."""
+        return len(self._seconds)
 
     def listen(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(source)`` after each failure."""
@@ -77,22 +83,28 @@ class CallMeter:
 
     def _record(self, failed: bool, source: str) -> None:
         now = self._clock()
+        second = int(now // 1)
         with self._lock:
-            self._calls.append((now, failed))
             self.total_calls += 1
             self.total_failures += failed
-            calls = self._calls
-            while calls and (now - calls[0][0] > self._keep_s or len(calls) > MAX_KEPT):
-                calls.popleft()
+            kept = self._seconds
+            if kept and kept[-1][0] == second:
+                kept[-1][1] += 1
+                kept[-1][2] += failed
+            else:
+                kept.append([second, 1, int(failed)])
+            while kept and kept[0][0] + 1 <= now - self._keep_s:  # as counts(keep_s) would leave it out
+                kept.popleft()
 
     def counts(self, window_s: float) -> CallCounts:
-        """Calls and failures within the last ``window_s`` seconds."""
+        """Calls and failures within the last ``window_s`` seconds (to the second: a second that ends
+        inside the window counts whole)."""
         now = self._clock()
         calls = failures = 0
         with self._lock:
-            for when, failed in reversed(self._calls):
-                if now - when > window_s:
+            for second, n, failed in reversed(self._seconds):
+                if second + 1 <= now - window_s:
                     break
-                calls += 1
+                calls += n
                 failures += failed
         return CallCounts(calls, failures, window_s, now)

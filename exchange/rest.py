@@ -198,11 +198,14 @@ class KalshiClient(HistoryReads, OrderGroupCalls):
                     raise
 
     def _pages(self, path: str, key: str, parse_item: Callable[[Any], T], params: dict[str, Any],
-               extra: Callable[[dict[str, Any]], None] | None = None, *, strict: bool = False) -> list[T]:
+               extra: Callable[[dict[str, Any]], None] | None = None, *, strict: bool = False,
+               keep: Callable[[list[T]], list[T]] | None = None) -> list[T]:
         """Follow ``cursor`` to the end (``""`` or absent). A repeated cursor is Ambiguous (a loop).
 
         ``extra`` sees each parsed page object (for responses with a second list, e.g. event positions).
         ``strict``: a page without its list or ``cursor`` (Kalshi sends ``""`` last) is partial: Ambiguous.
+        ``keep`` filters each page's items as it arrives: a caller that needs a few items of a long listing
+        holds one page at a time, not the whole listing.
         """
         items: list[T] = []
         cursor: str | None = None
@@ -221,7 +224,7 @@ class KalshiClient(HistoryReads, OrderGroupCalls):
         for _ in range(MAX_PAGES):
             page, cursor = self._read(path, parse_page, {**params, "cursor": cursor or None})
             self.pages_read += 1
-            items.extend(page)
+            items.extend(page if keep is None else keep(page))
             if not cursor:
                 return items
             if cursor in seen:
@@ -338,11 +341,12 @@ class KalshiClient(HistoryReads, OrderGroupCalls):
 
     def get_fills(self, *, ticker: str | None = None, order_id: str | None = None,
                   min_ts: int | None = None, max_ts: int | None = None, subaccount: int | None = None,
-                  limit: int = 200, strict: bool = False) -> list[Fill]:
-        """All fills matching the filters, every page (keyed by ``trade_id``)."""
+                  limit: int = 200, strict: bool = False,
+                  keep: Callable[[list[Fill]], list[Fill]] | None = None) -> list[Fill]:
+        """All fills matching the filters, every page (keyed by ``trade_id``); ``keep`` filters page by page."""
         params = {"ticker": ticker, "order_id": order_id, "min_ts": min_ts, "max_ts": max_ts,
                   "subaccount": subaccount, "limit": limit}
-        return self._pages("/portfolio/fills", "fills", Fill.parse, params, strict=strict)
+        return self._pages("/portfolio/fills", "fills", Fill.parse, params, strict=strict, keep=keep)
 
     def get_positions(self, *, ticker: str | None = None, event_ticker: str | None = None,
                       count_filter: str | None = None, subaccount: int | None = None,

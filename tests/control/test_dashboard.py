@@ -19,6 +19,7 @@ from kalshi_guard.control.server import PUBLIC_PATHS as API_PUBLIC
 from kalshi_guard.control.server import ControlServer
 from kalshi_guard.core.gate import TradingGate
 from kalshi_guard.ledger import Ledger
+from tests.waiting import wait_until
 
 TOKEN = "dashboard-test-token-0123456789"
 
@@ -58,6 +59,24 @@ def console(tmp_path: Path) -> Iterator[tuple[ControlServer, Ledger, GatePort]]:
     ledger.close()
 
 
+@pytest.fixture
+def woken(tmp_path: Path) -> Iterator[tuple[ControlServer, Ledger, LedgerChanges]]:
+    """The console as the daemon mounts it (the ledger's commits wake the stream), with polling, pings and
+    refreshes an hour apart: only a wake can deliver anything after the first snapshot."""
+    ledger = Ledger.open(f"sqlite:///{tmp_path}/ledger.sqlite")
+    port = GatePort()
+    changes = LedgerChanges()
+    feed = DashboardFeed(port, AccountView(ledger, Settings, ExchangeReads(None)), ledger,
+                         version=lambda: (changes.count, port.gate.snapshot()), watch=changes.watch)
+    routes = dashboard_routes(feed, TOKEN, poll_s=3600, ping_s=3600, refresh_s=3600, min_gap_s=0.01)
+    srv = ControlServer(port, port_number=0, token=TOKEN, extra_routes=routes, public_paths=API_PUBLIC | PUBLIC_PATHS)
+    srv.start()
+    yield srv, ledger, changes
+    srv.stop()
+    changes.close()
+    ledger.close()
+
+
 def events(srv: ControlServer) -> Iterator[tuple[str, str]]:
     """(event, data) pairs of /api/events, as they arrive."""
     with httpx.stream("GET", srv.url + "/api/events", headers={"Authorization": f"Bearer {TOKEN}"},
@@ -88,6 +107,29 @@ def test_a_committed_ledger_write_pushes_a_new_snapshot(console) -> None:
         else:
             assert [a["message"] for a in snap["activity"]] == ["written while the page watches"]
             break
+
+
+def test_a_committed_write_wakes_the_stream_without_polling(woken) -> None:
+    """The stream sleeps until the ledger commits: each write is on the stream though nothing polls, and a
+    burst of writes costs one wake-up per snapshot, not one per write."""
+    srv, ledger, changes = woken
+    messages: list[list[str]] = []
+    stream = events(srv)
+    for event, data in stream:
+        assert event == "snapshot"
+        messages.append([a["message"] for a in json.loads(data)["activity"]])
+        if len(messages) == 1:
+            ledger.log_activity("TEST", "INFO", "first")
+        elif len(messages) == 2:
+            for i in range(50):
+                ledger.log_activity("TEST", "INFO", f"burst {i}")
+        elif "burst 49" in messages[-1]:
+            break
+    assert messages[:2] == [[], ["first"]]
+    assert len(messages) < 2 + 50, "the burst came in fewer snapshots than writes"
+    assert changes.watching == 1
+    stream.close()  # the client leaves
+    wait_until(lambda: changes.watching == 0, what="the stream to stop watching once its client left")
 
 
 def test_a_quiet_daemon_sends_pings_not_snapshots(console) -> None:

@@ -101,6 +101,21 @@ class TestEmergencyStop:
         assert d.status()["gate"]["reason"] == "operator drill"
         wait_until(lambda: halted_actors(d) >= TRADING, what="Halt acknowledged by every trading actor")
 
+    def test_status_shows_the_last_stop_until_every_step_has_run(self, daemon_factory: Callable[..., Daemon]
+                                                                  ) -> None:
+        """The stop's answer does not wait for the exchange steps; /api/status says when they have run (a
+        caller that audits after a stop waits for ``done``)."""
+        d = daemon_factory()
+        d.start()
+        d.wait_ready()
+        assert d.status()["last_stop"] is None
+        assert d.api("POST", "/api/bot/emergency-stop", json={"reason": "drill"}).status_code == 200
+        stop = wait_until(lambda: (s := d.status()["last_stop"]) is not None and s["done"] and s,
+                          what="the stop's last step")
+        assert stop["reason"] == "drill"
+        assert [s["step"] for s in stop["steps"]] == ["gate_closed", "work_dropped", "order_group", "cancel_all",
+                                                      "flatten"]
+
 
 class TestLatch:
     def test_halted_survives_kill_9_and_only_an_authenticated_reset_lifts_it(

@@ -26,3 +26,18 @@ class TestMeter:
         m.ok("guardian")
         assert (m.counts(60).calls, m.counts(60).failures) == (1, 0)
         assert heard == ["reconciler"]
+
+    def test_memory_is_per_second_not_per_call(self) -> None:
+        """Ten thousand calls in one second are one second kept; seconds older than ``keep_s`` go."""
+        now = [1000.25]
+        m = CallMeter(clock=lambda: now[0], keep_s=60)
+        for i in range(10_000):
+            m.outcome(Ambiguous("x") if i % 10 == 0 else None)
+        assert m.seconds_kept == 1
+        assert (m.counts(60).calls, m.counts(60).failures) == (10_000, 1_000)
+        for _ in range(120):
+            now[0] += 1
+            m.ok()
+        assert m.seconds_kept == 61, "a minute (and the second it started in) kept, not two"
+        assert m.counts(60).calls == 61
+        assert (m.total_calls, m.total_failures) == (10_120, 1_000)

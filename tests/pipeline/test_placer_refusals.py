@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from kalshi_guard.actors.messages import Ping
+from kalshi_guard.actors.messages import Crash, Ping
 from kalshi_guard.actors.orders_api import Action, OrderRequest, Outcome, TimeInForce
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 
@@ -28,25 +30,36 @@ class TestLedgerUnreadable:
         assert p.sup.peers["order_placer"].epoch == epoch
 
 
-class TestResendMemory:
-    def test_requests_kept_for_resends_are_bounded(self, pipeline_factory, monkeypatch) -> None:
-        """The placer keeps each written order's request for a resend, but not forever: beyond the bound the
-        oldest go first (a resend of one of those is answered RESEND_UNAVAILABLE)."""
-        monkeypatch.setattr("kalshi_guard.actors.order_placer.REQUESTS_KEPT_MAX", 2)
+class TestResendAfterRestart:
+    def test_a_resend_carries_its_request_so_a_new_placer_sends_it(self, pipeline_factory) -> None:
+        """The placer keeps nothing per order once it has sent one: the fill watcher's Resend carries the
+        order's request. So when the placer is replaced between an ambiguous create (a 500 before the
+        exchange processed it) and the resend, the new placer still sends it once, with the same id, and the
+        order fills. (The placer used to keep every request for 15 minutes for this: memory that grew with
+        every order, and was lost with a restart, which answered the resend RESEND_UNAVAILABLE.)"""
         p = pipeline_factory()
-        ids = []
-        for _ in range(3):
-            conf = p.trading.place_and_confirm(DEFAULT_TICKERS[0], "yes", "buy", "1", "0.99", "ioc", wait_s=20)
-            assert conf.status.value == "FILLED", conf
-            ids.append(conf.client_order_id)
-        ref = p.sup.peers["order_placer"].ref
-        assert ref is not None
-        kept = ref.proxy().requests.get(timeout=10)
-        assert list(kept) == ids[1:]
-        creates = p.sim.ctx.requests["create_order"]
-        ref.proxy().resend(ids[0]).get(timeout=10)  # dropped: RESEND_UNAVAILABLE, nothing reaches the exchange
-        assert p.sim.ctx.requests["create_order"] == creates
-        assert ref.is_alive()
+        p.faults(error_5xx_next={"create_order": 1})
+        coid = str(uuid.uuid4())
+        placer = p.sup.peers["order_placer"]
+        with ThreadPoolExecutor(1) as pool:
+            with p.held("fill_watcher") as watcher:  # the resend is asked for once it goes on
+                fut = pool.submit(p.trading.place_and_confirm, DEFAULT_TICKERS[0], "yes", "buy", "2", "0.99",
+                                  "ioc", client_order_id=coid, wait_s=20)
+                p.wait(lambda: p.status(coid) == "UNKNOWN", 20, "the ambiguous create")
+                watcher.waiting(1, "its hand-over to the fill watcher", at_least=True)
+                epoch = placer.epoch
+                placer.tell(Crash("replaced between the create and its resend (test)"))
+
+                def replaced() -> bool:
+                    p.sup.tick()  # the test's own supervisor pass (the loop is paused)
+                    return placer.epoch > epoch and placer.ref is not None and placer.ref.is_alive()
+
+                p.wait(replaced, 20, "a new order placer")
+            conf = fut.result(timeout=30)
+        assert conf.status.value == "FILLED", conf
+        assert p.requests("create_order") == 2, "the create, then one resend"
+        assert len(p.exchange_orders_for(coid)) == 1
+        p.assert_matches_exchange()
 
 
 class TestUnexpectedFailure:
