@@ -29,9 +29,17 @@ _CHUNK = 500
 
 
 def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    """The distinct values in chunks of at most ``_CHUNK``, each padded (by repeating its last value, which
+    changes no ``IN``) to a power of two: an ``IN`` of every length would be a new statement each time, and
+    the SQLite driver caches up to 128 prepared statements per connection, large ones included: memory that
+    grew with every reconciliation pass."""
     items = sorted({v for v in values if v})
     for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
+        chunk = items[i:i + _CHUNK]
+        size = 8
+        while size < len(chunk):
+            size *= 2
+        yield chunk + [chunk[-1]] * (min(size, _CHUNK) - len(chunk))
 
 
 @dataclass(frozen=True, slots=True)
