@@ -49,6 +49,7 @@ from kalshi_guard.actors.reconcile_model import (
     settlement_key,
 )
 from kalshi_guard.actors.reconcile_read import find_order, read_exchange
+from kalshi_guard.core.memory import release_free_memory
 from kalshi_guard.exchange.history import fill_time, parse_time
 from kalshi_guard.exchange.wire import Fill
 from kalshi_guard.ledger.reconcile import KnownOrder
@@ -114,7 +115,14 @@ class Reconciler(SupervisedActor):
     # -- one pass ---------------------------------------------------------------------------------
 
     def reconcile(self, reason: str) -> ReconcileResult:
-        """One full pass (see the module doc). Never raises."""
+        """One full pass (see the module doc), then the heap's free pages go back to the system (a pass
+        parses every page of fills in its overlap window). Never raises."""
+        try:
+            return self._pass(reason)
+        finally:
+            release_free_memory()
+
+    def _pass(self, reason: str) -> ReconcileResult:
         started, t0 = self.ctx.clock(), time.perf_counter()
         cfg = self._cfg
         ledger = self.ctx.services.ledger

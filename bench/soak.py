@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -136,7 +137,8 @@ def soak(sim: Sim, d: Daemon, minutes: float, rng: random.Random) -> int:
     found = audit(d.ledger_url, sim)["problems"] + ([f"not settled after 60 s: {moving}"] if moving else [])
     problems += [f"end: {p}" for p in found]
     print("  order answers: " + ", ".join(f"{k} {v}" for k, v in answers.most_common()))
-    return report(minutes, latencies, samples, problems, stops)
+    log = (d.state / "daemon.stderr").read_text(errors="replace") if problems else ""
+    return report(minutes, latencies, samples, problems, stops, log)
 
 
 def answer_key(r: httpx.Response) -> str:
@@ -152,7 +154,8 @@ def answer_key(r: httpx.Response) -> str:
 
 
 def report(minutes: float, latencies: list[tuple[float, float]], samples: list[tuple[float, float, int, int]],
-           problems: list[str], stops: int) -> int:
+           problems: list[str], stops: int, log: str = "") -> int:
+    """Print the figures; with discrepancies, the daemon's log lines that name their orders."""
     warm = minutes * 60 / 5
     after = [s for s in samples if s[0] >= warm] or samples
     rss0, rss1 = after[0][1], max(s[1] for s in after)
@@ -167,6 +170,9 @@ def report(minutes: float, latencies: list[tuple[float, float]], samples: list[t
     print("  RSS MB by minute: " + ", ".join(f"{t / 60:.1f}: {rss:.1f}" for t, rss, _fd, _th in samples[::step]))
     for p in problems[:30]:
         print(f"  DISCREPANCY {p}")
+    ids = sorted({w for p in problems for w in re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", p)})[:5]
+    for line in [ln for ln in log.splitlines() if any(i in ln for i in ids)][-40:]:
+        print(f"  LOG {line[:300]}")
     figure("soak: discrepancies (every stop and the end)", str(len(problems)), "0", not problems)
     figure(f"soak: RSS growth after warm-up ({rss0:.1f} -> peak {rss1:.1f} MB)", f"{growth:.1f} %", "< 10 %",
            growth < 10)
