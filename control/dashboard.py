@@ -59,7 +59,7 @@ SECURITY_HEADERS = {
 }
 POLL_S = 0.5  # how often the stream looks for a change no ledger write announced
 MIN_GAP_S = 0.2  # at most one snapshot this often while the ledger is busy (the < 1 s goal rests on it)
-REFRESH_S = 5.0  # a full snapshot at least this often: balance and marks change on the exchange
+REFRESH_S = 15.0  # a full snapshot at least this often: balance and marks move on the exchange unannounced
 PING_S = 2.0
 RECENT = 15
 _VOLATILE = ("uptime_s", "as_of")  # change every poll; not a change of state
