@@ -69,8 +69,6 @@ class _Ready:
     quote: Quote | None = None  # the book the checks saw (the confirmation's no-fill reason names it)
 
 
-
-
 class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
     """Trading actor (rest-for-one, started last)."""
 

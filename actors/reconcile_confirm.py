@@ -8,7 +8,8 @@ its own, bracketed:
 1. the ledger's position row (net, cost, P&L, fees, last update),
 2. the exchange's position in the market (net, total traded, last update),
 3. the market's fills since the watermark and its settlements,
-4. the exchange's position again, then the ledger's view of those fills, then the ledger's row again.
+4. the exchange's position again, then which of those fills the ledger has booked, then the ledger's row
+   again (the row the comparison uses).
 
 The read is *quiet* when neither position row moved between its two reads (a fill moves total traded and
 the update time even when it nets to zero). A quiet read is consistent: every fill the ledger booked happened
@@ -44,6 +45,7 @@ from kalshi_guard.actors.reconcile_model import (
     compare,
     settlement_key,
 )
+from kalshi_guard.exchange.wire import Fill
 
 TRIES = 5  # bracketed reads of one market per pass before it is left unjudged
 UNJUDGED_PASSES = 3  # consecutive passes a market may stay unjudged before its disagreement counts
@@ -59,34 +61,33 @@ class Verdict:
     findings: tuple[Finding, ...]
     ledger: str
     exchange: str
-    reads: int
 
 
 def confirm(client: Any, ledger: Any, view: ExchangeView, ticker: str, since: float | None, limit: int,
-            actions: Any, beat: Callable[[], None] = lambda: None, keep: Any = None) -> Verdict:
+            actions: Any, beat: Callable[[], None] = lambda: None,
+            keep: Callable[[list[Fill]], list[Fill]] | None = None) -> Verdict:
     """Up to :data:`TRIES` bracketed reads of ``ticker`` (see the module doc); ``keep`` filters each page of
     fills to those the ledger lacks (a fill booked during a read moves the ledger's row: not quiet). Raises
     on any failed read."""
     known = {f.trade_id: f for f in view.fills if f.ticker == ticker}
     min_ts = int(since) if since is not None else None
     last: tuple[Finding, ...] = ()
-    for n in range(1, TRIES + 1):
+    for _ in range(TRIES):
         mark = ledger.position(ticker)
-        before = _exchange_row(client, ticker, limit)
+        before = _exchange_rows(client, limit, ticker).get(ticker)
         fills = dict(known)
         for f in client.get_fills(ticker=ticker, min_ts=min_ts, limit=limit, strict=True, keep=keep):
             fills.setdefault(f.trade_id, f)
         settlements = client.get_settlements(ticker=ticker, min_ts=min_ts, limit=limit, strict=True)
-        after = _exchange_row(client, ticker, limit)
-        plan = compare(_exchange_view(view, ticker, after, fills.values(), settlements),
-                       _ledger_view(ledger, ticker, fills, settlements), actions)
-        quiet = before == after and ledger.position(ticker) == mark
+        after = _exchange_rows(client, limit, ticker).get(ticker)
+        booked, row = _ledger_side(ledger, ticker, fills, settlements)
+        plan = compare(_exchange_view(view, ticker, after, fills.values(), settlements), booked, actions)
         beat()
         found = tuple(f for f in plan.findings if f.kind is Kind.MISMATCH and f.ticker == ticker)
-        if quiet or not found:  # an agreement clears it, quiet or not (as in the full pass)
-            return Verdict(ticker, True, found, *_figures(found), n)
+        if (before == after and row == mark) or not found:  # an agreement clears it, quiet or not (as in the
+            return Verdict(ticker, True, found, *_figures(found))  # full pass)
         last = found
-    return Verdict(ticker, False, (), *_figures(last), TRIES)
+    return Verdict(ticker, False, (), *_figures(last))
 
 
 def cash_look(client: Any, ledger: Any, limit: int) -> dict[str, Decimal] | None:
@@ -110,8 +111,10 @@ def cash_look(client: Any, ledger: Any, limit: int) -> dict[str, Decimal] | None
     return None
 
 
-def _exchange_rows(client: Any, limit: int) -> dict[str, Any]:
-    return {p.ticker: p for p in client.get_positions(limit=limit, strict=True).market_positions}
+def _exchange_rows(client: Any, limit: int, ticker: str | None = None) -> dict[str, Any]:
+    """The exchange's position rows by ticker (of one market with ``ticker``)."""
+    rows = client.get_positions(ticker=ticker, limit=limit, strict=True).market_positions
+    return {p.ticker: p for p in rows}
 
 
 def _figures(found: tuple[Finding, ...]) -> tuple[str, str]:
@@ -126,11 +129,6 @@ def unjudged_finding(verdict: Verdict, passes: int, action: str) -> Finding:
                    (("ticker", verdict.ticker), ("ledger", verdict.ledger), ("exchange", verdict.exchange)))
 
 
-def _exchange_row(client: Any, ticker: str, limit: int) -> Any:
-    rows = client.get_positions(ticker=ticker, limit=limit, strict=True).market_positions
-    return next((p for p in rows if p.ticker == ticker), None)
-
-
 def _exchange_view(view: ExchangeView, ticker: str, row: Any, fills: Iterable[Any],
                    settlements: Iterable[Any]) -> ExchangeView:
     net = row.position if row is not None else Decimal(0)
@@ -138,8 +136,11 @@ def _exchange_view(view: ExchangeView, ticker: str, row: Any, fills: Iterable[An
                         tuple(s for s in settlements if s.ticker == ticker), view.balance, view.cutoff)
 
 
-def _ledger_view(ledger: Any, ticker: str, fills: dict[str, Any], settlements: Iterable[Any]) -> LedgerView:
-    pos = ledger.position(ticker)
-    net = pos.net_count if pos is not None else Decimal(0)
-    return LedgerView({ticker: net} if net != 0 else {}, frozenset(ledger.booked_trade_ids(fills)), {},
-                      frozenset(ledger.booked_settlements(settlement_key(s) for s in settlements)))
+def _ledger_side(ledger: Any, ticker: str, fills: dict[str, Any], settlements: Iterable[Any]) -> tuple[LedgerView, Any]:
+    """What the ledger has booked of ``fills`` and ``settlements``, then its row of ``ticker`` (read last:
+    equal to the row read before the exchange's, nothing was booked in between, so the view is consistent)."""
+    booked = frozenset(ledger.booked_trade_ids(fills))
+    settled = frozenset(ledger.booked_settlements(settlement_key(s) for s in settlements))
+    row = ledger.position(ticker)
+    net = row.net_count if row is not None else Decimal(0)
+    return LedgerView({ticker: net} if net != 0 else {}, booked, {}, settled), row

@@ -176,23 +176,23 @@ class Daemon:
         from kalshi_guard.ledger.store import Ledger
 
         deadline, pause, moving = time.monotonic() + timeout, threading.Event(), "nothing read"
-        while time.monotonic() < deadline:
-            try:
-                stop = self.api("GET", "/api/status", timeout=5).json().get("last_stop")
-                led = Ledger.open(self.ledger_url)
+        led = Ledger.open(self.ledger_url)
+        try:
+            while time.monotonic() < deadline:
                 try:
+                    stop = self.api("GET", "/api/status", timeout=5).json().get("last_stop")
                     open_orders = [o.client_order_id for o in led.non_final_orders()]
-                finally:
-                    led.close()
-            except (httpx.HTTPError, OSError, ValueError) as exc:
-                moving = f"status unreadable: {exc!r}"
-            else:
-                moving = ("the stop's steps" if stop is not None and not stop.get("done") else
-                          f"{len(open_orders)} orders not final: {open_orders[:3]}" if open_orders else "")
-                if not moving:
-                    return None
-            pause.wait(0.05)
-        return moving
+                except (httpx.HTTPError, OSError, ValueError) as exc:
+                    moving = f"status unreadable: {exc!r}"
+                else:
+                    moving = ("the stop's steps" if stop is not None and not stop.get("done") else
+                              f"{len(open_orders)} orders not final: {open_orders[:3]}" if open_orders else "")
+                    if not moving:
+                        return None
+                pause.wait(0.05)
+            return moving
+        finally:
+            led.close()
 
     def tail(self) -> str:
         path = self.state / "daemon.stderr"

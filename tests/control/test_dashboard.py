@@ -3,6 +3,7 @@ exchange. The event stream is read as a client reads it (HTTP, bearer header).""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -43,38 +44,42 @@ class GatePort:
         return {"state": self.gate.reset(reason, source).state.value}
 
 
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[tuple[ControlServer, Ledger, GatePort]]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, *, woken: bool,
+            **timing: float) -> Iterator[tuple[ControlServer, Ledger, GatePort, LedgerChanges]]:
+    """The dashboard's routes on a control server over a fresh ledger; ``woken``: the ledger's commits wake
+    the stream, as the daemon mounts it."""
     ledger = Ledger.open(f"sqlite:///{tmp_path}/ledger.sqlite")
     port = GatePort()
     changes = LedgerChanges()
     feed = DashboardFeed(port, AccountView(ledger, Settings, ExchangeReads(None)), ledger,
-                         version=lambda: (changes.count, port.gate.snapshot()))
-    routes = dashboard_routes(feed, TOKEN, poll_s=0.05, ping_s=0.2, refresh_s=3600)
+                         version=lambda: (changes.count, port.gate.snapshot()),
+                         watch=changes.watch if woken else None)
+    routes = dashboard_routes(feed, TOKEN, **timing)
     srv = ControlServer(port, port_number=0, token=TOKEN, extra_routes=routes, public_paths=API_PUBLIC | PUBLIC_PATHS)
     srv.start()
-    yield srv, ledger, port
-    srv.stop()
-    changes.close()
-    ledger.close()
+    try:
+        yield srv, ledger, port, changes
+    finally:
+        srv.stop()
+        changes.close()
+        ledger.close()
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[tuple[ControlServer, Ledger, GatePort]]:
+    """Polling every 0.05 s, pings every 0.2 s, no periodic refresh."""
+    with serving(tmp_path, woken=False, poll_s=0.05, ping_s=0.2, refresh_s=3600) as (srv, ledger, port, _changes):
+        yield srv, ledger, port
 
 
 @pytest.fixture
 def woken(tmp_path: Path) -> Iterator[tuple[ControlServer, Ledger, LedgerChanges]]:
     """The console as the daemon mounts it (the ledger's commits wake the stream), with polling, pings and
     refreshes an hour apart: only a wake can deliver anything after the first snapshot."""
-    ledger = Ledger.open(f"sqlite:///{tmp_path}/ledger.sqlite")
-    port = GatePort()
-    changes = LedgerChanges()
-    feed = DashboardFeed(port, AccountView(ledger, Settings, ExchangeReads(None)), ledger,
-                         version=lambda: (changes.count, port.gate.snapshot()), watch=changes.watch)
-    routes = dashboard_routes(feed, TOKEN, poll_s=3600, ping_s=3600, refresh_s=3600, min_gap_s=0.01)
-    srv = ControlServer(port, port_number=0, token=TOKEN, extra_routes=routes, public_paths=API_PUBLIC | PUBLIC_PATHS)
-    srv.start()
-    yield srv, ledger, changes
-    srv.stop()
-    changes.close()
-    ledger.close()
+    with serving(tmp_path, woken=True, poll_s=3600, ping_s=3600, refresh_s=3600,
+                 min_gap_s=0.01) as (srv, ledger, _port, changes):
+        yield srv, ledger, changes
 
 
 def events(srv: ControlServer) -> Iterator[tuple[str, str]]:
