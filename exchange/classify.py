@@ -73,7 +73,10 @@ def classify_status(status: int, text: str, retry_after: str | None = None) -> E
 
 
 def classify_response(resp: httpx.Response) -> ExchangeError | None:
-    """Classify an httpx response (None for 2xx)."""
+    """Classify an httpx response (None for 2xx). A 2xx body is not decoded here: the parser reads its bytes,
+    and a page of fills decoded to text as well held twice its size for nothing."""
+    if 200 <= resp.status_code < 300:
+        return None
     return classify_status(resp.status_code, resp.text, resp.headers.get("retry-after"))
 
 

@@ -60,6 +60,13 @@ class TestStatusTable:
         """A 2xx status is no error at this level (the parser judges the body)."""
         assert classify_status(201, "{}") is None
 
+    def test_2xx_body_is_left_to_the_parser(self):
+        """A 2xx response is classified without its body decoded to text (a page of fills is read once, as
+        bytes, by the parser): its text cache stays empty."""
+        resp = httpx.Response(200, content=b'{"fills":[],"cursor":""}')
+        assert classify(resp) is None
+        assert not hasattr(resp, "_text")
+
     def test_retry_after_header(self):
         """A Retry-After header on 429 becomes retry_after."""
         assert classify_status(429, TOO_MANY, "2.5").retry_after == 2.5
