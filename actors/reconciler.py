@@ -51,6 +51,7 @@ from kalshi_guard.actors.reconcile_model import (
 from kalshi_guard.actors.reconcile_read import find_order, read_exchange
 from kalshi_guard.core.memory import release_free_memory
 from kalshi_guard.exchange.history import fill_time, parse_time
+from kalshi_guard.exchange.rest import CLOCK_SKEW_S
 from kalshi_guard.exchange.wire import Fill
 from kalshi_guard.ledger.reconcile import KnownOrder
 
@@ -282,7 +283,9 @@ class Reconciler(SupervisedActor):
         pending = {o.client_order_id: o for o in ledger.non_final_orders() if o.order_id is None}
         unknown = {f.ticker for f in view.fills if f.order_id not in known}
         for ticker in sorted({o.ticker for o in pending.values()} & unknown):
-            for o in self.client.list_orders(ticker=ticker, limit=limit, strict=True):
+            first = min(o.created_at for o in pending.values() if o.ticker == ticker)
+            for o in self.client.list_orders(ticker=ticker, min_ts=int(first) - CLOCK_SKEW_S, limit=limit,
+                                             strict=True):
                 mine = pending.get(o.client_order_id) if o.client_order_id else None
                 if mine is not None:
                     known[o.order_id] = KnownOrder(mine.client_order_id, o.order_id, False, mine.status)

@@ -67,8 +67,8 @@ class StartupResolution:
             with contextlib.suppress(NotFoundError):
                 order = self.client.get_order(record.order_id)
         if order is None:
-            order = next((o for o in self.client.list_orders(ticker=record.ticker)
-                          if o.client_order_id == record.client_order_id), None)
+            order = self.client.find_order_by_client_id(record.ticker, record.client_order_id,
+                                                        record.created_at)
         if order is None:
             return self._resolve_missing(record)
         if order.status.value == "resting":

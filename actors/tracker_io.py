@@ -66,8 +66,7 @@ def perform(client: Any, action: Any, *, clock: Callable[[], float] = time.time,
         fills = tuple(fill_event(f) for f in client.get_fills(order_id=action.order_id))
         return ReadBack(order, fills, clock())
     # ResolveUnknown: find the order by client_order_id among the market's orders
-    match = next((o for o in client.list_orders(ticker=action.ticker)
-                  if o.client_order_id == action.client_order_id), None)
+    match = client.find_order_by_client_id(action.ticker, action.client_order_id, action.since)
     if match is None:
         since = None if action.since is None else int(action.since) - FILLS_MARGIN_S
         strangers = sum(1 for f in client.get_fills(ticker=action.ticker, min_ts=since) if not is_ours(f.order_id))

@@ -56,6 +56,7 @@ from kalshi_guard.exchange.wire_reads import (
 
 T = TypeVar("T")
 MAX_PAGES = 10_000
+CLOCK_SKEW_S = 60  # an order written at local time t was created on the exchange after t - this
 _NO_BODY = object()
 
 
@@ -332,12 +333,23 @@ class KalshiClient(HistoryReads, OrderGroupCalls):
     def list_orders(self, *, ticker: str | None = None, event_ticker: str | None = None,
                     status: OrderStatus | str | None = None, min_ts: int | None = None,
                     max_ts: int | None = None, subaccount: int | None = None,
-                    limit: int = 200, strict: bool = False) -> list[Order]:
-        """All orders matching the filters, every page."""
+                    limit: int = 200, strict: bool = False,
+                    keep: Callable[[list[Order]], list[Order]] | None = None) -> list[Order]:
+        """All orders matching the filters, every page (``keep`` filters each page as it arrives)."""
         params = {"ticker": ticker, "event_ticker": event_ticker, "min_ts": min_ts, "max_ts": max_ts,
                   "status": str(status) if status is not None else None, "subaccount": subaccount,
                   "limit": limit}
-        return self._pages("/portfolio/orders", "orders", Order.parse, params, strict=strict)
+        return self._pages("/portfolio/orders", "orders", Order.parse, params, strict=strict, keep=keep)
+
+    def find_order_by_client_id(self, ticker: str, client_order_id: str, since: float | None = None) -> Order | None:
+        """Our order ``client_order_id`` among the market's orders, or None when it is not listed. With
+        ``since`` (when we wrote it, Unix s), only orders created from ``since`` minus a minute of clock skew
+        are listed: the lookup costs the orders of that window, not every order the market ever had. Each
+        page keeps only the match. Raises like every read."""
+        min_ts = None if since is None else int(since) - CLOCK_SKEW_S
+        found = self.list_orders(ticker=ticker, min_ts=min_ts, limit=1000,
+                                 keep=lambda page: [o for o in page if o.client_order_id == client_order_id])
+        return found[0] if found else None
 
     def get_fills(self, *, ticker: str | None = None, order_id: str | None = None,
                   min_ts: int | None = None, max_ts: int | None = None, subaccount: int | None = None,
