@@ -16,6 +16,7 @@ from typing import Any
 
 from kalshi_guard.actors.messages import Discrepancy, DiscrepancyKind
 from kalshi_guard.core.errors import NotFoundError
+from kalshi_guard.exchange.rest import CLOCK_SKEW_S
 from kalshi_guard.ledger import FillRecord, OrderStatus
 
 
@@ -47,7 +48,7 @@ class StartupResolution:
         fill we cannot attribute since the order was written; otherwise it may be ours (REST fills carry no
         client_order_id): it stays UNKNOWN — blocking its market — and the fills are reported as orphans,
         which halts trading until an operator has looked (fail closed; never assume it did not fill)."""
-        since = int(record.created_at) - 60
+        since = int(record.created_at) - CLOCK_SKEW_S
         strangers = [f for f in self.client.get_fills(ticker=record.ticker, min_ts=since)
                      if self.ledger.get_order_by_exchange_id(f.order_id) is None]
         if not strangers:

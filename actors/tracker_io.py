@@ -26,8 +26,7 @@ from kalshi_guard.actors.confirmation_events import (
     RequestCancel,
 )
 from kalshi_guard.core.errors import Ambiguous, ExchangeError, NotFoundError
-
-FILLS_MARGIN_S = 60  # fills this long before an order was written still count as possibly its (clock skew)
+from kalshi_guard.exchange.rest import CLOCK_SKEW_S
 
 
 def fill_event(f: Any) -> FillSeen:
@@ -68,7 +67,7 @@ def perform(client: Any, action: Any, *, clock: Callable[[], float] = time.time,
     # ResolveUnknown: find the order by client_order_id among the market's orders
     match = client.find_order_by_client_id(action.ticker, action.client_order_id, action.since)
     if match is None:
-        since = None if action.since is None else int(action.since) - FILLS_MARGIN_S
+        since = None if action.since is None else int(action.since) - CLOCK_SKEW_S
         strangers = sum(1 for f in client.get_fills(ticker=action.ticker, min_ts=since) if not is_ours(f.order_id))
         return ReadBack(None, (), clock(), unattributed=strangers)
     fills = tuple(fill_event(f) for f in client.get_fills(order_id=match.order_id))

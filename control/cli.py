@@ -86,11 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     if "run" in words:
         from kalshi_guard.control import cmd_run
+        from kalshi_guard.control.signals import SignalRouter
         from kalshi_guard.core.memory import tune_allocator
 
         tune_allocator()  # before any thread starts: its arena limit then holds for all of them
-        from kalshi_guard.control.signals import SignalRouter
-
         cmd_run.EARLY_ROUTER = SignalRouter()
         cmd_run.EARLY_ROUTER.install()
     parser = build_parser()

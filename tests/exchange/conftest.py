@@ -1,4 +1,5 @@
-"""A scriptable loopback WebSocket server standing in for Kalshi's stream in the stream unit tests."""
+"""A scriptable loopback WebSocket server standing in for Kalshi's stream in the stream unit tests, and an
+in-process simulator with a signed client for the REST tests."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import json
 import queue
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
 from kalshi_guard.exchange.keys import generate_private_key
+from kalshi_guard.exchange.rest import KalshiClient
 from kalshi_guard.exchange.signing import HEADER_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, verify
+from kalshi_guard.simulator.testing import running_simulator
 
 KEY = generate_private_key()
 
@@ -93,3 +97,17 @@ def ws_server() -> Iterator[ScriptedWsServer]:
 @pytest.fixture
 def ws_signer() -> Signer:
     return Signer("ws-key", KEY)
+
+
+@pytest.fixture
+def sim() -> Iterator[Any]:
+    """An in-process simulator on a loopback port."""
+    with running_simulator() as s:
+        yield s
+
+
+@pytest.fixture
+def client(sim: Any) -> Iterator[KalshiClient]:
+    """A signed client of ``sim``, reads not retried."""
+    with KalshiClient(sim.rest_url, Signer(sim.key_id, sim.private_key), read_retries=0) as c:
+        yield c

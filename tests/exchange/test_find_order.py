@@ -5,28 +5,12 @@ thousands of orders each, and grew with the run)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from kalshi_guard.exchange.rest import CLOCK_SKEW_S, KalshiClient
-from kalshi_guard.exchange.signing import Signer
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest
-from kalshi_guard.simulator.testing import T0, running_simulator
-
-
-@pytest.fixture
-def sim() -> Iterator[Any]:
-    with running_simulator() as s:
-        yield s
-
-
-@pytest.fixture
-def client(sim: Any) -> Iterator[KalshiClient]:
-    with KalshiClient(sim.rest_url, Signer(sim.key_id, sim.private_key), read_retries=0) as c:
-        yield c
+from kalshi_guard.simulator.testing import T0
 
 
 def place(client: KalshiClient, coid: str) -> str:

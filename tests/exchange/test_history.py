@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -11,20 +10,7 @@ import pytest
 from kalshi_guard.core.errors import Ambiguous, NotFoundError
 from kalshi_guard.exchange.history import HistoricalCutoff, fill_time, parse_time
 from kalshi_guard.exchange.rest import KalshiClient
-from kalshi_guard.exchange.signing import Signer
-from kalshi_guard.simulator.testing import T0, running_simulator
-
-
-@pytest.fixture
-def sim() -> Iterator[Any]:
-    with running_simulator() as s:
-        yield s
-
-
-@pytest.fixture
-def client(sim: Any) -> Iterator[KalshiClient]:
-    with KalshiClient(sim.rest_url, Signer(sim.key_id, sim.private_key), read_retries=0) as c:
-        yield c
+from kalshi_guard.simulator.testing import T0
 
 
 def test_the_cutoff_parses_to_unix_seconds(sim: Any, client: KalshiClient) -> None:
