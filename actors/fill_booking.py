@@ -10,7 +10,6 @@ cannot be booked is left to reconciliation.
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any
 
 from kalshi_guard.actors.audit import fill_record, order_record
@@ -80,8 +79,9 @@ class FillBooking:
             record = self.ledger.get_order_by_exchange_id(msg.order_id)
         if record is None:
             return False
+        ts = msg.ts_ms / 1000 if msg.ts_ms else self.ctx.clock()  # the exchange's time: the day it counts to
         fill = FillRecord(msg.trade_id, record.client_order_id, msg.order_id, msg.ticker, msg.book_side.value,
-                          msg.count, msg.price, msg.fee, bool(msg.is_taker), time.time())
+                          msg.count, msg.price, msg.fee, bool(msg.is_taker), ts)
         with contextlib.suppress(LedgerError):
             self.ledger.book_fill(fill)
         return True

@@ -211,7 +211,7 @@ class FillWatcher(FillGroups, FillBooking, StartupResolution, SupervisedActor):
             event: Any = tracker_io.fill_event(msg)
         elif kind == "UserOrder":
             event = OrderUpdate(ExchangeStatus(msg.status.value), msg.fill_count, msg.remaining_count,
-                                (msg.ts_ms or time.time() * 1000) / 1000, msg.order_id)
+                                msg.ts_ms / 1000 if msg.ts_ms else self.clock(), msg.order_id)
         else:
             return
         coid = self._coid_for(msg.order_id, getattr(msg, "client_order_id", None))
