@@ -31,7 +31,6 @@ leaves the order to the fill watcher's and the start-up resolution's evidence.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +85,8 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         factory = services.exchange_factory
         self.client = factory("order_placer") if factory is not None else None
         self.markets = MarketCache(self.client)
-        self.throttle = Throttle(throttle_burst(self._limits), time.time()) if services.settings is not None else None
+        settings = services.settings
+        self.throttle = Throttle(throttle_burst(self._limits), self.ctx.clock()) if settings is not None else None
         self._ok_calls = 0
         self._init_risk()
 
@@ -188,7 +188,7 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
             snap = self.ctx.gate.snapshot()
             refuse(f"GATE_{snap.state.value}", snap.reason)
             return None
-        now = time.time()
+        now = self.ctx.clock()
         try:
             view = self._view(req.ticker)
             limits = self._effective_limits(self._limits)
@@ -250,7 +250,7 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
 
     def place(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None = None) -> None:
         """Check, write ahead, gate, send, hand over. Replies REJECTED itself when it stops early."""
-        created = time.time()
+        created = self.ctx.clock()
         ready = self._check(req, reply, batch_id)
         if ready is None or not self._write_ahead([ready]):
             return
@@ -269,14 +269,15 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         reason = getattr(last, "code", None) or getattr(last, "detail", None)
         order_record(status, by=self.ctx.name, client_order_id=coid, ticker=req.ticker, outcome=req.outcome,
                      action=req.action, count=req.count, price=req.price, reason=str(reason) if reason else None,
-                     latency_ms=int((time.time() - created) * 1000))
+                     latency_ms=int((self.ctx.clock() - created) * 1000))
 
     def resend(self, coid: str, req: OrderRequest) -> None:
         """Re-send an ambiguous create with the same id (the fill watcher found nothing on the exchange; it
         sends the order's request along). RESEND_UNAVAILABLE when the ledger has no such order."""
         record = self.ledger.get_order(coid)
         if record is None:
-            events: tuple[Any, ...] = (RejectedEvent("RESEND_UNAVAILABLE", time.time(), "order not in the ledger"),)
+            refused = RejectedEvent("RESEND_UNAVAILABLE", self.ctx.clock(), "order not in the ledger")
+            events: tuple[Any, ...] = (refused,)
         else:
             events = self._send_one(coid, req, OrderIntent(record.intent), resend=True)
         self.ctx.peers["fill_watcher"].tell(Resent(coid, events))
@@ -290,16 +291,16 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
             wire = self._wire(coid, req)
         except Exception as exc:  # nothing sent: a definitive no (to a resend: the order stays UNKNOWN)
             if resend:
-                return (RejectedEvent("INTERNAL_ERROR", time.time(), f"resend not encodable: {exc!r}"),)
+                return (RejectedEvent("INTERNAL_ERROR", self.ctx.clock(), f"resend not encodable: {exc!r}"),)
             return (self._unsendable(coid, req, exc),)
-        sending = Sending(time.time())
+        sending = Sending(self.ctx.clock())
         try:
             result = send_create(self.ctx.gate, self.client, intent, wire)
         except GateClosedError as exc:
             code = f"GATE_{exc.state}"
             if not resend:
                 self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"{code}: {exc.reason}")
-            return (RejectedEvent(code, time.time(), exc.reason),)
+            return (RejectedEvent(code, self.ctx.clock(), exc.reason),)
         except ExchangeError as exc:
             return (sending, self._classify_failure(coid, req, exc, resend=resend))
         except Exception as exc:  # not foreseen by the client: it may have gone out, so UNKNOWN
@@ -307,7 +308,7 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
             return (sending, self._classify_failure(coid, req, Ambiguous(f"unexpected {type(exc).__name__}")))
         self._api_ok()
         crash_point("after_response")
-        return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, time.time()))
+        return (sending, Sent(result.order_id, result.fill_count, result.remaining_count, self.ctx.clock()))
 
     def _unsendable(self, coid: str, req: OrderRequest, exc: Exception) -> Any:
         """An order whose wire body could not be built: REJECTED ``INTERNAL_ERROR`` (nothing was sent)."""
@@ -315,7 +316,8 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         side, yes_price = to_book(req)
         self.ledger.transition(coid, OrderStatus.REJECTED, reason=f"INTERNAL_ERROR: {type(exc).__name__}")
         self._note_open(coid, req.ticker, side.value, yes_price, req.count, None)
-        return RejectedEvent("INTERNAL_ERROR", time.time(), f"the order could not be encoded ({type(exc).__name__})")
+        detail = f"the order could not be encoded ({type(exc).__name__})"
+        return RejectedEvent("INTERNAL_ERROR", self.ctx.clock(), detail)
 
     def _wire(self, coid: str, req: OrderRequest) -> CreateOrderRequest:
         """The V2 create body: the bot's outcome/action mapped to the YES book."""
@@ -337,7 +339,7 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         """Ledger state and tracker event for a failed create (UNKNOWN unless the 'no' is definitive). A
         definitive no to a ``resend`` says nothing of the first attempt: the order stays UNKNOWN."""
         self._api_error(exc)
-        now = time.time()
+        now = self.ctx.clock()
         side, yes_price = to_book(req)
         if isinstance(exc, Rejected) and exc.code == "order_already_exists":
             self.ledger.transition(coid, OrderStatus.UNKNOWN, reason="409 order_already_exists")

@@ -9,7 +9,6 @@ from the exchange's evidence); an order that cannot be encoded is REJECTED and n
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -54,7 +53,7 @@ class PlacerBatches:
         (REJECTED ``GATE_<state>``, nothing sent); a failed or ambiguous request classifies each order on
         its own (REJECTED when the exchange's no is definitive, else UNKNOWN and resolved from evidence).
         """
-        created = time.time()
+        created = self.ctx.clock()
         batch_id = new_client_order_id()
         passed = [r for req, reply in zip(requests, replies, strict=True) if (r := self._check(req, reply, batch_id))]
         written = self._write_ahead(passed) if passed else []
@@ -75,14 +74,14 @@ class PlacerBatches:
             wires = [self._wire(r.coid, r.req) for r in ready]
         except Exception as exc:  # nothing sent
             return [(self._unsendable(r.coid, r.req, exc),) for r in ready]
-        sending = Sending(time.time())
+        sending = Sending(self.ctx.clock())
         try:
             items = send_batch(self.ctx.gate, self.client, intent, wires)
         except GateClosedError as exc:
             out: list[tuple[Any, ...]] = []
             for r in ready:
                 self.ledger.transition(r.coid, OrderStatus.REJECTED, reason=f"GATE_{exc.state}: {exc.reason}")
-                out.append((RejectedEvent(f"GATE_{exc.state}", time.time(), exc.reason),))
+                out.append((RejectedEvent(f"GATE_{exc.state}", self.ctx.clock(), exc.reason),))
             return out
         except ExchangeError as exc:
             return [(sending, self._classify_failure(r.coid, r.req, exc)) for r in ready]
@@ -104,6 +103,6 @@ class PlacerBatches:
                 out.append((sending, self._classify_failure(coid, req, item.error or Ambiguous("no result"))))
             else:
                 res = item.result
-                out.append((sending, Sent(res.order_id, res.fill_count, res.remaining_count, time.time())))
+                out.append((sending, Sent(res.order_id, res.fill_count, res.remaining_count, self.ctx.clock())))
         return out
 

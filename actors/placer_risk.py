@@ -33,6 +33,7 @@ class PlacerRiskView:
     ledger: Any
     markets: Any
     throttle: Any
+    ctx: Any
 
     def _init_risk(self) -> None:
         self._risk: tuple[dict[str, PositionView], list[OpenOrder]] | None = None
@@ -54,12 +55,13 @@ class PlacerRiskView:
 
     def _effective_limits(self, limits: LimitSettings) -> LimitSettings:
         """``limits`` with every share ("5%") in dollars of today's day-start value, re-read from the ledger
-        at most every ``ANCHOR_REFRESH_S`` and at once when the UTC day changes. A limit given in dollars
-        needs no read. A share with no anchor yet resolves to 0 (refuses every order that can lose money);
+        at most every ``ANCHOR_REFRESH_S`` and at once when the UTC day of the injected clock changes (the
+        day the guardian's anchor is written under). A limit given in dollars needs no read.
+        A share with no anchor yet resolves to 0 (refuses every order that can lose money);
         a failed read raises ``LedgerError`` (the placer refuses the order)."""
         if not any(isinstance(getattr(limits, k), Share) for k in ("max_daily_loss", "max_order_loss")):
             return limits
-        day, now = datetime.now(UTC).date(), time.monotonic()
+        day, now = datetime.fromtimestamp(self.ctx.clock(), UTC).date(), time.monotonic()
         if self._anchor is None or self._anchor[0] != day or now - self._anchor[2] > ANCHOR_REFRESH_S:
             self._anchor = (day, self.ledger.daily_anchor(day), now)
         return limits.resolved(self._anchor[1])

@@ -176,8 +176,8 @@ class Pipeline:
 
 
 class FakeClock:
-    """Unix seconds that move only when the test says (starts at the real time, so exchange timestamps and
-    the placer's stay comparable)."""
+    """Unix seconds that move only when the test says (starts at the real time, so the exchange's timestamps
+    stay comparable with the actors')."""
 
     def __init__(self) -> None:
         self._now = time.time()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from kalshi_guard.actors.orders_api import BookSide
@@ -13,6 +13,7 @@ from kalshi_guard.actors.pretrade import order_loss
 from kalshi_guard.config.shares import parse_money_or_share
 from kalshi_guard.control.journal import to_csv
 from kalshi_guard.simulator.markets import DEFAULT_TICKERS
+from tests.pipeline.conftest import FakeClock
 
 D = Decimal
 A, B, C = DEFAULT_TICKERS[:3]
@@ -59,6 +60,22 @@ class TestShareOfTheDayStartValue:
         above = p.trading.place_and_confirm(A, "yes", "buy", str(n + 1), price, "ioc", wait_s=20)
         assert (above.status.value, above.reason) == ("REJECTED", "ORDER_LOSS_LIMIT")
         assert "5.000000" in (above.detail or "")
+
+    def test_the_day_whose_anchor_counts_is_the_injected_clocks(self, pipeline_factory):
+        """The placer's trading day follows the actors' clock (the one the guardian writes the anchor under),
+        not the machine's: with only tomorrow's anchor recorded the order is refused, and once the clock
+        reaches tomorrow it passes at once (a new day is re-read without waiting for the refresh).
+        Checked against the placer reading ``datetime.now``: the second order stays refused."""
+        clock = FakeClock()
+        p = pipeline_factory(limits={"max_order_loss": parse_money_or_share("5%")}, clock=clock)
+        tomorrow = datetime.fromtimestamp(clock(), UTC).date() + timedelta(days=1)
+        p.ledger.set_daily_anchor(tomorrow, D("100"))
+        price = D("0.05")  # an IOC far below the book: sent and cancelled, no position
+        today = p.trading.place_and_confirm(A, "yes", "buy", "1", price, "ioc", wait_s=20)
+        assert (today.status.value, today.reason) == ("REJECTED", "ORDER_LOSS_LIMIT")
+        clock.advance(86400)
+        passed = p.trading.place_and_confirm(A, "yes", "buy", "1", price, "ioc", wait_s=20)
+        assert passed.status.value == "CANCELED", passed
 
 
 class TestJournalExport:
