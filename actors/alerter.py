@@ -6,7 +6,9 @@ this actor and started/stopped with it, so a burst of alerts never blocks the ac
 this one. Alerts reach the outbox as soon as the alerter's mailbox is drained (a burst in one
 transaction, and at the latest at the next heartbeat); from there one undelivered at a crash is
 delivered after the restart. An alert still in the mailbox at a ``kill -9`` is lost with it, as is any
-message in flight between actors.
+message in flight between actors. When the ledger cannot write (a full disk, a database gone), alerts
+are held in memory and sent straight to their channels until the outbox takes them again
+(:mod:`actors.held_alerts`).
 
 PagerDuty incidents: a CRITICAL alert joins the open incident (``_incident``, one stable ``dedup_key``
 until the reset) or opens a new one; an alert of kind ``reset`` carries the open incident so that
@@ -28,6 +30,7 @@ from typing import Any
 
 from kalshi_guard.actors.base import SupervisedActor
 from kalshi_guard.actors.delivery import ChannelWorker, build_channels
+from kalshi_guard.actors.held_alerts import HeldAlerts
 from kalshi_guard.actors.messages import Alert, FillBooked, Severity
 from kalshi_guard.config.schema import AlertKind, AlertSettings
 from kalshi_guard.ledger.outbox import QueuedAlert
@@ -80,6 +83,7 @@ class Alerter(SupervisedActor):
         self._summarised = self._last_summary()
         self._rows: list[QueuedAlert] = []
         self._incident: Any = _UNKNOWN
+        self._held = HeldAlerts(self.workers, self.ctx.clock, self.log)
         if self.ledger is None:
             return
         for name, channel in build_channels(self.cfg).items():
@@ -90,8 +94,8 @@ class Alerter(SupervisedActor):
     def teardown(self) -> None:
         """Write held alerts, stop the workers (each within its request timeout). Undelivered alerts stay
         in the outbox."""
-        if getattr(self, "_rows", None):
-            self._flush()
+        if getattr(self, "_rows", None) or len(getattr(self, "_held", ())):
+            self._flush(retry_now=True)
         workers = list(getattr(self, "workers", {}).values())
         for worker in workers:
             worker.request_stop()
@@ -154,17 +158,24 @@ class Alerter(SupervisedActor):
                 return None
         return self._incident
 
-    def _flush(self) -> None:
-        """Write the held alerts to the outbox in one transaction and wake the workers."""
-        if not self._rows:
+    def _flush(self, *, retry_now: bool = False) -> None:
+        """Write the pending alerts (and any the outbox refused before) to the outbox in one transaction and
+        wake the workers. When the ledger refuses, they are held in memory and sent straight to their
+        channels (:mod:`actors.held_alerts`); while alerts are held, the outbox is tried again at most every
+        ``held_alerts.RETRY_S`` (``retry_now``: at once) and new alerts are held at once meanwhile."""
+        if not self._rows and not len(self._held):
             return
-        rows, self._rows = self._rows, []
+        new, self._rows = self._rows, []
+        if self._held.waiting() and not retry_now:
+            self._held.hold(new, None)
+            return
         try:
-            self.ledger.enqueue_alerts(rows)
+            self.ledger.enqueue_alerts(self._held.rows() + new)
         except Exception as exc:
-            self.log.error("could not queue {} alert(s) in the ledger: {!r}", len(rows), exc)
             self._incident = _UNKNOWN
+            self._held.hold(new, exc)
             return
+        self._held.queued()
         for worker in self.workers.values():
             worker.wake()
 

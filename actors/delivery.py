@@ -19,6 +19,12 @@ timeout) and record the answer in the ledger:
 Because an alert is marked sent only after the server confirmed it, a crash (``kill -9``) between the two
 sends it again after the restart: delivery is at least once. A worker never raises: a ledger failure or a
 bug is logged and retried after ``backoff_initial_s``.
+
+Alerts the outbox could not take (:mod:`actors.held_alerts`) are handed to the worker with
+:meth:`ChannelWorker.send_direct` and go before the outbox's (whose read may be failing too): the same
+request, nothing recorded in the ledger; a failed one is tried again with the outbox's backoff (doubling
+from ``backoff_initial_s`` to ``backoff_max_s``), as long as the alert is still wanted (the outbox has not
+taken it since).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from loguru import logger
 from kalshi_guard.actors.channels import AlertChannel, Attempt, Outcome
 from kalshi_guard.config.schema import AlertSettings
 from kalshi_guard.core.errors import AlertDeliveryError
+from kalshi_guard.ledger.records import OutboxAlert
 
 IDLE_POLL_S = 5.0  # with nothing due, look again this often (new alerts wake the worker at once)
 STOP_WAIT_S = 2.0  # a stopping worker is waited for this long (the supervisor's stop timeout is longer)
@@ -77,6 +84,10 @@ class ChannelWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._singles: set[int] = set()  # alerts to send alone after a coalesced message was refused
+        self._direct: list[tuple[OutboxAlert, Any]] = []  # (alert, its Held) the outbox could not take
+        self._direct_lock = threading.Lock()
+        self._direct_singly = False  # after a refused coalesced request: held alerts go one per request
+        self._direct_failures = 0  # failed direct requests in a row (their backoff doubles, as the outbox's)
         self.error: AlertDeliveryError | None = None  # set when the channel stopped for good
         self.requests = 0
         self.delivered = 0
@@ -89,6 +100,13 @@ class ChannelWorker:
     def wake(self) -> None:
         """Look at the outbox now (an alert was queued)."""
         self._wake.set()
+
+    def send_direct(self, alert: OutboxAlert, held: Any) -> None:
+        """Send ``alert`` (not in the outbox) while ``held.wanted_on(channel)``; ``held.sent_on(channel)``
+        once the channel confirmed it. Returns at once (the worker's thread sends)."""
+        with self._direct_lock:
+            self._direct.append((alert, held))
+        self.wake()
 
     def request_stop(self) -> None:
         """Ask the thread to end after its current step (returns at once)."""
@@ -134,6 +152,9 @@ class ChannelWorker:
         now = self.clock()
         if self.channel.blocked_until > now:
             return self.channel.blocked_until - now
+        direct = self._direct_step()
+        if direct is not None:
+            return direct
         due = self.ledger.due_alerts(self.channel.name, now, limit=max(self.channel.limits.max_alerts, 1))
         if not due:
             return IDLE_POLL_S
@@ -148,6 +169,49 @@ class ChannelWorker:
         attempt = self.channel.send(batch)
         self.requests += 1
         return self._record(attempt, max(a.attempts for a in batch))
+
+    def _direct_step(self) -> float | None:
+        """One request for alerts handed over by :meth:`send_direct`; None when none is wanted any more."""
+        name = self.channel.name
+        with self._direct_lock:
+            self._direct = [(a, h) for a, h in self._direct if h.wanted_on(name)]
+            items = list(self._direct)
+        if not items:
+            return None
+        holders = {a.id: h for a, h in items}
+        unsent: list[OutboxAlert] = []
+        for alert, held in items:
+            if self.channel.skip(alert) is None:
+                unsent.append(alert)
+            else:
+                held.sent_on(name)  # needs nothing on this channel
+        if not unsent:
+            return 0.0
+        attempt = self.channel.send(unsent[:1] if self._direct_singly else self.channel.pack(unsent))
+        self.requests += 1
+        if attempt.outcome is Outcome.DROP and len(attempt.ids) > 1:
+            self._direct_singly = True  # one bad alert must not sink its neighbours
+            return 0.0
+        if attempt.outcome is Outcome.SENT or attempt.outcome is Outcome.DROP:
+            self._direct_failures = 0
+            for alert_id in attempt.ids:
+                holders[alert_id].sent_on(name)  # a DROP can never be delivered: given up, as the outbox would
+            if attempt.outcome is Outcome.SENT:
+                self.delivered += len(attempt.ids)
+                self.log.info("{} took {} alert(s) the outbox could not", name, len(attempt.ids))
+            else:
+                self.log.error("{} refused a held alert for good: {}", name, attempt.detail)
+            return 0.0
+        if attempt.outcome is Outcome.PERMANENT:
+            self._disable(attempt)
+            return 0.0
+        if attempt.status == 429 and attempt.retry_after is not None:
+            self.channel.blocked_until = max(self.channel.blocked_until, self.clock() + attempt.retry_after)
+            return attempt.retry_after
+        delay = min(self.cfg.backoff_max_s, self.cfg.backoff_initial_s * 2 ** min(self._direct_failures, 30))
+        self._direct_failures += 1
+        self.log.warning("{} delivery of held alerts failed ({}); retrying in {:.1f}s", name, attempt.detail, delay)
+        return delay
 
     def _record(self, attempt: Attempt, attempts: int) -> float:
         name, ids = self.channel.name, list(attempt.ids)

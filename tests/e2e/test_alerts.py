@@ -1,16 +1,20 @@
 """The real daemon's alerts against loopback Discord and PagerDuty stand-ins: a stop pages once, the
-reset resolves it, a kill -9 loses nothing, and the webhook URL and routing key stay secret."""
+reset resolves it, a kill -9 loses nothing, a full disk loses nothing either, and the webhook URL and
+routing key stay secret."""
 
 from __future__ import annotations
 
+import resource
 import signal
 import subprocess
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kalshi_guard.simulator.markets import DEFAULT_TICKERS
 from tests.waiting import wait_until
 
 from .conftest import EXE, Daemon
@@ -86,3 +90,47 @@ class TestDaemonAlerts:
         again.start()
         wait_until(lambda: any("kill switch: trading halted" in e["title"] for e in discord.embeds()),
                    timeout=30, what="the kill-switch alert delivered after the restart")
+
+
+KEEP_TRADING = {f"KALSHI_GUARD_LIMITS__{k}": "1000000" for k in (
+    "MAX_DAILY_LOSS", "MAX_MARKET_EXPOSURE", "MAX_EVENT_EXPOSURE", "MAX_TOTAL_EXPOSURE")}
+KEEP_TRADING["KALSHI_GUARD_LIMITS__PRICE_COLLAR"] = "1"  # buying at 0.99 is the point
+
+
+def disk_of(limit: int) -> Callable[[], None]:
+    """A child's "disk" that is full once a file reaches ``limit`` bytes: RLIMIT_FSIZE (Python ignores
+    SIGXFSZ, so a write past it fails with EFBIG and SQLite reports an I/O error, as on a full disk)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+class TestFullDisk:
+    def test_the_stop_alert_leaves_the_process_when_the_ledger_cannot_write(
+        self, daemon_factory: Callable[..., Daemon], standins: Callable[..., Any]
+    ) -> None:
+        """The daemon trades until its files cannot grow (orders are then refused LEDGER_UNAVAILABLE: fail
+        closed); the emergency stop that follows still halts, and its CRITICAL alert — which the outbox
+        cannot take — reaches Discord straight from memory; the daemon stays up and says so in its log.
+        Checked against the alerter that dropped a batch the outbox refused: no alert arrives."""
+        discord = standins("discord")
+        d = daemon_factory(KALSHI_GUARD_ALERTS__DISCORD_WEBHOOK_URL=discord.url, **FAST, **KEEP_TRADING)
+        d.start(preexec_fn=disk_of(1 << 20))
+        d.wait_ready()
+        answers: list[str] = []
+
+        def refused_for_the_ledger() -> bool:
+            r = d.api("POST", "/api/orders", json={
+                "ticker": DEFAULT_TICKERS[0], "outcome": "yes", "action": "buy", "count": "1", "price": "0.99",
+                "time_in_force": "ioc", "client_order_id": str(uuid.uuid4())})
+            answers.append(r.json().get("reason") or r.json().get("status"))
+            return answers[-1] == "LEDGER_UNAVAILABLE"
+
+        wait_until(refused_for_the_ledger, timeout=60, what="the ledger to refuse writes", every=0.0)
+        stop = d.api("POST", "/api/bot/emergency-stop", json={"reason": "disk full drill"})
+        assert stop.status_code == 200, stop.text
+        assert d.status()["gate"]["state"] == "HALTED"
+        wait_until(lambda: any(e["title"].startswith("[CRITICAL]") and "trading halted" in e["title"]
+                               for e in discord.embeds()), timeout=30, what="the stop's alert on Discord")
+        assert d.proc.poll() is None
+        stderr = d.state.parent / f"daemon-{d.port}.stderr"
+        wait_until(lambda: "alert outbox cannot be written" in stderr.read_text(errors="replace"), timeout=10,
+                   what="the outage in the daemon's log")
