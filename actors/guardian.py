@@ -65,6 +65,7 @@ from kalshi_guard.ledger.risk import DayAnchor, Realized
 DEFAULT_SETTINGS = Settings()  # a guardian started without settings (tests of the tree) uses the defaults
 FILLS_JUDGED_TOGETHER = 1000  # FillBooked tells waiting together that one evaluation answers for
 REBUILD_AFTER_S = 120.0  # an anchor first written this long after the day began is a rebuilt one
+GATE_RETRY_S = 5.0  # a gate state whose write failed is written again this often
 
 
 class Guardian(SupervisedActor):
@@ -108,6 +109,7 @@ class Guardian(SupervisedActor):
         self._tape_reads = 0  # completed reads of the ledger's tape (an evaluation tells whether it read it)
         self._noted_day: date | None = None
         self._last_sweep = float("-inf")
+        self._gate_retry_at = float("-inf")
         self.stops = 0
 
     def teardown(self) -> None:
@@ -156,9 +158,24 @@ class Guardian(SupervisedActor):
         exchange connection is kept warm on every tick."""
         self.killswitch.tick()
         now = self.ctx.clock()
+        self._persist_gate(now)
         if now - self._last_sweep >= self._settings.guardian.check_interval_s:
             self._last_sweep = now
             self.sweep()
+
+    def _persist_gate(self, now: float) -> None:
+        """A gate state whose write failed (a stop during a full disk or a database outage) is written again
+        every ``GATE_RETRY_S`` until it lands, so that the stop still holds after a restart."""
+        owed = self.ctx.gate.unsaved()
+        if owed is None or now < self._gate_retry_at:
+            return
+        self._gate_retry_at = now + GATE_RETRY_S
+        if self.ctx.gate.persist_unsaved():
+            self.log.warning("the gate's {} ({}) is persisted now; its first write had failed", owed.state.value,
+                             owed.reason)
+        else:
+            self.log.error("the gate's {} is still not persisted (the ledger refuses writes); a restart now would "
+                           "not know it", owed.state.value)
 
     # -- evaluation ------------------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ Start-up order (docs/architecture.md §3): ledger → gate (a latched HALTED sur
 HALTED) → paper-mode simulator → alerter, guardian, reconciler, fill watcher, order placer → control
 server → start-up reconciliation → gate opens (unless HALTED) → ``READY=1``. If the start-up
 reconciliation fails the gate stays closed and it is retried every few seconds; ``READY=1`` waits for it.
-Stop is the reverse, each child with its own timeout, then ``end_run(clean=True)``.
+Stop is the reverse, each child with its own timeout, then ``end_run(clean=True)`` — unclean when the
+gate's last state is still owed to the ledger (a stop it never took), so the next start latches HALTED.
 """
 
 from __future__ import annotations
@@ -160,7 +161,10 @@ class Daemon(ReconcilePort):
             sup.killswitch.close()
             if self._sim is not None:
                 self._sim.stop()
-            ledger.end_run(clean=code == EXIT_OK)
+            owed = self.gate is not None and not self.gate.persist_unsaved()
+            if owed:  # a stop the ledger never took: an unclean end makes the next start latch HALTED
+                log.critical("the gate's last state could not be written; this run ends unclean")
+            ledger.end_run(clean=code == EXIT_OK and not owed)
             log.info("stopped (exit {})", code)
         return code
 

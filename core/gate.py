@@ -6,7 +6,9 @@ States (``GateState``):
 - ``ACTIVE`` — normal trading.
 - ``REDUCING`` — only exposure-reducing orders (and cancels).
 - ``HALTED`` — cancels and the guardian's own reduce-only flatten orders; nothing else. Latched: it
-  survives restarts (persisted) and is lifted only by :meth:`TradingGate.reset` with a reason.
+  survives restarts (persisted; a write that failed — a full disk, a database outage — is owed and
+  written again by :meth:`TradingGate.persist_unsaved`, which the guardian calls) and is lifted only by
+  :meth:`TradingGate.reset` with a reason.
 
 Closing is one attribute assignment (:meth:`TradingGate.close_nowait`), safe inside a signal handler: no
 locks, no logging, no I/O. The persisted write happens afterwards, on the main loop or in the guardian
@@ -82,6 +84,7 @@ class TradingGate:
         self._clock = clock
         self._lock = threading.Lock()
         self._probe: Callable[[], bool] | None = None
+        self._unsaved: GateSnapshot | None = None  # the newest snapshot whose write failed
 
     def set_probe(self, probe: Callable[[], bool] | None) -> None:
         """Install a lock-free check that reports an emergency stop not yet applied (see module doc)."""
@@ -216,6 +219,35 @@ class TradingGate:
         self._write(snap)
         return snap
 
+    def unsaved(self) -> GateSnapshot | None:
+        """The newest snapshot whose write failed and that no later write has replaced (None: all saved)."""
+        return self._unsaved
+
+    def persist_unsaved(self) -> bool:
+        """Write the newest unsaved snapshot again (a stop during a full disk or a database outage must
+        still hold after a restart). True when it is written (or nothing was owed); False when the write
+        failed again. Never raises."""
+        snap = self._unsaved
+        if snap is None:
+            return True
+        try:
+            self._write(snap)
+        except Exception:
+            return False
+        return True
+
     def _write(self, snap: GateSnapshot) -> None:
-        if self._persist is not None:
+        """Persist ``snap``; on failure it is remembered as owed (:meth:`persist_unsaved`) and the error
+        re-raised. A later snapshot written successfully settles the debt."""
+        if self._persist is None:
+            return
+        try:
             self._persist(snap)
+        except Exception:
+            with self._lock:
+                if self._unsaved is None or self._unsaved.changed_at <= snap.changed_at:
+                    self._unsaved = snap
+            raise
+        with self._lock:
+            if self._unsaved is not None and self._unsaved.changed_at <= snap.changed_at:
+                self._unsaved = None

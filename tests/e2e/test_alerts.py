@@ -103,6 +103,21 @@ def disk_of(limit: int) -> Callable[[], None]:
     return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+def fill_the_disk(d: Daemon) -> None:
+    """Trade until the daemon refuses an order because its ledger cannot write (fail closed)."""
+    def refused_for_the_ledger() -> bool:
+        r = d.api("POST", "/api/orders", json={
+            "ticker": DEFAULT_TICKERS[0], "outcome": "yes", "action": "buy", "count": "1", "price": "0.99",
+            "time_in_force": "ioc", "client_order_id": str(uuid.uuid4())})
+        return r.json().get("reason") == "LEDGER_UNAVAILABLE"
+
+    wait_until(refused_for_the_ledger, timeout=60, what="the ledger to refuse writes", every=0.0)
+
+
+def stop_alerts(discord: Any) -> list[dict[str, Any]]:
+    return [e for e in discord.embeds() if e["title"].startswith("[CRITICAL]") and "trading halted" in e["title"]]
+
+
 class TestFullDisk:
     def test_the_stop_alert_leaves_the_process_when_the_ledger_cannot_write(
         self, daemon_factory: Callable[..., Daemon], standins: Callable[..., Any]
@@ -115,21 +130,12 @@ class TestFullDisk:
         d = daemon_factory(KALSHI_GUARD_ALERTS__DISCORD_WEBHOOK_URL=discord.url, **FAST, **KEEP_TRADING)
         d.start(preexec_fn=disk_of(1 << 20))
         d.wait_ready()
-        answers: list[str] = []
-
-        def refused_for_the_ledger() -> bool:
-            r = d.api("POST", "/api/orders", json={
-                "ticker": DEFAULT_TICKERS[0], "outcome": "yes", "action": "buy", "count": "1", "price": "0.99",
-                "time_in_force": "ioc", "client_order_id": str(uuid.uuid4())})
-            answers.append(r.json().get("reason") or r.json().get("status"))
-            return answers[-1] == "LEDGER_UNAVAILABLE"
-
-        wait_until(refused_for_the_ledger, timeout=60, what="the ledger to refuse writes", every=0.0)
+        fill_the_disk(d)
         stop = d.api("POST", "/api/bot/emergency-stop", json={"reason": "disk full drill"})
         assert stop.status_code == 200, stop.text
         assert d.status()["gate"]["state"] == "HALTED"
-        wait_until(lambda: any(e["title"].startswith("[CRITICAL]") and "trading halted" in e["title"]
-                               for e in discord.embeds()), timeout=30, what="the stop's alert on Discord")
+        wait_until(lambda: stop_alerts(discord), timeout=30, what="the stop's alert on Discord")
+        assert d.proc is not None
         assert d.proc.poll() is None
         stderr = d.state.parent / f"daemon-{d.port}.stderr"
         wait_until(lambda: "alert outbox cannot be written" in stderr.read_text(errors="replace"), timeout=10,

@@ -1,9 +1,11 @@
 """The kill switch through the real daemon's doors: GET /api/limits and ``kalshi-guard status`` show the six
 triggers; reset is refused while ACTIVE and with a wrong token; ``kalshi-guard drill`` ends flat and is
-recorded in the activity log."""
+recorded in the activity log; a stop whose write failed is written later and holds across a restart."""
 
 from __future__ import annotations
 
+import signal
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -83,3 +85,40 @@ class TestDrill:
         assert len(rows) == 1
         assert rows[0].details["ok"] is True
         assert rows[0].details["trip_to_flat_ms"] is not None
+
+
+class TestLedgerOutage:
+    def test_a_stop_whose_write_failed_is_written_later_and_holds_across_a_restart(
+        self, daemon_factory: Callable[..., Daemon], tmp_path: Path
+    ) -> None:
+        """Another process holds the ledger's write lock (a stuck backup, a CLI) when the emergency stop
+        comes: the gate closes at once but its write fails after the busy timeout. Once the lock is gone
+        the guardian writes the owed HALTED, so a clean restart (``systemctl restart``: SIGTERM) comes back
+        HALTED with the stop's reason instead of trading. Checked against a gate that forgot a failed
+        write: the restarted daemon came back ACTIVE ("start-up complete"). (After a ``kill -9`` it came
+        back HALTED either way: an unclean shutdown latches the gate.)"""
+        state = tmp_path / "state"
+        d = daemon_factory(state)
+        d.start()
+        d.wait_ready()
+        lock = sqlite3.connect(state / "ledger.sqlite", isolation_level=None, timeout=30)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            stop = d.api("POST", "/api/bot/emergency-stop", json={"reason": "outage drill"})
+            assert stop.status_code == 200, stop.text
+            assert d.status()["gate"]["state"] == "HALTED"
+            wait_until(lambda: "gate persist failed during the stop" in d.stderr(), timeout=30,
+                       what="the stop's gate write to fail")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        wait_until(lambda: "HALTED (outage drill) is persisted now" in d.stderr(), timeout=30,
+                   what="the owed gate write")
+        d.signal(signal.SIGTERM)
+        d.wait_exit()
+        d.close()
+        again = daemon_factory(state)
+        again.start()
+        again.wait_ready()
+        gate = again.status()["gate"]
+        assert (gate["state"], gate["reason"]) == ("HALTED", "outage drill")
