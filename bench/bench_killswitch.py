@@ -44,6 +44,8 @@ from kalshi_guard.simulator.liquidity import Liquidity
 from kalshi_guard.simulator.markets import MarketSpec
 from kalshi_guard.simulator.server import SimulatorServer
 
+from figures import figure
+
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -116,10 +118,9 @@ def bench_gate(tmp: Path, rounds: int = 300) -> None:
     finally:
         tree.close()
     p99 = pct(trip, 99)
-    print(f"1. trigger -> gate closed ({rounds} stops): p50 {statistics.median(trip):.4f} ms  p99 {p99:.4f} ms  "
-          f"max {max(trip):.4f} ms  (goal p99 < 1 ms) {'OK' if p99 < 1 else 'MISSED'}")
-    print(f"   for information, event told to the guardian -> gate closed: p50 {statistics.median(told):.3f} ms  "
-          f"p99 {pct(told, 99):.3f} ms")
+    figure(f"kill switch: trigger -> gate closed, p99 ({rounds} stops, max {max(trip):.4f} ms)", f"{p99:.4f} ms",
+           "< 1 ms", p99 < 1)
+    figure("kill switch: event told to the guardian -> gate closed, p99", f"{pct(told, 99):.3f} ms")
 
 
 def ours_resting(sim: SimulatorServer, account: str) -> int:
@@ -157,9 +158,8 @@ def bench_cancel(tmp: Path, rounds: int = 20, orders: int = 50) -> None:
         tree.close()
         sim.stop()
     p99 = pct(figures, 99)
-    print(f"2. trigger -> all {orders} resting orders cancelled ({rounds} rounds): p50 "
-          f"{statistics.median(figures):.2f} ms  p99 {p99:.2f} ms  (goal p99 < 100 ms) "
-          f"{'OK' if p99 < 100 else 'MISSED'}")
+    figure(f"kill switch: trigger -> {orders} resting orders cancelled, p99 ({rounds} rounds, p50 "
+           f"{statistics.median(figures):.2f} ms)", f"{p99:.2f} ms", "< 100 ms", p99 < 100)
 
 
 def _probe_order(tree: Tree, sim: SimulatorServer) -> Any:
@@ -190,8 +190,8 @@ def bench_flatten(tmp: Path, positions: int = 50) -> None:
         tree.close()
         sim.stop()
     secs = step.duration_ms / 1000
-    print(f"3. flatten of {positions} positions, simulator latency 1 ms: {secs:.3f} s  flat={remaining == ()}  "
-          f"(goal < 1 s) {'OK' if secs < 1 and remaining == () else 'MISSED'}")
+    figure(f"kill switch: flatten of {positions} positions, 1 ms exchange latency (flat: {remaining == ()})",
+           f"{secs:.3f} s", "< 1 s, flat", secs < 1 and remaining == ())
 
 
 def main() -> None:

@@ -43,6 +43,8 @@ from kalshi_guard.simulator.accounts import DEFAULT_ACCOUNT
 from kalshi_guard.simulator.markets import MarketSpec
 from kalshi_guard.simulator.testing import running_simulator
 
+from figures import figure
+
 POSITIONS, ORDERS, FILLS = 10_000, 10_000, 20_000
 COMPARE_GOAL_S = 2.0
 
@@ -114,12 +116,12 @@ def main() -> int:
     interval = settings.reconcile.interval_s
     print(f"\nreconciliation over {POSITIONS:,} positions, {ORDERS:,} orders, {FILLS:,} fills "
           f"({steady.report['pages']} pages):")
-    print(f"  compare step alone        {compare_s:7.3f} s   (goal < {COMPARE_GOAL_S:.0f} s) "
-          f"{'MET' if compare_s < COMPARE_GOAL_S else 'MISSED'}")
-    print(f"  whole pass, reads incl.   {whole:7.3f} s   (goal < interval_s {interval:.0f} s) "
-          f"{'MET' if whole < interval else 'MISSED'}")
-    print(f"  of which reads            {reads:7.3f} s   (information)")
-    print(f"  ledger side of compare    {ledger_side:7.3f} s   (information)")
+    figure("reconciliation: compare step alone", f"{compare_s:.3f} s", f"< {COMPARE_GOAL_S:.0f} s",
+           compare_s < COMPARE_GOAL_S)
+    figure("reconciliation: whole pass, reads included", f"{whole:.3f} s", f"< interval {interval:.0f} s",
+           whole < interval)
+    figure("reconciliation: of which reads", f"{reads:.3f} s")
+    figure("reconciliation: ledger side of the compare", f"{ledger_side:.3f} s")
     return 0 if compare_s < COMPARE_GOAL_S and whole < interval else 1
 
 
