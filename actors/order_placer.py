@@ -43,7 +43,18 @@ from kalshi_guard.actors.confirmation import Sending, Sent
 from kalshi_guard.actors.crashpoints import crash_point
 from kalshi_guard.actors.end_reason import Quote
 from kalshi_guard.actors.markets import MarketCache
-from kalshi_guard.actors.messages import ApiError, ApiSuccess, Halt, PlaceBatch, PlaceOrder, Resend, Resent, Track
+from kalshi_guard.actors.messages import (
+    Alert,
+    ApiError,
+    ApiSuccess,
+    Halt,
+    PlaceBatch,
+    PlaceOrder,
+    Resend,
+    Resent,
+    Severity,
+    Track,
+)
 from kalshi_guard.actors.orders_api import Confirmation, OrderRequest, to_book
 from kalshi_guard.actors.placer_batch import PlacerBatches, new_client_order_id
 from kalshi_guard.actors.placer_risk import PlacerRiskView
@@ -54,6 +65,8 @@ from kalshi_guard.core.errors import Ambiguous, ExchangeError, GateClosedError, 
 from kalshi_guard.core.gate import OrderIntent
 from kalshi_guard.exchange.wire import BookSide, CreateOrderRequest, TimeInForce
 from kalshi_guard.ledger import OrderStatus
+
+LEDGER_ALERT_EVERY_S = 300.0  # while the ledger refuses, its CRITICAL alert repeats at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +101,7 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
         settings = services.settings
         self.throttle = Throttle(throttle_burst(self._limits), self.ctx.clock()) if settings is not None else None
         self._ok_calls = 0
+        self._ledger_alerted = float("-inf")
         self._init_risk()
 
     def teardown(self) -> None:
@@ -199,6 +213,7 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
             return None
         except LedgerError as exc:
             refuse("LEDGER_UNAVAILABLE", f"positions and open orders could not be read: {type(exc).__name__}")
+            self._ledger_refused(exc)
             return None
         rejection = check(req, view, limits, now) or stage_check(req, view, stage)
         if rejection is not None:
@@ -244,9 +259,26 @@ class OrderPlacer(PlacerBatches, PlacerRiskView, SupervisedActor):
                             ("LEDGER_UNAVAILABLE", f"the write-ahead record could not be written: {error}"))
             ready.reply.set(Confirmation.rejected(code, detail, client_order_id=ready.coid, count=ready.req.count,
                                                   latency_ms=0))
+        if error is not None:
+            self._ledger_refused(error)
         if written:
             crash_point("after_intent")
         return written
+
+    def _ledger_refused(self, exc: LedgerError) -> None:
+        """Orders are refused because the ledger cannot be read or written (a full disk, a database gone): a
+        CRITICAL alert, at most every ``LEDGER_ALERT_EVERY_S`` — the gate stays open, so without it only the
+        bot would know that nothing trades."""
+        now = self.ctx.clock()
+        if now - self._ledger_alerted < LEDGER_ALERT_EVERY_S:
+            return
+        self._ledger_alerted = now
+        alerter = self.ctx.peers.get("alerter")
+        if alerter is not None:
+            alerter.tell(Alert(Severity.CRITICAL, "ledger unavailable: every order is refused", (
+                ("error", str(exc)[:300]), ("what to do", "free the disk or restore the database; orders are "
+                                            "accepted again as soon as the ledger writes")),
+                dedup_key="ledger-unavailable"))
 
     def place(self, req: OrderRequest, reply: Reply[Confirmation], batch_id: str | None = None) -> None:
         """Check, write ahead, gate, send, hand over. Replies REJECTED itself when it stops early."""

@@ -123,14 +123,17 @@ class TestFullDisk:
         self, daemon_factory: Callable[..., Daemon], standins: Callable[..., Any]
     ) -> None:
         """The daemon trades until its files cannot grow (orders are then refused LEDGER_UNAVAILABLE: fail
-        closed); the emergency stop that follows still halts, and its CRITICAL alert — which the outbox
-        cannot take — reaches Discord straight from memory; the daemon stays up and says so in its log.
-        Checked against the alerter that dropped a batch the outbox refused: no alert arrives."""
+        closed) and pages that every order is refused; the emergency stop that follows still halts, and its
+        CRITICAL alert — which the outbox cannot take — reaches Discord straight from memory; the daemon
+        stays up and says so in its log. Checked against the alerter that dropped a batch the outbox
+        refused (no alert arrives), and against a placer that refused without alerting."""
         discord = standins("discord")
         d = daemon_factory(KALSHI_GUARD_ALERTS__DISCORD_WEBHOOK_URL=discord.url, **FAST, **KEEP_TRADING)
         d.start(preexec_fn=disk_of(1 << 20))
         d.wait_ready()
         fill_the_disk(d)
+        wait_until(lambda: [e for e in discord.embeds() if e["title"].startswith("[CRITICAL]")
+                            and "ledger unavailable" in e["title"]], timeout=30, what="the refusals paged")
         stop = d.api("POST", "/api/bot/emergency-stop", json={"reason": "disk full drill"})
         assert stop.status_code == 200, stop.text
         assert d.status()["gate"]["state"] == "HALTED"
