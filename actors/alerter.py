@@ -171,8 +171,7 @@ class Alerter(SupervisedActor):
             return
         try:
             self.ledger.enqueue_alerts(self._held.rows() + new)
-        except Exception as exc:
-            self._incident = _UNKNOWN
+        except Exception as exc:  # held, and sent straight: their incident is opened, later ones join it
             self._held.hold(new, exc)
             return
         self._held.queued()

@@ -125,10 +125,11 @@ class TestFullDisk:
         """The daemon trades until its files cannot grow (orders are then refused LEDGER_UNAVAILABLE: fail
         closed) and pages that every order is refused; the emergency stop that follows still halts, and its
         CRITICAL alert — which the outbox cannot take — reaches Discord straight from memory; the daemon
-        stays up and says so in its log. Checked against the alerter that dropped a batch the outbox
-        refused (no alert arrives), and against a placer that refused without alerting."""
-        discord = standins("discord")
-        d = daemon_factory(KALSHI_GUARD_ALERTS__DISCORD_WEBHOOK_URL=discord.url, **FAST, **KEEP_TRADING)
+        stays up and says so in its log. On PagerDuty both are one incident. Checked against the alerter
+        that dropped a batch the outbox refused (no alert arrives), against a placer that refused without
+        alerting, and against an alerter that forgot the open incident when the outbox failed (two)."""
+        discord, pd = standins("discord"), standins("pagerduty")
+        d = daemon_factory(**alert_env(discord, pd), **KEEP_TRADING)
         d.start(preexec_fn=disk_of(1 << 20))
         d.wait_ready()
         fill_the_disk(d)
@@ -138,6 +139,8 @@ class TestFullDisk:
         assert stop.status_code == 200, stop.text
         assert d.status()["gate"]["state"] == "HALTED"
         wait_until(lambda: stop_alerts(discord), timeout=30, what="the stop's alert on Discord")
+        assert pd.wait_for(lambda s: len(s.of("trigger")) >= 2, timeout=30)
+        assert len({t["dedup_key"] for t in pd.of("trigger")}) == 1  # one incident: the stop joined the first
         assert d.proc is not None
         assert d.proc.poll() is None
         stderr = d.state.parent / f"daemon-{d.port}.stderr"
