@@ -29,8 +29,9 @@ LOG_EVERY_S = 60.0  # while the outage lasts, its log line repeats this often
 
 
 class Held:
-    """One alert the outbox refused. ``pending`` are its channels that have not confirmed it; ``queued``
-    becomes True when the outbox took it after all. Shared with the delivery threads (under a lock)."""
+    """One alert the outbox refused: :meth:`pending` are its channels that have not confirmed it, and
+    :meth:`mark_queued` voids its direct copies once the outbox took it after all. Shared with the delivery
+    threads (under a lock)."""
 
     def __init__(self, row: QueuedAlert, channels: Iterable[str], direct_id: int, created_at: float) -> None:
         self.row = row

@@ -5,8 +5,7 @@ Start-up order (docs/architecture.md §3): ledger → gate (a latched HALTED sur
 HALTED) → paper-mode simulator → alerter, guardian, reconciler, fill watcher, order placer → control
 server → start-up reconciliation → gate opens (unless HALTED) → ``READY=1``. If the start-up
 reconciliation fails the gate stays closed and it is retried every few seconds; ``READY=1`` waits for it.
-Stop is the reverse, each child with its own timeout, then ``end_run(clean=True)`` — unclean when the
-gate's last state is still owed to the ledger (a stop it never took), so the next start latches HALTED.
+Stop is the reverse, each child with its own timeout, then ``end_run`` (unclean while a gate state is owed).
 """
 
 from __future__ import annotations
@@ -161,11 +160,9 @@ class Daemon(ReconcilePort):
             sup.killswitch.close()
             if self._sim is not None:
                 self._sim.stop()
-            owed = self.gate is not None and not self.gate.persist_unsaved()
-            if owed:  # a stop the ledger never took: an unclean end makes the next start latch HALTED
-                log.critical("the gate's last state could not be written; this run ends unclean")
+            owed = self.gate is not None and not self.gate.persist_unsaved()  # unclean: the next start is HALTED
             ledger.end_run(clean=code == EXIT_OK and not owed)
-            log.info("stopped (exit {})", code)
+            log.info("stopped (exit {}){}", code, ", unclean: the gate's last state is not written" if owed else "")
         return code
 
     def _connect_exchange(self) -> None:

@@ -147,6 +147,18 @@ def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         d.close()
 
 
+def restart(d: Daemon, daemon_factory: Callable[..., Daemon], sig: int, **env: str) -> Daemon:
+    """Stop ``d`` with ``sig``, wait for it to exit, and start a new daemon on its state directory; returned
+    once it says READY."""
+    d.signal(sig)
+    d.wait_exit()
+    d.close()
+    again = daemon_factory(d.state, **env)
+    again.start()
+    again.wait_ready()
+    return again
+
+
 # -- crash safety: a standalone simulator that outlives the daemon, and ledger-vs-exchange checks ----------
 
 SIM_LINES = {"REST URL": "rest_url", "WebSocket URL": "ws_url", "Admin URL": "admin_url",

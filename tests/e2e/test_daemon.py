@@ -12,7 +12,7 @@ import pytest
 from kalshi_guard.ledger.store import Ledger
 from tests.waiting import wait_until
 
-from .conftest import Daemon
+from .conftest import Daemon, restart
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -128,13 +128,7 @@ class TestLatch:
         d.wait_ready()
         d.signal(signal.SIGUSR1)
         d.wait_notify("gate=HALTED")
-        d.signal(signal.SIGKILL)
-        d.wait_exit()
-        d.close()
-
-        d2 = daemon_factory(state)
-        d2.start()
-        d2.wait_ready()
+        d2 = restart(d, daemon_factory, signal.SIGKILL)
         status = d2.status()
         assert status["gate"]["state"] == "HALTED"
         before = status["gate"]
@@ -160,12 +154,7 @@ class TestLatch:
         d = daemon_factory(state)
         d.start()
         d.wait_ready()
-        d.signal(signal.SIGKILL)
-        d.wait_exit()
-        d.close()
-        d2 = daemon_factory(state)
-        d2.start()
-        d2.wait_ready()
+        d2 = restart(d, daemon_factory, signal.SIGKILL)
         gate = d2.status()["gate"]
         assert gate["state"] == "HALTED"
         assert "unclean" in gate["reason"]

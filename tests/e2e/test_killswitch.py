@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.waiting import wait_until
 
-from .conftest import EXE, Daemon
+from .conftest import EXE, Daemon, restart
 
 CODES = {"DAILY_LOSS", "LOSING_STREAK", "API_ERROR_RATE", "ORPHAN", "MANUAL", "PORTFOLIO_DROP"}
 
@@ -114,11 +114,5 @@ class TestLedgerOutage:
             lock.close()
         wait_until(lambda: "HALTED (outage drill) is persisted now" in d.stderr(), timeout=30,
                    what="the owed gate write")
-        d.signal(signal.SIGTERM)
-        d.wait_exit()
-        d.close()
-        again = daemon_factory(state)
-        again.start()
-        again.wait_ready()
-        gate = again.status()["gate"]
+        gate = restart(d, daemon_factory, signal.SIGTERM).status()["gate"]
         assert (gate["state"], gate["reason"]) == ("HALTED", "outage drill")
